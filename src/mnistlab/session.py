@@ -1,0 +1,98 @@
+"""One training session as a user starts it: recipe + overrides -> run dir, data, display, loop.
+
+`mnistlab train` and the Python API (`mnistlab.train("3.1", iterations=500)`) both come here; the loop in
+loop.py knows nothing of run-dir creation, displays or resumption bookkeeping.
+"""
+from __future__ import annotations
+
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch.nn as nn
+
+from . import __version__
+from .data import load as load_data
+from .events import Sink
+from .loop import Control, RunResult, fit, resolve_device
+from .recipes import DEFAULT_RECIPE, Recipe, get_recipe
+from .runs import RunDir, RunError, default_run_dir
+
+
+class Display:
+    """What a --display mode adds: sinks, and how to run the training (a window must own the main thread,
+    so it runs the training in a worker; text and none just call it)."""
+
+    def __init__(self, sinks: list[Sink] = ()):
+        self.sinks = list(sinks)
+
+    def run(self, train: Callable[[], RunResult], control: Control) -> RunResult:
+        return train()
+
+
+def _text_display(**_) -> Display:
+    from .console import ConsoleSink
+    return Display([ConsoleSink()])
+
+
+# name -> factory(recipe=, data=, run=, control=, options=) -> Display. Other modules add entries.
+DISPLAYS: dict[str, Callable[..., Display]] = {"text": _text_display, "none": lambda **_: Display()}
+
+
+def make_recipe(recipe: str | Recipe = DEFAULT_RECIPE, **overrides) -> Recipe:
+    """The named recipe with overrides applied and checked; ValueError lists every problem."""
+    base = recipe if isinstance(recipe, Recipe) else get_recipe(recipe)
+    r = base.replace(**{k: v for k, v in overrides.items() if v is not None})
+    problems = r.problems()
+    if problems:
+        raise ValueError("; ".join(problems))
+    return r
+
+
+def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_dir: str | Path | None = None,
+          resume: str | Path | None = None, device: str = "auto", dataset: str = "mnist",
+          data_dir: str | Path | None = None, model: nn.Module | None = None, sinks: list[Sink] = (),
+          control: Control | None = None, display_options: dict | None = None, **overrides) -> RunResult:
+    """Train a recipe (by name or Recipe) or your own `model`, writing a run dir; returns the RunResult.
+
+    Raises ValueError (bad values), RunError (run dir), DataError (data files), Diverged (NaN loss).
+    """
+    if display not in DISPLAYS:
+        raise ValueError(f"unknown display {display!r}; choose one of {', '.join(DISPLAYS)}")
+    if resume is not None:
+        run = RunDir.open(resume)
+        config = run.config
+        if not run.has_checkpoint():
+            raise RunError(f"{run.path} has no checkpoint to resume from; start the run again")
+        if (run.summary or {}).get("status") == "completed":
+            raise RunError(f"{run.path} already completed its {config['recipe']['iterations']:,} steps; nothing to resume")
+        rec = Recipe.from_dict(config["recipe"])
+        dataset, data_dir = config.get("dataset", "mnist"), config.get("data_dir")
+    else:
+        rec = make_recipe(recipe, **overrides)
+        if model is not None:  # your own network, trained with this recipe's optimiser and schedule
+            rec = rec.replace(name="custom", step="", title=type(model).__name__, course_accuracy=0.0)
+    dev = resolve_device(device)
+    data = load_data(dataset, data_dir)  # before the run dir exists: a data error leaves nothing behind
+    if rec.batch_size > len(data.train_x):
+        raise ValueError(f"--batch-size {rec.batch_size} is larger than the training set ({len(data.train_x):,} images)")
+    if resume is None:
+        run = RunDir.create(run_dir or default_run_dir(rec.name), {
+            "recipe": rec.to_dict(), "dataset": dataset,
+            "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+            "model_class": type(model).__module__ + "." + type(model).__qualname__ if model is not None else None,
+            "device": str(dev), "versions": versions(), "argv": sys.argv, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        })
+    control = control or Control()
+    shown = DISPLAYS[display](recipe=rec, data=data, run=run, control=control, options=display_options or {})
+    return shown.run(lambda: fit(rec, data, [*sinks, *shown.sinks], run=run, device=dev, control=control,
+                                 model=model, resume=resume is not None), control)
+
+
+def versions() -> dict:
+    import numpy
+    import torch
+    return {"mnistlab": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
