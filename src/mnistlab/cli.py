@@ -57,16 +57,22 @@ def cmd_list(args) -> int:
 # -- train --------------------------------------------------------------------------------------------------
 def add_train(p: argparse.ArgumentParser) -> None:
     from .recipes import DEFAULT_RECIPE
-    from .session import DISPLAYS
+    from .session import available_displays
     p.add_argument("recipe", nargs="?", default=None, help=f"name or course step (default {DEFAULT_RECIPE}); see `mnistlab list`")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last checkpoint")
     p.add_argument("--run-dir", help="where to write the run (default runs/<time>-<recipe>)")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--dataset", default="mnist", help="mnist (bundled) or fashion-mnist")
     p.add_argument("--data-dir", help="train on any folder of MNIST-format IDX files")
-    p.add_argument("--display", default="text", choices=sorted(DISPLAYS),
+    p.add_argument("--display", default="text", choices=available_displays(),
                    help="text: progress bar and per-test lines; none: only errors and the final summary")
+    for name in TRAIN_OPTION_PROVIDERS:
+        if (m := _module(name)) is not None:
+            m.add_train_arguments(p)
     add_recipe_overrides(p)
+
+
+_TRAIN_CORE = {"command", "recipe", "resume", "run_dir", "device", "dataset", "data_dir", "display"}
 
 
 def cmd_train(args, parser) -> int:
@@ -75,12 +81,13 @@ def cmd_train(args, parser) -> int:
     from .recipes import DEFAULT_RECIPE
     from .session import train
     overrides = overrides_from(args)
+    display_options = {k: v for k, v in vars(args).items() if k not in overrides and k not in _TRAIN_CORE}
     if args.resume and (overrides or args.recipe or args.run_dir):
         parser.error("--resume continues a run as it was configured; give no recipe, --run-dir or overrides with it")
     try:
         result = train(args.recipe or DEFAULT_RECIPE, display=args.display, run_dir=args.run_dir,
                        resume=args.resume, device=args.device, dataset=args.dataset, data_dir=args.data_dir,
-                       **overrides)
+                       display_options=display_options, **overrides)
     except ValueError as e:  # bad values: a usage error
         parser.error(str(e))
     except Diverged as e:
@@ -147,14 +154,36 @@ def cmd_predict(args) -> int:
     return 1 if failures else 0
 
 
+# -- commands that live beside their feature ------------------------------------------------------------------
+# name -> (module, help). The module has add_arguments(parser) and run(args) -> exit code, and imports its
+# heavy dependencies inside run(), so building the parser stays fast. A module not present is skipped.
+COMMANDS = {
+    "show": ("mnistlab.dashboard.commands", "re-draw the dashboard of a finished or running run"),
+    "compare": ("mnistlab.dashboard.commands", "overlay the test curves of several runs"),
+    "bench": ("mnistlab.bench", "time to 98/99/99.5% over seeds, with steps/s and memory"),
+    "ensemble": ("mnistlab.ensemble", "average the probabilities of several trained runs"),
+    "export": ("mnistlab.export", "the model as ONNX or TorchScript"),
+    "serve": ("mnistlab.web.commands", "prediction service and draw-a-digit page"),
+    "tune": ("mnistlab.tune", "parallel hyperparameter search (Optuna)"),
+    "course": ("mnistlab.course", "the course, one lesson per step"),
+}
+# Modules with add_train_arguments(parser): options of `train` that belong to a feature (--save-png, --port).
+TRAIN_OPTION_PROVIDERS = ["mnistlab.dashboard.commands", "mnistlab.web.commands"]
+
+
+def _module(name: str):
+    import importlib
+    from .session import module_exists
+    return importlib.import_module(name) if module_exists(name) else None
+
+
 # -- the parser ---------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mnistlab", description="Train and watch networks that read handwritten digits.")
     parser.add_argument("--version", action="version", version=f"mnistlab {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("list", help="the recipes, with the accuracy the course reports")
-    add_train(sub.add_parser("train", help="train a recipe (default 3.1), writing a run dir",
-                             formatter_class=argparse.ArgumentDefaultsHelpFormatter))
+    add_train(sub.add_parser("train", help="train a recipe (default 3.1), writing a run dir"))
     p = sub.add_parser("eval", help="test accuracy, per-class accuracy and confusion matrix of a run")
     p.add_argument("run_dir")
     p.add_argument("--json", action="store_true")
@@ -162,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
+    for name, (module, help_text) in COMMANDS.items():
+        if (m := _module(module)) is not None:
+            m.add_arguments(sub.add_parser(name, help=help_text), name)
     return parser
 
 
@@ -178,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             return cmd_train(args, sub_parser(parser, "train"))
-        return handlers[args.command](args)
+        if args.command in handlers:
+            return handlers[args.command](args)
+        return _module(COMMANDS[args.command][0]).run(args)
     except UnknownRecipe as e:
         print(f"mnistlab: error: {e}", file=sys.stderr)
         return 2

@@ -11,14 +11,16 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from . import __version__
-from .data import load as load_data
 from .events import Sink
-from .loop import Control, RunResult, fit, resolve_device
 from .recipes import DEFAULT_RECIPE, Recipe, get_recipe
-from .runs import RunDir, RunError, default_run_dir
+
+if TYPE_CHECKING:  # torch is imported when training starts, not when the CLI builds its parser
+    import torch.nn as nn
+
+    from .loop import Control, RunResult
 
 
 class Display:
@@ -37,8 +39,48 @@ def _text_display(**_) -> Display:
     return Display([ConsoleSink()])
 
 
-# name -> factory(recipe=, data=, run=, control=, options=) -> Display. Other modules add entries.
-DISPLAYS: dict[str, Callable[..., Display]] = {"text": _text_display, "none": lambda **_: Display()}
+# --display NAME -> a factory(recipe=, data=, run=, control=, options=) -> Display, or "module:function" for
+# displays whose module imports heavy extras (matplotlib, the web stack) only when chosen.
+DISPLAYS: dict[str, Callable[..., Display] | str] = {
+    "text": _text_display,
+    "none": lambda **_: Display(),
+    "auto": "mnistlab.dashboard.live:auto_display",        # window if a display is available, else text + PNG
+    "window": "mnistlab.dashboard.live:window_display",
+    "notebook": "mnistlab.dashboard.notebook:notebook_display",
+    "web": "mnistlab.web.live:web_display",
+}
+# Modules with make_sinks(recipe=, data=, run=, control=, options=) -> list[Sink]: sinks asked for by
+# options whatever the display (--save-png, --save-video, --tensorboard).
+SINK_PROVIDERS = ["mnistlab.dashboard.export", "mnistlab.tensorboard"]
+
+
+def _load(target):
+    if not isinstance(target, str):
+        return target
+    import importlib
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def module_exists(name: str) -> bool:
+    """Whether an optional feature's module is part of this install (without importing it)."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # its parent package is not there
+        return False
+
+
+def available_displays() -> list[str]:
+    return [n for n, t in DISPLAYS.items() if not isinstance(t, str) or module_exists(t.partition(":")[0])]
+
+
+def extra_sinks(**ctx) -> list[Sink]:
+    sinks: list[Sink] = []
+    for module in SINK_PROVIDERS:
+        if module_exists(module):
+            sinks += _load(module + ":make_sinks")(**ctx)
+    return sinks
 
 
 def make_recipe(recipe: str | Recipe = DEFAULT_RECIPE, **overrides) -> Recipe:
@@ -59,8 +101,11 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
 
     Raises ValueError (bad values), RunError (run dir), DataError (data files), Diverged (NaN loss).
     """
-    if display not in DISPLAYS:
-        raise ValueError(f"unknown display {display!r}; choose one of {', '.join(DISPLAYS)}")
+    from .data import load as load_data
+    from .loop import Control, fit, resolve_device
+    from .runs import RunDir, RunError, default_run_dir
+    if display not in available_displays():
+        raise ValueError(f"unknown display {display!r}; choose one of {', '.join(available_displays())}")
     if resume is not None:
         run = RunDir.open(resume)
         config = run.config
@@ -86,9 +131,11 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
             "device": str(dev), "versions": versions(), "argv": sys.argv, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
     control = control or Control()
-    shown = DISPLAYS[display](recipe=rec, data=data, run=run, control=control, options=display_options or {})
-    return shown.run(lambda: fit(rec, data, [*sinks, *shown.sinks], run=run, device=dev, control=control,
-                                 model=model, resume=resume is not None), control)
+    ctx = dict(recipe=rec, data=data, run=run, control=control, options=display_options or {})
+    shown = _load(DISPLAYS[display])(**ctx)
+    sinks = [*sinks, *extra_sinks(**ctx), *shown.sinks]
+    return shown.run(lambda: fit(rec, data, sinks, run=run, device=dev, control=control, model=model,
+                                 resume=resume is not None), control)
 
 
 def versions() -> dict:
