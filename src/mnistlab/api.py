@@ -6,5 +6,4 @@ from .recipes import RECIPES, Recipe, get_recipe
 from .runs import RunDir
 from .session import train
 
-__all__ = ["Control", "Dataset", "RECIPES", "Recipe", "RunDir", "RunResult", "Sink", "fit", "get_recipe",
-           "load_data", "train"]
+__all__ = sorted(__import__("mnistlab")._API)

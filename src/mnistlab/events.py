@@ -41,6 +41,7 @@ class TrainUpdate:
 @dataclass
 class TestUpdate:
     kind: ClassVar[str] = "test"
+    __test__: ClassVar[bool] = False  # not a pytest test class, despite the name
     step: int
     loss: float                       # mean cross-entropy over the whole test set
     accuracy: float
