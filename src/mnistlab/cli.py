@@ -198,11 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
     from .data import DataError
     from .recipes import UnknownRecipe
     from .runs import RunError
-    parser = build_parser()
-    args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
