@@ -30,7 +30,7 @@ class Server:
     def __init__(self, *args, timeout: float = 60):
         env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen([sys.executable, "-m", "mnistlab", *map(str, args), "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env)
         self.output: list[str] = []
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

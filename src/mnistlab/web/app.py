@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
@@ -118,6 +119,11 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BadInput)
     async def bad_input(request, exc: BadInput):
         return JSONResponse({"error": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc: RequestValidationError):
+        problems = "; ".join(f"{' '.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": problems}, status_code=422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):

@@ -1,0 +1,56 @@
+// The live dashboard page: the server pushes the training's progress as server-sent events; the page shows
+// the step and loads the dashboard frame (drawn server-side by mnistlab.dashboard) whenever the state moved.
+// One frame request at a time, so a slow link gets fewer frames, never a backlog. Relative URLs: works
+// through an SSH tunnel.
+"use strict";
+const img = document.getElementById("frame"), stepEl = document.getElementById("step");
+const stateEl = document.getElementById("state"), pauseBtn = document.getElementById("pause");
+let layout = "all", help = false, latest = null, shown = null, loading = false;
+
+function refresh() {
+  if (loading || latest === null) return;
+  const want = `${layout}/${help}/${latest.version}`;
+  if (want === shown) return;
+  loading = true;
+  const next = new Image();
+  next.onload = () => { img.src = next.src; shown = want; loading = false; refresh(); };
+  next.onerror = () => { loading = false; setTimeout(refresh, 1000); };
+  next.src = `frame.png?layout=${layout}&help=${help ? 1 : 0}&v=${latest.version}`;
+}
+
+function showStatus(s) {
+  latest = s;
+  document.getElementById("title").textContent = s.title;
+  stepEl.textContent = s.step.toLocaleString("en");
+  document.getElementById("of").textContent = s.iterations ? " / " + s.iterations.toLocaleString("en") : "";
+  document.getElementById("best").textContent =
+    s.max_test_accuracy === null ? "" : "max test accuracy " + (100 * s.max_test_accuracy).toFixed(2) + "%";
+  stateEl.textContent = s.paused ? "paused" : s.status;
+  stateEl.classList.toggle("paused", s.paused);
+  pauseBtn.textContent = s.paused ? "Resume" : "Pause";
+  pauseBtn.disabled = s.status !== "running";
+  refresh();
+}
+
+const source = new EventSource("events");
+source.onmessage = e => showStatus(JSON.parse(e.data));
+source.onerror = () => { stateEl.textContent = latest ? latest.status + " (server gone)" : "no connection"; };
+
+async function control(action) {
+  const r = await fetch("control", {method: "POST", headers: {"Content-Type": "application/json"},
+                                    body: JSON.stringify({action})});
+  if (r.ok) showStatus(await r.json());
+}
+pauseBtn.addEventListener("click", () => { control("toggle"); pauseBtn.blur(); });  // no double toggle by Space
+
+// The window's keys: 1..9 layouts, 0 or Esc all six, Space pause, ? help.
+document.addEventListener("keydown", e => {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  if (e.key >= "0" && e.key <= "9") layout = e.key === "0" ? "all" : e.key;
+  else if (e.key === "Escape") { layout = "all"; help = false; }
+  else if (e.key === "?" || e.key === "F1") help = !help;
+  else if (e.key === " ") control("toggle");
+  else return;
+  e.preventDefault();
+  refresh();
+});
