@@ -245,7 +245,7 @@ class BandsPanel(Panel):
     def draw(self, s):
         import matplotlib
         steps = np.asarray(s.bands["step"], float)
-        b = np.asarray(s.bands[self.which], float).reshape(len(steps), -1)  # (T, 8) band boundaries
+        b = np.asarray(s.bands[self.which], float).reshape(len(steps), -1) if len(steps) else np.zeros((0, 8))  # (T, 8)
         label = s.second if self.which == "biases" else "weights"
         for f in self.fills:
             f.remove()
