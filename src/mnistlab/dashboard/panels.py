@@ -157,12 +157,17 @@ class TestDigitsPanel(Panel):
         ax.set_yticks([])
         self.cell = 28
         self.n_test = 10000
-        fwd = lambda y: 1 - np.asarray(y) / self.cell * TEST_COLS / self.n_test  # noqa: E731  pixel row -> accuracy
-        inv = lambda a: (1 - np.asarray(a)) * self.n_test / TEST_COLS * self.cell  # noqa: E731
-        self.scale = ax.secondary_yaxis("right", functions=(fwd, inv))
+        self.scale = ax.secondary_yaxis("right", functions=(self.accuracy_at, self.row_at))
         from matplotlib.ticker import PercentFormatter
         self.scale.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1))
         self.scale.tick_params(labelsize=8)
+
+    def accuracy_at(self, y):
+        """Pixel row y -> the test accuracy at which the red would stop there (cells before y / n_test)."""
+        return 1 - np.asarray(y) / self.cell * TEST_COLS / self.n_test
+
+    def row_at(self, accuracy):
+        return (1 - np.asarray(accuracy)) * self.n_test / TEST_COLS * self.cell
 
     def grid(self, s):
         t = s.mistakes
@@ -245,7 +250,7 @@ class BandsPanel(Panel):
     def draw(self, s):
         import matplotlib
         steps = np.asarray(s.bands["step"], float)
-        b = np.asarray(s.bands[self.which], float).reshape(len(steps), -1)  # (T, 8) band boundaries
+        b = np.asarray(s.bands[self.which], float).reshape(len(steps), -1) if len(steps) else np.zeros((0, 8))  # (T, 8)
         label = s.second if self.which == "biases" else "weights"
         for f in self.fills:
             f.remove()
