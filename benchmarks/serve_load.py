@@ -18,6 +18,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -42,6 +43,7 @@ def start_server(run_dir: str) -> tuple[subprocess.Popen, str]:
                             text=True, env=env)
     for line in proc.stdout:
         if m := re.search(r"(http://127\.0\.0\.1:\d+/)", line):
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain: a full pipe blocks it
             return proc, m.group(1)
     raise SystemExit("server did not start: " + proc.stdout.read())
 

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def start(*args) -> tuple[subprocess.Popen, str]:
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, env=env)
     for line in proc.stdout:
         if m := re.search(r"(http://127\.0\.0\.1:\d+/)", line):
+            threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain: a full pipe blocks it
             return proc, m.group(1)
     raise SystemExit(proc.stdout.read())
 
@@ -59,7 +61,8 @@ def main(run_dir: str) -> None:
                 page.wait_for_function("() => parseInt(document.getElementById('step').textContent.replace(/,/g, '')) >= 450")
                 page.keyboard.press(" ")
                 page.wait_for_function("() => document.getElementById('state').textContent === 'paused'")
-                page.wait_for_timeout(2500)
+                page.wait_for_function("() => document.getElementById('frame').dataset.version == "
+                                       "document.getElementById('frame').dataset.latest")
                 page.screenshot(path=DOCS / "live-dashboard.png")
             finally:
                 train.send_signal(signal.SIGINT)

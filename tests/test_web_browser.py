@@ -86,4 +86,4 @@ def test_live_dashboard_counts_and_pauses(browser, tmp_path):
             code = train.proc.wait(30)
         finally:
             train.stop()
-    assert code == 130 and "interrupted" in train.rest()
+    assert code == 130 and "interrupted" in train.printed()

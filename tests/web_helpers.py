@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -40,13 +41,18 @@ class Server:
             self.output.append(line)
             if m := re.search(r"(http://127\.0\.0\.1:\d+/)", line):
                 self.url = m.group(1)
+                # keep reading what it prints, or a full pipe would block the server
+                self._reader = threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True)
+                self._reader.start()
                 return
         self.stop()
         raise AssertionError("server did not start:\n" + "".join(self.output))
 
-    def rest(self) -> str:
-        """Everything it printed after the address line (after it exits)."""
-        return "".join(self.output) + (self.proc.stdout.read() if self.proc.stdout else "")
+    def printed(self) -> str:
+        """Everything it printed (all of it once it has exited)."""
+        if self.proc.poll() is not None:
+            self._reader.join(5)
+        return "".join(self.output)
 
     def stop(self) -> int:
         if self.proc.poll() is None:

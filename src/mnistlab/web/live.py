@@ -5,9 +5,13 @@ own panels (mnistlab.dashboard.render), so the page shows exactly what the windo
 
     GET  /             the page (static HTML/JS: an <img> and the keys of the window)
     GET  /events       server-sent events: {"step", "iterations", "status", "paused", "version"} on change
-    GET  /frame.png    ?layout=all|1..9&help=0|1: the dashboard as PNG, redrawn only when a client asks for
-                       it and the state moved, at most 4 frames/s and at most ~1/3 of the time
+    GET  /frame.png    ?layout=all|1..9&help=0|1: the dashboard as PNG (header X-Dashboard-Version: the state
+                       it shows), redrawn only when a client asks for it and the state moved, at most
+                       4 frames/s and at most ~1/3 of the time
     POST /control      {"action": "pause" | "resume" | "toggle"}: SPACE on the page (loop.Control)
+
+The dashboard's --refresh-fps caps the frame rate (default 4) and --close-at-end stops the server when
+training ends; otherwise an interactive run keeps the final dashboard up until Ctrl-C.
 
 All URLs are relative and the server binds 127.0.0.1 by default, so from another machine:
 `ssh -L 8008:127.0.0.1:8008 host`, then open http://127.0.0.1:8008/ locally.
@@ -27,12 +31,17 @@ RENDER_SHARE = 1 / 3  # after a render of t seconds, wait >= 2t: training keeps 
 EVENT_PERIOD = 0.25   # seconds between checks for a new state to announce
 
 
+class RenderError(Exception):
+    """The panels raised while drawing; the page shows the message and tries again."""
+
+
 class LiveBoard:
     """The dashboard state of one training, and its rendered frames. A Sink (emit/close) on the training
     thread; `frame()` and `status()` are called from the web server's threads."""
 
-    def __init__(self, state, control):
-        self.state, self.control = state, control
+    def __init__(self, state, control, max_fps: float = MAX_FPS):
+        self.state, self.control, self.max_fps = state, control, max_fps
+        self.render_error: str | None = None
         self._lock = threading.Lock()  # one render at a time: the figure is shared by all layouts
         self._dash = None
         self._frames: dict = {}  # (layout, help) -> (state version, png)
@@ -52,7 +61,7 @@ class LiveBoard:
                     "paused": self.control.paused and s.status == "running", "title": s.title,
                     "max_test_accuracy": max(s.test["accuracy"], default=None)}
 
-    def frame(self, layout="all", help=False) -> bytes:
+    def frame(self, layout="all", help=False) -> tuple[int, bytes]:
         """PNG of the dashboard as it is now (the cached one if nothing changed). Clients ask for one frame
         at a time, so a frame is drawn only while someone watches, and no faster than the limits."""
         from ..dashboard.render import Dashboard, new_figure
@@ -60,20 +69,28 @@ class LiveBoard:
             key = (layout, help)
             cached = self._frames.get(key)
             if cached and cached[0] == self.state.version:
-                return cached[1]
+                return cached
             time.sleep(max(0.0, self._next_render - time.monotonic()))  # the rate limit: this client waits
             if self._dash is None:
                 self._dash = Dashboard(new_figure())
             t = time.monotonic()
             version = self.state.version  # read before the snapshot: a newer state only means one more redraw
-            self._dash.set_layout(layout)
-            self._dash.help.set_visible(help)
-            self._dash.draw(self.state.snapshot())
-            png = self._dash.png()
+            try:
+                self._dash.set_layout(layout)
+                self._dash.help.set_visible(help)
+                self._dash.draw(self.state.snapshot())
+                png = self._dash.png()
+            except Exception as e:  # noqa: BLE001  (a drawing bug must not stop the training or the server)
+                if self.render_error is None:
+                    import traceback
+                    traceback.print_exc()
+                self.render_error = f"the dashboard could not be drawn: {type(e).__name__}: {e}"
+                self._next_render = time.monotonic() + 1.0
+                raise RenderError(self.render_error) from None
             now = time.monotonic()
-            self._next_render = now + max(1 / MAX_FPS, (now - t) * (1 / RENDER_SHARE - 1))
+            self._next_render = now + max(1 / self.max_fps, (now - t) * (1 / RENDER_SHARE - 1))
             self._frames[key] = (version, png)
-            return png
+            return version, png
 
 
 def create_live_app(board: LiveBoard):
@@ -108,8 +125,12 @@ def create_live_app(board: LiveBoard):
             layout = Dashboard.layout_key(layout)
         except ValueError as e:
             raise BadInput(422, str(e)) from None
-        png = await run_in_threadpool(board.frame, layout, help)
-        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+        try:
+            version, png = await run_in_threadpool(board.frame, layout, help)
+        except RenderError as e:
+            return JSONResponse({"error": str(e)}, status_code=503, headers={"Retry-After": "1"})
+        return Response(png, media_type="image/png",
+                        headers={"Cache-Control": "no-store", "X-Dashboard-Version": str(version)})
 
     @app.get("/status")
     def status():
@@ -132,9 +153,9 @@ def create_live_app(board: LiveBoard):
 
 
 class WebDisplay(Display):
-    def __init__(self, board: LiveBoard, server):
+    def __init__(self, board: LiveBoard, server, keep_open: bool = True):
         super().__init__([board])
-        self.board, self.server = board, server
+        self.board, self.server, self.keep_open = board, server, keep_open
 
     def run(self, train, control):
         self.server.start()
@@ -143,7 +164,7 @@ class WebDisplay(Display):
         result = None
         try:
             result = train()
-            if sys.stdin is not None and sys.stdin.isatty():  # someone is watching: keep the final dashboard up
+            if self.keep_open and sys.stdin is not None and sys.stdin.isatty():  # interactive: keep the final dashboard up
                 print(f"training {result.status}; the dashboard stays at {self.server.url} until Ctrl-C",
                       file=sys.stderr, flush=True)
                 threading.Event().wait()
@@ -169,5 +190,8 @@ def web_display(recipe=None, data=None, run=None, control=None, options=None, **
         state = DashboardState.from_run(run.path, data=data, following=True)
     else:
         state = DashboardState(data)
-    board = LiveBoard(state, control)
-    return WebDisplay(board, Background(create_live_app(board), sock))
+    fps = options.get("refresh_fps") or MAX_FPS
+    if not 0 < fps <= 10:
+        raise ValueError(f"--refresh-fps must be in (0, 10], got {fps}")
+    board = LiveBoard(state, control, max_fps=fps)
+    return WebDisplay(board, Background(create_live_app(board), sock), keep_open=not options.get("close_at_end"))

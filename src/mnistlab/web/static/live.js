@@ -1,25 +1,37 @@
 // The live dashboard page: the server pushes the training's progress as server-sent events; the page shows
-// the step and loads the dashboard frame (drawn server-side by mnistlab.dashboard) whenever the state moved.
-// One frame request at a time, so a slow link gets fewer frames, never a backlog. Relative URLs: works
-// through an SSH tunnel.
+// the step and loads the dashboard frame (drawn server-side by mnistlab.dashboard) whenever the state moved
+// past the one the picture shows. One frame request at a time, so a slow link gets fewer frames, never a
+// backlog. Relative URLs: works through an SSH tunnel.
 "use strict";
 const img = document.getElementById("frame"), stepEl = document.getElementById("step");
 const stateEl = document.getElementById("state"), pauseBtn = document.getElementById("pause");
-let layout = "all", help = false, latest = null, shown = null, loading = false;
+let layout = "all", help = false, latest = null, shownView = null, shownVersion = -1, loading = false;
 
-function refresh() {
+async function refresh() {
   if (loading || latest === null) return;
-  const want = `${layout}/${help}/${latest.version}`;
-  if (want === shown) return;
+  const view = `${layout}/${help}`;
+  if (view === shownView && shownVersion >= latest.version) return;
   loading = true;
-  const next = new Image();
-  next.onload = () => { img.src = next.src; shown = want; loading = false; refresh(); };
-  next.onerror = () => { loading = false; setTimeout(refresh, 1000); };
-  next.src = `frame.png?layout=${layout}&help=${help ? 1 : 0}&v=${latest.version}`;
+  try {
+    const r = await fetch(`frame.png?layout=${layout}&help=${help ? 1 : 0}`, {cache: "no-store"});
+    if (!r.ok) throw new Error((await r.json()).error);
+    const url = URL.createObjectURL(await r.blob());
+    img.onload = () => URL.revokeObjectURL(url);
+    img.src = url;
+    shownView = view;
+    shownVersion = parseInt(r.headers.get("X-Dashboard-Version"), 10);
+    img.dataset.version = shownVersion;  // the state the picture shows (tests wait on it)
+    loading = false;
+    refresh();
+  } catch (err) {
+    stateEl.textContent = String(err.message || err);
+    setTimeout(() => { loading = false; refresh(); }, 1000);
+  }
 }
 
 function showStatus(s) {
   latest = s;
+  img.dataset.latest = s.version;
   document.getElementById("title").textContent = s.title;
   stepEl.textContent = s.step.toLocaleString("en");
   document.getElementById("of").textContent = s.iterations ? " / " + s.iterations.toLocaleString("en") : "";
