@@ -5,7 +5,8 @@ predictions back to back over a keep-alive connection, for D seconds, on loopbac
 
 Starts the server itself (`python -m mnistlab serve RUN_DIR --port 0`, one process, as a user would) unless
 --url points at a running one, so it can read the server's resident memory (RSS) at the start and the end.
-Reports requests/s, latency percentiles (p50, p99, max), errors (non-200 or wrong answers) and RSS, and the
+Reports requests/s, latency percentiles (p50, p99, max), errors (non-200 or malformed answers), RSS and CPU
+per request of server and client, and the
 machine's load average, which matters: the load generator and the server share the same cores.
 Targets (issue 5): >= 500 req/s, p99 <= 50 ms, zero errors, memory flat over 2 minutes.
 """
@@ -75,14 +76,14 @@ async def client(session, url: str, payloads: list[bytes], start: int, stop_at: 
         i += 1
 
 
-async def load(url: str, concurrency: int, seconds: float, payloads: list[bytes]) -> dict:
+async def load(url: str, concurrency: int, seconds: float, payloads: list[bytes], after_warmup=lambda: None) -> dict:
     import aiohttp
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         warm = {"latency": [], "errors": 0}  # connections opened, caches warm; not counted
         await asyncio.gather(*[client(session, url, payloads, k, time.perf_counter() + 3, warm)
                                for k in range(concurrency)])
-        stats = {"latency": [], "errors": 0}
+        stats = {"latency": [], "errors": 0, "after_warmup": after_warmup()}
         t0 = time.perf_counter()
         await asyncio.gather(*[client(session, url, payloads, k * 7, t0 + seconds, stats)
                                for k in range(concurrency)])
@@ -114,7 +115,8 @@ def main() -> int:
         rss_start = rss_mb(proc.pid) if proc else None
         load_start = os.getloadavg()
         cpu = (cpu_seconds(proc.pid) if proc else 0.0, time.process_time())
-        stats = asyncio.run(load(url.rstrip("/") + "/v1/predict", args.concurrency, args.duration, payloads))
+        stats = asyncio.run(load(url.rstrip("/") + "/v1/predict", args.concurrency, args.duration, payloads,
+                                 after_warmup=lambda: rss_mb(proc.pid) if proc else None))
         rss_end = rss_mb(proc.pid) if proc else None
         cpu = (cpu_seconds(proc.pid) - cpu[0] if proc else None, time.process_time() - cpu[1])
     finally:
@@ -131,7 +133,10 @@ def main() -> int:
         "server_cpu_ms_per_request": cpu[0] and round(1e3 * cpu[0] / (len(lat) + stats["warmup_requests"]), 3),
         "client_cpu_ms_per_request": round(1e3 * cpu[1] / (len(lat) + stats["warmup_requests"]), 3),
         "errors": stats["errors"], "last_error": stats.get("last_error"),
-        "server_rss_mb": {"start": rss_start and round(rss_start, 1), "end": rss_end and round(rss_end, 1)},
+        # idle: model loaded, no request yet; then after the 3 s warm-up and at the end: flat means no leak
+        "server_rss_mb": {"idle": rss_start and round(rss_start, 1),
+                          "after_warmup": stats["after_warmup"] and round(stats["after_warmup"], 1),
+                          "end": rss_end and round(rss_end, 1)},
         "load_average_before": [round(v, 2) for v in load_start],
         "load_average_after": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
     }

@@ -38,7 +38,7 @@ def main(run_dir: str) -> None:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         serve, url = start("serve", run_dir)
         try:
-            page = browser.new_page(viewport={"width": 760, "height": 470})
+            page = browser.new_page(viewport={"width": 760, "height": 560})
             page.goto(url)
             box = page.locator("#pad").bounding_box()
             for stroke in ([(75, 95), (110, 55), (170, 50), (200, 90), (180, 130), (130, 150)],
