@@ -45,9 +45,10 @@ def to_onnx(model, path: Path, meta: dict[str, str]) -> None:
     """The model as ONNX (opset 18, dynamic batch) via torch.export; weights inside the one file."""
     import torch
     with _quiet():
+        # opset 18: the oldest the torch.export path writes; runs on onnxruntime >= 1.14
         program = torch.onnx.export(model, (torch.zeros(2, 1, 28, 28),), None, input_names=["image"],
                                     output_names=["logits"], dynamo=True, external_data=False, verbose=False,
-                                    dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}})
+                                    opset_version=18, dynamic_shapes={"x": {0: torch.export.Dim("batch", min=1)}})
     proto = program.model_proto
     proto.doc_string = "mnistlab digit classifier. " + CONTRACT
     for key, value in meta.items():
