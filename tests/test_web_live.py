@@ -71,3 +71,23 @@ def test_a_panel_that_fails_to_draw_is_a_503_not_a_dead_server(live, monkeypatch
     r = client.get("/frame.png")
     assert r.status_code == 503 and "ZeroDivisionError" in r.json()["error"]
     assert client.get("/status").status_code == 200
+
+
+def test_listen_refuses_bad_and_busy_ports():
+    from mnistlab.web.server import listen
+    with pytest.raises(ValueError, match="0..65535"):
+        listen("127.0.0.1", 70000)
+    sock = listen("127.0.0.1", 0)
+    try:
+        with pytest.raises(ValueError, match="choose another --port"):
+            listen("127.0.0.1", sock.getsockname()[1])
+    finally:
+        sock.close()
+
+
+def test_missing_web_extra_is_named(monkeypatch):
+    import sys
+    from mnistlab.web.commands import need_web_stack
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
+    with pytest.raises(ValueError, match=r"fastapi is missing\): pip install 'mnistlab\[web\]'"):
+        need_web_stack("--display web")

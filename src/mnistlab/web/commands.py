@@ -34,8 +34,6 @@ def need_web_stack(what: str) -> None:
 def run(args) -> int:
     try:
         need_web_stack("mnistlab serve")
-        if not 0 <= args.port <= 65535:
-            raise ValueError(f"--port must be 0..65535, got {args.port}")
         if args.max_instances is not None and args.max_instances < 1:
             raise ValueError(f"--max-instances must be >= 1, got {args.max_instances}")
         from .server import listen, serve_forever, url

@@ -8,6 +8,8 @@ import threading
 
 def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on host:port; ValueError says what to do when that is not possible."""
+    if not 0 <= port <= 65535:  # getaddrinfo would silently take it modulo 65536
+        raise ValueError(f"--port must be 0..65535 (0: any free port), got {port}")
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror:
