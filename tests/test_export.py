@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
 from web_helpers import trained_run
 
 pytest.importorskip("onnxruntime")
@@ -18,13 +17,16 @@ def run_dir(tmp_path_factory):
     return trained_run(tmp_path_factory)
 
 
-def test_onnx_export_matches_pytorch(run_dir, tmp_path, mnist):
+def test_onnx_export_matches_pytorch(run_dir, tmp_path, mnist, capsys):
     import onnx
     import onnxruntime as ort
+    from mnistlab.cli import main
     from mnistlab.runs import RunDir
     out = tmp_path / "model.onnx"
-    p = run_cli("export", run_dir, "--format", "onnx", "-o", out, check=True)
-    assert "same class for 10,000" in p.stdout and out.stat().st_size > 10_000
+    assert main(["export", str(run_dir), "--format", "onnx", "-o", str(out)]) == 0  # the CLI, in-process
+    printed = capsys.readouterr().out
+    assert "same class for 10,000" in printed and "max |logit difference|" in printed
+    assert out.stat().st_size > 10_000
     proto = onnx.load(out)
     meta = {m.key: m.value for m in proto.metadata_props}
     assert "28, 28" in meta["mnistlab.preprocessing"] and json.loads(meta["mnistlab.classes"])[7] == "7"
@@ -55,7 +57,7 @@ def test_torchscript_export_default_name(run_dir, tmp_path, mnist, monkeypatch):
     assert not list(tmp_path.glob(".*tmp")), "temp file left behind"
 
 
-def test_export_bad_input(run_dir, tmp_path):
+def test_export_bad_input(run_dir, tmp_path, capsys):
     from mnistlab.export import export
     from mnistlab.runs import RunError
     with pytest.raises(RunError, match="not a run dir"):
@@ -64,8 +66,10 @@ def test_export_bad_input(run_dir, tmp_path):
         export(run_dir, "onnx", tmp_path / "missing" / "m.onnx")
     with pytest.raises(ValueError, match="is a directory"):
         export(run_dir, "onnx", tmp_path)
-    p = run_cli("export", tmp_path / "nothing-here")
-    assert p.returncode == 1 and p.stderr.startswith("mnistlab: error:") and "not a run dir" in p.stderr
+    from mnistlab.cli import main
+    assert main(["export", str(tmp_path / "nothing-here")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mnistlab: error:") and "not a run dir" in err and "Traceback" not in err
     with pytest.raises(ValueError, match="unknown format"):
         export(run_dir, "tflite")
     assert list(tmp_path.iterdir()) == []
