@@ -8,6 +8,7 @@ Closing the window asks the loop to stop (Control.stop: it checkpoints, so `--re
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -120,8 +121,12 @@ class Window:
         self.drawn_version = -1
         self.redraws = 0
         self.draw_failed = False
+        self.interrupted = False          # Ctrl-C in the terminal: handled like closing the window
+        self.sigint_installed = False
 
     def _open(self):
+        if getattr(self, "fig", None) is not None:
+            return
         import matplotlib
         matplotlib.use("TkAgg", force=True)
         import matplotlib.pyplot as plt
@@ -170,7 +175,18 @@ class Window:
         worker = threading.Thread(target=work, name="mnistlab-training", daemon=True) if train else None
         timer = self.fig.canvas.new_timer(interval=self.interval_ms)
 
+        def on_sigint(signum, frame):
+            self.interrupted = True  # acted on by the next tick: a Tk callback would swallow KeyboardInterrupt
+
         def tick():
+            if not self.sigint_installed and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGINT, on_sigint)  # inside the main loop: after plt.show() set its own
+                self.sigint_installed = True
+            if self.interrupted:
+                if self.control is not None:
+                    self.control.stop()
+                self.plt.close(self.fig)
+                return
             try:
                 self.redraw()
             except Exception:  # noqa: BLE001  a drawing bug must not freeze the window or the training
@@ -189,7 +205,11 @@ class Window:
         timer.start()
         try:
             self.plt.show()  # the Tk main loop, until the window is closed
+        except KeyboardInterrupt:
+            pass  # Ctrl-C before the first tick: the same
         finally:
+            if self.sigint_installed:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
             timer.stop()
             if worker is not None:
                 if self.control is not None:
