@@ -183,13 +183,17 @@ def web_display(recipe=None, data=None, run=None, control=None, options=None, **
     from .commands import DEFAULT_HOST, LIVE_PORT, need_web_stack
     need_web_stack("--display web")
     from ..dashboard.state import DashboardState
+    from ..events import CheckpointSaved
     from .server import Background, listen
     options = options or {}
     sock = listen(options.get("host") or DEFAULT_HOST, LIVE_PORT if options.get("port") is None else options["port"])
-    if run is not None and (run / "metrics.jsonl").exists():  # --resume: the curves so far
-        state = DashboardState.from_run(run.path, data=data, following=True)
-    else:
-        state = DashboardState(data)
+    state = DashboardState(data)
+    if run is not None:  # --resume: the curves so far, up to the checkpoint the loop continues from (it
+        events, _ = run.events()  # drops and re-emits what was written after it)
+        last = max((e.step for e in events if isinstance(e, CheckpointSaved)), default=0)
+        for e in events:
+            if getattr(e, "step", 0) <= last:
+                state.update(e)
     fps = options.get("refresh_fps") or MAX_FPS
     if not 0 < fps <= 10:
         raise ValueError(f"--refresh-fps must be in (0, 10], got {fps}")
