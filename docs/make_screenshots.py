@@ -56,7 +56,7 @@ def main(run_dir: str) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             train, url = start("train", "3.0", "--iterations", "600", "--display", "web", "--run-dir", f"{tmp}/run")
             try:
-                page = browser.new_page(viewport={"width": 1320, "height": 850})
+                page = browser.new_page(viewport={"width": 1320, "height": 880})
                 page.goto(url)
                 page.wait_for_function("() => parseInt(document.getElementById('step').textContent.replace(/,/g, '')) >= 450")
                 page.keyboard.press(" ")

@@ -55,6 +55,17 @@ async function control(action) {
 }
 pauseBtn.addEventListener("click", () => { control("toggle"); pauseBtn.blur(); });  // no double toggle by Space
 
+// Layout buttons for touch screens; the keys below do the same.
+const layoutButtons = document.getElementById("layouts");
+for (const [key, label] of [["all", "all six"], ["1", "1"], ["2", "2"], ["3", "3"], ["4", "4"], ["5", "5"],
+                            ["6", "6"], ["7", "digits"], ["8", "curves"], ["9", "distributions"]]) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.addEventListener("click", () => { layout = key; b.blur(); refresh(); });
+  layoutButtons.appendChild(b);
+}
+
 // The window's keys: 1..9 layouts, 0 or Esc all six, Space pause, ? help.
 document.addEventListener("keydown", e => {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
