@@ -64,8 +64,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     p.add_argument("--dataset", default="mnist", help="mnist (bundled) or fashion-mnist")
     p.add_argument("--data-dir", help="train on any folder of MNIST-format IDX files")
-    p.add_argument("--display", default="text", choices=available_displays(),
-                   help="text: progress bar and per-test lines; none: only errors and the final summary")
+    p.add_argument("--display", default="auto", choices=available_displays(),
+                   help="auto (default): the dashboard window if there is a screen, else text + RUN_DIR/dashboard.png; "
+                        "window; text: progress bar and per-test lines; none: only errors and the final summary")
     for name in TRAIN_OPTION_PROVIDERS:
         if (m := _module(name)) is not None:
             m.add_train_arguments(p)

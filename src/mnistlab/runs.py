@@ -51,6 +51,12 @@ def write_json_atomic(path: str | Path, obj) -> None:
     _atomic_write(Path(path), lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 
 
+def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` through a temp file and a rename (exported images outside run dirs too)."""
+    _atomic_write(Path(path), lambda f: f.write(data))
+    return Path(path)
+
+
 def read_events(path: str | Path) -> tuple[list[Event], list[str]]:
     """All valid events of a metrics.jsonl, and a description of each line skipped (e.g. a truncated last
     line of a run killed mid-write)."""
@@ -139,6 +145,19 @@ class RunDir:
         model = build_model(recipe)
         model.load_state_dict(self.load_checkpoint(device)["model"])
         return model.to(device).eval(), recipe
+
+    def write_file(self, name: str, data: bytes) -> Path:
+        """An extra file of the run (the dashboard PNG), written atomically."""
+        return write_bytes_atomic(self / name, data)
+
+    def discard(self) -> None:
+        """Remove a run dir that `create` just made, when the training could not start after all (e.g. no
+        display for --display window): only its config.json, and the folder if nothing else is in it."""
+        (self / CONFIG).unlink(missing_ok=True)
+        try:
+            self.path.rmdir()
+        except OSError:
+            pass
 
     def write_summary(self, summary: dict) -> None:
         write_json_atomic(self / SUMMARY, summary)

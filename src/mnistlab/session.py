@@ -132,8 +132,13 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
         })
     control = control or Control()
     ctx = dict(recipe=rec, data=data, run=run, control=control, options=display_options or {})
-    shown = _load(DISPLAYS[display])(**ctx)
-    sinks = [*sinks, *extra_sinks(**ctx), *shown.sinks]
+    try:  # a display or an option that cannot work (no screen, broken ffmpeg) fails before any training
+        shown = _load(DISPLAYS[display])(**ctx)
+        sinks = [*sinks, *extra_sinks(**ctx), *shown.sinks]
+    except ValueError:
+        if resume is None:
+            run.discard()  # nothing half-made left behind
+        raise
     return shown.run(lambda: fit(rec, data, sinks, run=run, device=dev, control=control, model=model,
                                  resume=resume is not None), control)
 
