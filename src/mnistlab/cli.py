@@ -77,6 +77,7 @@ _TRAIN_CORE = {"command", "recipe", "resume", "run_dir", "device", "dataset", "d
 
 def cmd_train(args, parser) -> int:
     from .console import format_summary
+    from .distributed import is_main_process
     from .loop import Diverged
     from .recipes import DEFAULT_RECIPE
     from .session import train
@@ -91,8 +92,11 @@ def cmd_train(args, parser) -> int:
     except ValueError as e:  # bad values: a usage error
         parser.error(str(e))
     except Diverged as e:
-        print(f"mnistlab: error: training diverged: {e}", file=sys.stderr)
+        if is_main_process():
+            print(f"mnistlab: error: training diverged: {e}", file=sys.stderr)
         return 1
+    if result.run_dir is None:  # a torchrun rank > 0: rank 0 reports
+        return 130 if result.status == "interrupted" else 0
     print(format_summary(result.summary))
     if result.status == "interrupted":
         print(f"interrupted at step {result.summary['iterations']:,}; continue with: "
@@ -199,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from .data import DataError
+    from .distributed import PeerFailed
     from .recipes import UnknownRecipe
     from .runs import RunError
     parser = build_parser()
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RunError) as e:
         print(f"mnistlab: error: {e}", file=sys.stderr)
         return 1
+    except PeerFailed as e:  # torchrun rank > 0: rank 0 printed the error
+        return e.exit_code
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return 130
