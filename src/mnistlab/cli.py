@@ -224,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RunError) as e:
         print(f"mnistlab: error: {e}", file=sys.stderr)
         return 1
-    except PeerFailed as e:  # torchrun rank > 0: rank 0 printed the error
-        return e.exit_code
+    except PeerFailed:  # torchrun rank > 0: rank 0 reports the error and exits with its status; exiting 0
+        return 0          # here lets it (torchrun stops every rank as soon as one fails)
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return 130

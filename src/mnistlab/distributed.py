@@ -59,7 +59,7 @@ def check_batch(batch_size: int, world: int) -> None:
 
 
 class PeerFailed(Exception):
-    """On ranks > 0: rank 0 could not set up the run (it prints why); exit quietly with its exit code."""
+    """On ranks > 0: rank 0 could not set up the run; it says why and exits with `exit_code`."""
 
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
@@ -92,8 +92,9 @@ class Distributed:
         elif device in ("auto", "cpu"):
             dev, backend = torch.device("cpu"), "gloo"
         else:
-            raise ValueError(f"--device {device} under torchrun: distributed training runs on cpu (gloo) or "
-                             "cuda (NCCL)" + ("; no CUDA GPU is visible" if device == "cuda" else ""))
+            message = (f"--device {device} under torchrun: distributed training runs on cpu (gloo) or cuda (NCCL)"
+                       + ("; no CUDA GPU is visible" if device == "cuda" else ""))
+            raise ValueError(message) if rank == 0 else PeerFailed(message, 2)  # rank 0 says it
         if not td.is_initialized():  # MASTER_ADDR/PORT, RANK, WORLD_SIZE come from torchrun's environment
             td.init_process_group(backend, device_id=dev if backend == "nccl" else None)
         return cls(rank, world, local_rank, dev, backend)
