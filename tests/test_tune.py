@@ -11,8 +11,6 @@ import time
 
 import pytest
 
-from conftest import run_cli
-
 optuna = pytest.importorskip("optuna")
 
 from mnistlab.cli import main  # noqa: E402
@@ -20,7 +18,7 @@ from mnistlab.recipes import get_recipe  # noqa: E402
 from mnistlab.space import SpaceError, check_against, load_space, parse_space  # noqa: E402
 
 SPACE = "[lr_max]\nlow = 0.05\nhigh = 1.0\nlog = true\n"
-SHORT = ["--iterations", "40", "--eval-every", "20"]  # softmax: ~0.5 s of training per trial
+SHORT = ["--iterations", "30", "--eval-every", "10"]  # softmax: well under a second of training per trial
 
 
 def tune(tmp_path, *args):
@@ -88,7 +86,7 @@ def test_bad_space_or_storage_fails_before_any_training(tmp_path, monkeypatch, c
     assert main(["tune", "--report", "--storage", "s.log"]) == 2  # a report does not create a storage
 
 
-def test_two_workers_share_one_study_and_the_report_reproduces_the_best(tmp_path):
+def test_two_workers_share_one_study_and_the_report_reproduces_the_best(tmp_path, monkeypatch, capsys):
     (tmp_path / "space.toml").write_text(SPACE)
     workers = [tune(tmp_path, "--trials", "3", *SHORT), tune(tmp_path, "--trials", "2", *SHORT)]
     for w in workers:
@@ -101,16 +99,19 @@ def test_two_workers_share_one_study_and_the_report_reproduces_the_best(tmp_path
     assert sorted(p.name for p in (tmp_path / "runs" / "tune-softmax").iterdir()) == \
         [f"trial-{n:04d}" for n in range(5)]  # each trial an ordinary run dir
 
-    report = run_cli("tune", "--report", "--storage", "study.log", cwd=tmp_path, check=True).stdout
+    monkeypatch.chdir(tmp_path)  # the report and the reproduction run in this process: no start-up cost
+    capsys.readouterr()
+    assert main(["tune", "--report", "--storage", "study.log"]) == 0
+    report = capsys.readouterr().out
     best = max((t for t in done if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert f"best: trial {best.number}, max test accuracy {best.value:.4f}" in report
     command = report.split("reproduce: ", 1)[1].strip()
-    again = run_cli(*shlex.split(command)[1:], "--display", "none", "--run-dir", "again", cwd=tmp_path, check=True)
+    assert main([*shlex.split(command)[1:], "--display", "none", "--run-dir", "again"]) == 0
     summary = json.loads((tmp_path / "again" / "summary.json").read_text())
-    assert summary["max_test_accuracy"] == best.value, again.stdout  # same recipe, seed and CPU: same run
+    assert summary["max_test_accuracy"] == best.value  # same recipe, seed and CPU: the same run
 
 
-def test_a_worker_killed_mid_trial_leaves_a_usable_study(tmp_path):
+def test_a_worker_killed_mid_trial_leaves_a_usable_study(tmp_path, monkeypatch, capsys):
     storage = f"sqlite:///{tmp_path / 'study.db'}"  # the database storage: also Optuna's heartbeat
     (tmp_path / "space.toml").write_text(SPACE)
     long = ["--iterations", "500", "--eval-every", "25"]
@@ -126,9 +127,9 @@ def test_a_worker_killed_mid_trial_leaves_a_usable_study(tmp_path):
     victim.wait()
     assert [t.state.name for t in trials(tmp_path, storage)] == ["RUNNING"]
 
-    later = run_cli("tune", "1.0", "--space", "space.toml", *args[:2], "--trials", "1", *long, cwd=tmp_path)
-    assert later.returncode == 0, later.stderr[-2000:]
+    monkeypatch.chdir(tmp_path)  # a later worker, in this process
+    assert main(["tune", "1.0", "--space", "space.toml", *args[:2], "--trials", "1", *long]) == 0
     states = {t.number: t.state.name for t in trials(tmp_path, storage)}
     assert states[0] == "FAIL" and states[1] in ("COMPLETE", "PRUNED")
-    report = run_cli("tune", "--report", "--storage", storage, cwd=tmp_path)
-    assert report.returncode == 0 and "1 fail" in report.stdout
+    assert main(["tune", "--report", "--storage", storage]) == 0
+    assert "1 fail" in capsys.readouterr().out
