@@ -66,7 +66,7 @@ def run(args) -> int:
         import optuna
     except ModuleNotFoundError:
         return _error("mnistlab tune needs Optuna: pip install 'mnistlab[tune]'")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # print_trial says what happened, in one line
     try:
         if args.report:
             return report(args.storage, args.study, args.top)
@@ -140,6 +140,9 @@ def search(args) -> int:
     from .runs import RunError
     from .session import make_recipe
     from .space import check_against, load_space
+    from .distributed import launched
+    if launched():
+        raise TuneError("start tune workers as plain processes, not under torchrun: each worker trains its own trials")
     if args.trials is None or args.trials < 1:
         raise TuneError("--trials N (a positive number: the trials this worker runs) is required, or use --report")
     recipe_name = args.recipe or DEFAULT_RECIPE
@@ -217,6 +220,8 @@ def run_trial(trial, recipe_name: str, overrides: dict, run_dir: Path, device: s
     if sink.pruned_at is not None:
         raise optuna.TrialPruned(f"pruned at step {sink.pruned_at}")
     if result.status != "completed":  # Ctrl-C: the trial fails and the worker stops
+        print(f"trial {trial.number}: stopped at step {result.summary['iterations']:,} and marked failed; its run "
+              f"can go on with: mnistlab train --resume {run_dir}", file=sys.stderr)
         raise KeyboardInterrupt
     return result.summary["max_test_accuracy"]
 
