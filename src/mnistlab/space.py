@@ -143,7 +143,10 @@ def parse_space(text: str, source: str = "search space") -> list[Param]:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise SpaceError("reading a search space on Python 3.10 needs tomli: pip install 'mnistlab[tune]'") from None
     from .cli import _FIXED
     from .recipes import Recipe
     try:
