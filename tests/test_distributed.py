@@ -77,26 +77,39 @@ def test_two_ranks_learn_like_one_process_and_write_one_run_dir(tmp_path, one_pr
     assert p.stdout.count("run dir:") == 1  # only rank 0 prints
 
 
-def test_resume_under_torchrun_continues_a_one_process_run(tmp_path, mnist, one_process):
-    from mnistlab.loop import Control
-    from mnistlab.session import train
-    control = Control()
+STOP_AT_100 = """
+import os, sys
+from mnistlab.loop import Control
+from mnistlab.session import train
+control = Control()
 
-    class StopAt100:
-        def emit(self, e):
-            if e.kind == "train" and e.step == 100:
-                control.stop()
+class StopAt100:  # only rank 0 gets sinks: its request must reach rank 1 too
+    def emit(self, e):
+        if e.kind == "train" and e.step == 100:
+            control.stop()
 
-        def close(self):
-            pass
-    first = train("1.0", display="none", run_dir=tmp_path / "run", control=control, sinks=[StopAt100()],
-                  device="cpu", **RECIPE)
-    assert first.status == "interrupted" and first.summary["iterations"] == 100
+    def close(self):
+        pass
+
+r = train("1.0", display="none", run_dir=sys.argv[1], control=control, sinks=[StopAt100()], device="cpu",
+          iterations=200, eval_every=100, checkpoint_every=100)
+print(f"rank {os.environ['RANK']}: {r.status} at step {r.summary['iterations']}")
+"""
+
+
+def test_a_stop_on_rank_0_stops_every_rank_and_resume_works_under_torchrun(tmp_path, one_process):
+    (tmp_path / "stop.py").write_text(STOP_AT_100)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                        "stop.py", tmp_path / "run"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert sorted(p.stdout.split("\n"))[1:] == ["rank 0: interrupted at step 100", "rank 1: interrupted at step 100"]
     p = torchrun("train", "--resume", tmp_path / "run", "--display", "none", cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     recs = records(tmp_path / "run")
     assert [r["start_step"] for r in recs if r["type"] == "run_started"] == [0, 100]
-    assert_same_curve(curve(recs), one_process)  # checkpoints hold the global batch order: any world size
+    assert_same_curve(curve(recs), one_process)  # as if never stopped, and as one process
 
 
 def test_a_batch_that_does_not_split_is_refused_before_training(tmp_path):
