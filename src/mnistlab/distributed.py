@@ -18,6 +18,8 @@ What differs:
   SyncBatchNorm, so CPU ranks normalise over their own B / world images and rank 0's moving averages win
   (DDP broadcasts them each step): batch-norm curves on CPU ranks differ slightly from one process.
 Who does what:
+- The dashboard's training figures are global (loss and accuracy averaged over ranks, the digit panel
+  gathers every rank's predictions); only the activation bands of batch-norm nets are rank 0's slice.
 - Evaluation uses every rank: each evaluates its contiguous 1/world of the test set and an all-reduce sums
   losses and predictions, so every rank holds the whole result in 1/world of the time.
 - Only rank 0 has a run dir, sinks, a display and a console. Stop and pause requests from any rank, and the
