@@ -133,3 +133,22 @@ def test_a_worker_killed_mid_trial_leaves_a_usable_study(tmp_path, monkeypatch, 
     assert states[0] == "FAIL" and states[1] in ("COMPLETE", "PRUNED")
     assert main(["tune", "--report", "--storage", storage]) == 0
     assert "1 fail" in capsys.readouterr().out
+
+
+def test_a_pruned_trial_stops_its_run_at_the_test_that_pruned_it(tmp_path):
+    from mnistlab.tune import run_trial
+
+    class Trial:  # the part of optuna.Trial that run_trial uses; prunes at its second report
+        number, reports = 0, []
+
+        def report(self, value, step):
+            self.reports.append((step, value))
+
+        def should_prune(self):
+            return len(self.reports) == 2
+    trial = Trial()
+    with pytest.raises(optuna.TrialPruned):
+        run_trial(trial, "1.0", {"iterations": 100, "eval_every": 20}, tmp_path / "run", "cpu")
+    assert [step for step, _ in trial.reports] == [20, 40]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["iterations"] == 40  # stopped, resumable
