@@ -78,6 +78,7 @@ def test_bad_space_or_storage_fails_before_any_training(tmp_path, monkeypatch, c
              (["3.1", "--storage", "postgresql://nobody@127.0.0.1:1/none"], "--storage postgresql"),
              (["3.1", "--storage", "ftp://host/s"], "unknown scheme"),
              (["1.0", "--storage", "s.log"], "default space tunes the conv recipes"),
+             (["1.0", "--space", "space.toml", "--lr-max", "0.1", "--storage", "s.log"], "both fixed"),
              (["1.0", "--space", "space.toml", "--storage", "s.log", "--trials", "0"], "--trials N")]
     for args, message in cases:
         code = main(["tune", *args, *(["--trials", "1"] if "--trials" not in args else [])])

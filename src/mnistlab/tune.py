@@ -155,6 +155,10 @@ def search(args) -> int:
     if args.space is None and base.model != "conv":
         raise TuneError(f"the default space tunes the conv recipes (3.0, 3.1, 4.2); give --space FILE for {base.name}")
     check_against(params, base, args.space or "the default space")
+    both = [p.field for p in params if p.field in fixed]
+    if both:
+        raise TuneError(f"{', '.join('--' + f.replace('_', '-') for f in both)} is both fixed on the command line and "
+                        "searched by the space; drop one")
     storage = open_storage(args.storage)
     study_name = args.study or base.name
     setup = {"recipe": recipe_name, "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in fixed.items()},
