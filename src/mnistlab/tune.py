@@ -161,7 +161,7 @@ def search(args) -> int:
                         "searched by the space; drop one")
     storage = open_storage(args.storage)
     study_name = args.study or base.name
-    setup = {"recipe": recipe_name, "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in fixed.items()},
+    setup = {"recipe": base.name, "fixed": {k: list(v) if isinstance(v, tuple) else v for k, v in fixed.items()},
              "space": space_text}
     iterations = base.iterations
     pruner = optuna.pruners.NopPruner() if args.no_prune else \
@@ -189,7 +189,7 @@ def search(args) -> int:
         overrides = {**fixed, **{p.field: p.suggest(trial) for p in params}}
         run_dir = runs_dir / f"trial-{trial.number:04d}"
         trial.set_user_attr("worker", worker_id())
-        trial.set_user_attr("run_dir", str(run_dir))
+        trial.set_user_attr("run_dir", str(run_dir.resolve()))  # workers may run in other folders
         trial.set_user_attr("command", reproduce_command(recipe_name, overrides))
         return run_trial(trial, recipe_name, overrides, run_dir, args.device)
 
