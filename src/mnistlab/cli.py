@@ -78,6 +78,7 @@ _TRAIN_CORE = {"command", "recipe", "resume", "run_dir", "device", "dataset", "d
 
 def cmd_train(args, parser) -> int:
     from .console import format_summary
+    from .distributed import is_main_process
     from .loop import Diverged
     from .recipes import DEFAULT_RECIPE
     from .session import train
@@ -92,8 +93,11 @@ def cmd_train(args, parser) -> int:
     except ValueError as e:  # bad values: a usage error
         parser.error(str(e))
     except Diverged as e:
-        print(f"mnistlab: error: training diverged: {e}", file=sys.stderr)
+        if is_main_process():
+            print(f"mnistlab: error: training diverged: {e}", file=sys.stderr)
         return 1
+    if result.run_dir is None:  # a torchrun rank > 0: rank 0 reports
+        return 130 if result.status == "interrupted" else 0
     print(format_summary(result.summary))
     if result.status == "interrupted":
         print(f"interrupted at step {result.summary['iterations']:,}; continue with: "
@@ -202,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # --help and usage errors end here, before torch is imported
     from .data import DataError
+    from .distributed import PeerFailed
     from .recipes import UnknownRecipe
     from .runs import RunError
     if args.command is None:
@@ -220,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, RunError) as e:
         print(f"mnistlab: error: {e}", file=sys.stderr)
         return 1
+    except PeerFailed:  # torchrun rank > 0: rank 0 reports the error and exits with its status; exiting 0
+        return 0          # here lets it (torchrun stops every rank as soon as one fails)
     except KeyboardInterrupt:
         print("mnistlab: interrupted", file=sys.stderr)
         return 130

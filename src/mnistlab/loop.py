@@ -14,6 +14,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn as nn
@@ -27,6 +28,9 @@ from .metrics import evaluate, mistakes, percentile_bands, time_to_accuracy
 from .models import build_model, has_batchnorm, split_params
 from .recipes import THRESHOLDS, Recipe
 from .runs import RunDir, RunDirSink
+
+if TYPE_CHECKING:
+    from .distributed import Distributed
 
 
 class Diverged(Exception):
@@ -125,8 +129,9 @@ def _activation_hooks(model: nn.Module, store: list):
 
 def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | None = None,
         device: str | torch.device = "auto", control: Control | None = None, model: nn.Module | None = None,
-        resume: bool = False) -> RunResult:
-    """Train `recipe` (or your own `model`, a (B,1,28,28) -> (B,10) classifier) and emit events to sinks."""
+        resume: bool = False, dist: Distributed | None = None) -> RunResult:
+    """Train `recipe` (or your own `model`, a (B,1,28,28) -> (B,10) classifier) and emit events to sinks.
+    With `dist` (torchrun, see distributed.py) this process trains on its shard of every global batch."""
     device = resolve_device(device) if isinstance(device, str) else device
     control = control or Control()
     torch.manual_seed(recipe.seed)
@@ -144,7 +149,10 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
     perm, pos, step, elapsed = torch.randperm(n_train, generator=gen), 0, 0, 0.0
     tests: list = []  # (step, seconds, loss, accuracy)
     if resume:
-        state = run.load_checkpoint(map_location=device)
+        if dist is None:
+            state = run.load_checkpoint(map_location=device)
+        else:  # ranks > 0 have no run dir: rank 0 reads the checkpoint and sends it
+            state = dist.broadcast(run.load_checkpoint() if run is not None else None)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, pos, elapsed, tests = state["step"], state["pos"], state["seconds"], [tuple(t) for t in state["tests"]]
@@ -153,8 +161,13 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
         torch.set_rng_state(state["rng_cpu"])
         if device.type == "cuda" and "rng_cuda" in state:
             torch.cuda.set_rng_state(state["rng_cuda"], device)
-        run.truncate_metrics(step)  # drop what a kill -9 wrote after this checkpoint
+        if run is not None:
+            run.truncate_metrics(step)  # drop what a kill -9 wrote after this checkpoint
     perm_dev = perm.to(device)
+    forward = model
+    if dist is not None:
+        model, forward = dist.wrap(model)  # forward: DDP, which averages gradients over the ranks
+        dist.seed_rank(recipe.seed, step)
 
     sinks = list(sinks) + ([RunDirSink(run)] if run is not None else [])
 
@@ -174,7 +187,10 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                     n_test=len(data.test_x), parameters=sum(p.numel() for p in model.parameters()),
                     start_step=step, run_dir=str(run.path) if run else "", time=time.time()))
     status, message = "completed", ""
-    check_every = 1 if device.type == "cpu" else recipe.train_every  # loss.item() syncs an accelerator
+    # loss.item() syncs an accelerator (and all ranks): on CPU alone a NaN is caught at once, else within train_every
+    check_every = 1 if device.type == "cpu" and dist is None else recipe.train_every
+    if dist is not None:
+        control = dist.control(control, check_every)  # stop/pause agreed by all ranks
     t0 = time.perf_counter() - elapsed
     model.train()
     try:
@@ -189,14 +205,15 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                     perm_dev = perm.to(device)
                 idx = perm_dev[pos:pos + recipe.batch_size]
                 pos += recipe.batch_size
-                x, y = data.train_x[idx], data.train_y[idx]  # (B,1,28,28), (B,)
+                mine = idx if dist is None else dist.shard(idx)  # (B,) or this rank's (B / world,)
+                x, y = data.train_x[mine], data.train_y[mine]  # (B,1,28,28), (B,)
                 lr = recipe.lr(step)
                 for g in opt.param_groups:
                     g["lr"] = lr
 
                 acts: list = []
                 hooks = _activation_hooks(model, acts) if second == "activations" and (step + 1) % recipe.bands_every == 0 else []
-                logits = model(x)  # (B, 10)
+                logits = forward(x)  # (B, 10)
                 for h in hooks:
                     h.remove()
                 loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
@@ -206,7 +223,7 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                 step += 1
 
                 if step % check_every == 0 or step % recipe.train_every == 0:
-                    loss_value = loss.item()  # CPU-GPU sync point
+                    loss_value = loss.item() if dist is None else dist.mean(loss)  # CPU-GPU sync point
                     if not math.isfinite(loss_value):
                         raise Diverged(
                             f"the loss became {loss_value} at step {step}. Usual causes: a learning rate too "
@@ -214,14 +231,16 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                             "hand-written loss (compute the cross-entropy from logits, as mnistlab does). "
                             "The last good checkpoint is kept.")
                     if step % recipe.train_every == 0:
-                        accuracy = (logits.argmax(1) == y).float().mean().item()
+                        correct = (logits.argmax(1) == y).float().mean()
+                        accuracy = correct.item() if dist is None else dist.mean(correct)
                         emit(TrainUpdate(step, loss_value, accuracy, lr, time.perf_counter() - t0))
                 if step % recipe.digits_every == 0:
-                    emit(DigitBatch(step, idx.tolist(), logits.argmax(1).tolist()))
+                    pred = logits.argmax(1) if dist is None else dist.gather(logits.argmax(1))
+                    emit(DigitBatch(step, idx.tolist(), pred.tolist()))
                 if step % recipe.bands_every == 0:
                     emit(Bands(step, percentile_bands(weights), percentile_bands(acts if acts else biases), second))
                 if step % recipe.eval_every == 0 or step == recipe.iterations:
-                    test_loss, test_acc, pred = evaluate(model, data.test_x, data.test_y)
+                    test_loss, test_acc, pred = (dist.evaluate if dist else evaluate)(model, data.test_x, data.test_y)
                     seconds = time.perf_counter() - t0  # the evaluation counts as training time
                     tests.append((step, seconds, test_loss, test_acc))
                     emit(TestUpdate(step, test_loss, test_acc, seconds, mistakes(pred, data.test_y)))
@@ -234,6 +253,8 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
     if status == "interrupted" and run is not None:
         checkpoint()  # between steps, so consistent; `--resume` continues from here
     summary = make_summary(recipe, data.name, device, step, time.perf_counter() - t0, tests, status)
+    if dist is not None:
+        summary.update(world_size=dist.world, backend=dist.backend)
     if run is not None:
         run.write_summary(summary)
     emit(RunEnded(step, status, message, summary))

@@ -100,9 +100,53 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
     """Train a recipe (by name or Recipe) or your own `model`, writing a run dir; returns the RunResult.
 
     Raises ValueError (bad values), RunError (run dir), DataError (data files), Diverged (NaN loss).
+    Under torchrun with several processes this is data-parallel (distributed.py): rank 0 sets up, writes the
+    run dir and shows the display; the other ranks train their shards silently.
     """
+    from .distributed import Distributed
+    dist = Distributed.start(device)  # None for a plain process
+    if dist is None:
+        return _train(recipe, display, run_dir, resume, device, dataset, data_dir, model, sinks, control,
+                      display_options, overrides)
+    try:
+        if not dist.is_main:
+            return dist.follow(model=model, control=control)
+        return _train(recipe, display, run_dir, resume, device, dataset, data_dir, model, sinks, control,
+                      display_options, overrides, dist)
+    finally:
+        dist.close()
+
+
+def _train(recipe, display, run_dir, resume, device, dataset, data_dir, model, sinks, control, display_options,
+           overrides, dist=None) -> RunResult:
+    from .loop import Control, fit
+    control = control or Control()
+    try:
+        rec, dataset, data_dir, data, run, dev = _prepare(recipe, display, run_dir, resume, device, dataset,
+                                                          data_dir, model, overrides, dist)
+        ctx = dict(recipe=rec, data=data, run=run, control=control, options=display_options or {})
+        try:  # a display or an option that cannot work (no screen, broken ffmpeg) fails before any training
+            shown = _load(DISPLAYS[display])(**ctx)
+            sinks = [*sinks, *extra_sinks(**ctx), *shown.sinks]
+        except ValueError:
+            if resume is None:
+                run.discard()  # nothing half-made left behind
+            raise
+    except Exception as e:
+        if dist is not None:
+            dist.share_setup(error=e)  # the other ranks exit quietly; this one reports
+        raise
+    if dist is not None:
+        dist.share_setup(recipe=rec.to_dict(), dataset=dataset, data_dir=data_dir, resume=resume is not None)
+    return shown.run(lambda: fit(rec, data, sinks, run=run, device=dev, control=control, model=model,
+                                 resume=resume is not None, dist=dist), control)
+
+
+def _prepare(recipe, display, run_dir, resume, device, dataset, data_dir, model, overrides, dist):
+    """Everything checked before training: (recipe, dataset, data_dir, data, run dir, device)."""
     from .data import load as load_data
-    from .loop import Control, fit, resolve_device
+    from .distributed import check_batch
+    from .loop import resolve_device
     from .runs import RunDir, RunError, default_run_dir
     if display not in available_displays():
         raise ValueError(f"unknown display {display!r}; choose one of {', '.join(available_displays())}")
@@ -119,7 +163,9 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
         rec = make_recipe(recipe, **overrides)
         if model is not None:  # your own network, trained with this recipe's optimiser and schedule
             rec = rec.replace(name="custom", step="", title=type(model).__name__, course_accuracy=0.0)
-    dev = resolve_device(device)
+    dev = resolve_device(device) if dist is None else dist.device
+    if dist is not None:
+        check_batch(rec.batch_size, dist.world)
     data = load_data(dataset, data_dir)  # before the run dir exists: a data error leaves nothing behind
     if rec.batch_size > len(data.train_x):
         raise ValueError(f"--batch-size {rec.batch_size} is larger than the training set ({len(data.train_x):,} images)")
@@ -129,18 +175,9 @@ def train(recipe: str | Recipe = DEFAULT_RECIPE, *, display: str = "text", run_d
             "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
             "model_class": type(model).__module__ + "." + type(model).__qualname__ if model is not None else None,
             "device": str(dev), "versions": versions(), "argv": sys.argv, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "world_size": dist.world if dist else 1,
         })
-    control = control or Control()
-    ctx = dict(recipe=rec, data=data, run=run, control=control, options=display_options or {})
-    try:  # a display or an option that cannot work (no screen, broken ffmpeg) fails before any training
-        shown = _load(DISPLAYS[display])(**ctx)
-        sinks = [*sinks, *extra_sinks(**ctx), *shown.sinks]
-    except ValueError:
-        if resume is None:
-            run.discard()  # nothing half-made left behind
-        raise
-    return shown.run(lambda: fit(rec, data, sinks, run=run, device=dev, control=control, model=model,
-                                 resume=resume is not None), control)
+    return rec, dataset, data_dir, data, run, dev
 
 
 def versions() -> dict:
