@@ -171,7 +171,8 @@ class TestDigitsPanel(Panel):
 
     def grid(self, s):
         t = s.mistakes
-        indices, predicted, wrong = test_selection(t.mistakes, s.n_test or len(s.test_labels() or []))
+        n_test = s.n_test or (len(s.data.test_y) if s.data is not None else 0)
+        indices, predicted, wrong = test_selection(t.mistakes, n_test)
         labels_all = s.test_labels()
         labels = labels_all[indices] if labels_all is not None else None
         predicted = np.where(predicted < 0, labels if labels is not None else 0, predicted)
