@@ -17,12 +17,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--iterations", type=int, default=1500)
     args = ap.parse_args()
-    import mnistlab
     from PIL import Image
     from mnistlab.dashboard.render import render_png
     from mnistlab.dashboard.state import DashboardState
+    from mnistlab.session import train
     run_dir = Path(tempfile.mkdtemp(prefix="mnistlab-screenshot-")) / "3.1"
-    result = mnistlab.train("3.1", iterations=args.iterations, display="none", run_dir=run_dir)
+    result = train("3.1", iterations=args.iterations, display="none", run_dir=run_dir)
     state = DashboardState.from_run(result.run_dir)
     for name, options in (("dashboard.png", {}), ("dashboard-help.png", {"help": True})):
         img = Image.open(io.BytesIO(render_png(state, **options))).convert("RGB")

@@ -128,6 +128,7 @@ class Window:
         self.training = False             # redraws are paced by DRAW_BUDGET only while training runs
         self.interrupted = False          # Ctrl-C in the terminal: handled like closing the window
         self.sigint_installed = False
+        self.said_done = False
 
     def _open(self):
         if getattr(self, "fig", None) is not None:
@@ -202,6 +203,9 @@ class Window:
                     import traceback
                     traceback.print_exc()
                 self.draw_failed = True
+            if worker is not None and not worker.is_alive() and not self.said_done and not self.close_at_end:
+                self.said_done = True
+                print(f"training {self.state.status}; close the dashboard window to exit", file=sys.stderr)
             if worker is not None and not worker.is_alive() and self.close_at_end:
                 self.redraw(force=True)
                 self.fig.canvas.draw()  # the final state is on screen before the window goes
@@ -235,13 +239,9 @@ class WindowDisplay(Display):
         self.state, self.run_dir, self.options = state, run, options
 
     def run(self, train, control):
-        t = time.perf_counter()
         window = Window(self.state, control, self.run_dir, fps=self.options.get("refresh_fps") or DEFAULT_FPS,
                         close_at_end=bool(self.options.get("close_at_end")))
-        result = window.run(train)
-        if self.options.get("verbose_window"):
-            print(f"window: {window.redraws} redraws in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        return result
+        return window.run(train)
 
 
 def window_display(recipe=None, data=None, run=None, control=None, options=None, **_) -> Display:
