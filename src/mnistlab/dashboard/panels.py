@@ -201,7 +201,7 @@ class CurvePanel(Panel):
         super().__init__(ax)
         self.what = what  # loss | accuracy
         (self.train_line,) = ax.plot([], [], color=TRAIN_COLOR, lw=0.8, alpha=0.75, label="training (batch)")
-        (self.test_line,) = ax.plot([], [], color=TEST_COLOR, lw=1.8, label="test (all)")
+        (self.test_line,) = ax.plot([], [], color=TEST_COLOR, lw=1.8, marker="o", ms=2.5, label="test (all)")
         self.best = ax.axhline(np.nan, color=TEST_COLOR, lw=0.6, ls=":")
         ax.legend(loc="upper right" if what == "loss" else "lower right", fontsize=8, frameon=False)
         ax.grid(alpha=0.3)
