@@ -12,6 +12,10 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 sys.path.insert(0, str(SRC))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
+# `mnistlab train` defaults to --display auto: no test may open a window on a developer's screen by accident
+# (the dashboard's window tests start their own Xvfb and pass its DISPLAY explicitly).
+for _name in ("DISPLAY", "WAYLAND_DISPLAY"):
+    os.environ.pop(_name, None)
 SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "mnist"
 
 

@@ -278,3 +278,22 @@ def test_render_png_layouts(drawn):
         assert img.size == (1280, 720)
     with pytest.raises(ValueError):
         render_png(state, layout="x")
+
+
+def test_show_follows_a_running_run(recorded, tiny_mnist, tmp_path):
+    import shutil
+    from mnistlab.dashboard.commands import _follower
+    from mnistlab.dashboard.state import DashboardState
+    from mnistlab.runs import RunDir
+    run = RunDir(shutil.copytree(recorded[0].path, tmp_path / "live"))
+    lines = (run / "metrics.jsonl").read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    (run / "metrics.jsonl").write_bytes(b"".join(lines[:half]))
+    state = DashboardState.from_run(run.path, data=tiny_mnist)
+    poll = _follower(run, state)
+    assert poll() is None  # nothing new
+    with open(run / "metrics.jsonl", "ab") as f:  # the run goes on; its last line is being written
+        f.write(b"".join(lines[half:-1]) + lines[-1][:10])
+    time.sleep(1.05)  # the follower re-reads at most once a second
+    new = poll()
+    assert new is not None and new.step > state.step and new.skipped == []  # a line in the writing is no error

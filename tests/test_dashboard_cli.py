@@ -124,10 +124,26 @@ print(json.dumps(got))
                    "result": "stopped"}
 
 
-def test_window_without_display_is_a_usage_error(tmp_path):
-    p = run_cli("train", *QUICK, "--display", "window", "--run-dir", tmp_path / "run", env=HEADLESS)
-    assert p.returncode == 2
-    assert "--save-png" in p.stderr and "--display text" in p.stderr and "Traceback" not in p.stderr
+def cli(argv, capsys) -> tuple[int, str]:
+    """`mnistlab ARGV` in this process (torch and the data already loaded): (exit status, stderr)."""
+    from mnistlab.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture()
+def headless(monkeypatch):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_window_without_display_is_a_usage_error(tmp_path, capsys, headless):
+    code, err = cli(["train", *QUICK, "--display", "window", "--run-dir", tmp_path / "run"], capsys)
+    assert code == 2
+    assert "--save-png" in err and "--display text" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # nothing half-made
 
 
@@ -149,27 +165,31 @@ def test_auto_without_display_prints_text_and_saves_the_dashboard(auto_run):
     assert frames and frames[0].shape == (720, 1280, 3)
 
 
-def test_show_a_truncated_run_draws_and_reports_the_skip(auto_run, tmp_path):
+def test_show_a_truncated_run_draws_and_reports_the_skip(auto_run, tmp_path, capsys, headless):
     src, _ = auto_run
     run = tmp_path / "killed"
     shutil.copytree(src / "run", run)
     data = (run / "metrics.jsonl").read_bytes()
     (run / "metrics.jsonl").write_bytes(data[:-25])  # a kill -9 in the middle of the last line
-    p = run_cli("show", run, "--save-png", tmp_path / "out" / "d.png", env=HEADLESS)
-    assert p.returncode == 0, p.stderr
-    assert "skipped line" in p.stderr
+    code, err = cli(["show", run, "--save-png", tmp_path / "out" / "d.png"], capsys)
+    assert code == 0, err
+    assert "skipped line" in err
     assert (tmp_path / "out" / "d.png").stat().st_size > 10_000
-    p = run_cli("show", tmp_path, env=HEADLESS)
-    assert p.returncode == 1 and "not a run dir" in p.stderr and "Traceback" not in p.stderr
+    code, err = cli(["show", run], capsys)  # no screen: the PNG goes into the run dir
+    assert code == 0 and (run / "dashboard.png").exists()
+    code, err = cli(["show", tmp_path], capsys)
+    assert code == 1 and "not a run dir" in err and "Traceback" not in err
 
 
-def test_compare_overlays_runs_with_a_legend_by_recipe(auto_run, tmp_path):
+def test_compare_overlays_runs_with_a_legend_by_recipe(auto_run, tmp_path, capsys, headless):
     from mnistlab.dashboard.commands import compare_figure
     src, _ = auto_run
     fig = compare_figure([src / "run", src / "run"])
     labels = [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
     assert labels == ["1.0 softmax (run)", "1.0 softmax (run)"]
     assert list(fig.axes[0].lines[0].get_xdata()) == [50, 100]
-    p = run_cli("compare", src / "run", tmp_path, "--save-png", tmp_path / "c.png", env=HEADLESS)
-    assert p.returncode == 0, p.stderr
-    assert "skipped" in p.stderr and (tmp_path / "c.png").exists()
+    code, err = cli(["compare", src / "run", tmp_path, "--save-png", tmp_path / "c.png"], capsys)
+    assert code == 0, err
+    assert "skipped" in err and (tmp_path / "c.png").exists()
+    code, err = cli(["compare", tmp_path], capsys)
+    assert code == 1 and "none of the given folders" in err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 
@@ -92,6 +93,9 @@ def _follower(run, state):
     path, seen = run / "metrics.jsonl", {"size": _size(run / "metrics.jsonl")}
 
     def poll():
+        if time.monotonic() - seen.get("t", 0.0) < 1.0:  # a re-read at most once a second
+            return None
+        seen["t"] = time.monotonic()
         size = _size(path)
         if size == seen["size"]:
             return None

@@ -20,7 +20,7 @@ import numpy as np
 from ..events import Event, RunEnded
 from .state import DashboardState
 
-FRAMES_PER_RUN = 200   # default video length in frames (10,000 steps: one every 50 steps)
+FRAMES_PER_RUN = 100   # default video length in frames (10,000 steps: one every 100 steps; 10 s at 10 fps)
 VIDEO_FPS = 10
 
 

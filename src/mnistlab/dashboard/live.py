@@ -17,6 +17,9 @@ from ..session import Display
 from .state import DashboardState
 
 DEFAULT_FPS = 4.0  # redraws per second at most; each full redraw costs ~50-150 ms of CPU on a laptop core
+# Share of one core the redraws may take while training runs: after a redraw that took t seconds the next
+# waits at least t / DRAW_BUDGET (Agg drawing holds the GIL, so it slows the training thread about as much).
+DRAW_BUDGET = 0.05
 OUR_KEYS = set("0123456789") | {"escape", " ", "o", "O", "h", "H", "ctrl+s", "?", "f1"}
 # matplotlib's default keys still passed through on the dashboard figure; every other default binding
 # (l/k log scales, g grids, s/r/c/v and the arrows) is unbound on this figure only, since it would break
@@ -121,8 +124,11 @@ class Window:
         self.drawn_version = -1
         self.redraws = 0
         self.draw_failed = False
+        self.next_draw_at = 0.0
+        self.training = False             # redraws are paced by DRAW_BUDGET only while training runs
         self.interrupted = False          # Ctrl-C in the terminal: handled like closing the window
         self.sigint_installed = False
+        self.said_done = False
 
     def _open(self):
         if getattr(self, "fig", None) is not None:
@@ -150,15 +156,17 @@ class Window:
         if self.poll is not None and (new := self.poll()) is not None:  # `show` following a live run
             new.version = self.state.version + 1
             self.state = new
-        if not force and self.state.version == self.drawn_version:
+        if not force and (self.state.version == self.drawn_version or time.perf_counter() < self.next_draw_at):
             return
+        t = time.perf_counter()
         self.drawn_version = self.state.version
-        snap = self.state.snapshot()
-        self.dash.draw(snap)
+        self.dash.draw(self.state.snapshot())
         if self.keys.message:
             self.dash.status.set_text(self.dash.status.get_text() + "   " + self.keys.message)
-        self.fig.canvas.draw_idle()
+        self.fig.canvas.draw()  # now, not at idle: its cost is measured to pace the next one
         self.redraws += 1
+        spent = time.perf_counter() - t
+        self.next_draw_at = t + spent / DRAW_BUDGET if self.training else 0.0
 
     def run(self, train=None):
         """Run `train` (or nothing: a replay) in a worker thread while the window shows the state.
@@ -182,6 +190,7 @@ class Window:
             if not self.sigint_installed and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGINT, on_sigint)  # inside the main loop: after plt.show() set its own
                 self.sigint_installed = True
+            self.training = worker is not None and worker.is_alive() and not (self.control and self.control.paused)
             if self.interrupted:
                 if self.control is not None:
                     self.control.stop()
@@ -194,6 +203,9 @@ class Window:
                     import traceback
                     traceback.print_exc()
                 self.draw_failed = True
+            if worker is not None and not worker.is_alive() and not self.said_done and not self.close_at_end:
+                self.said_done = True
+                print(f"training {self.state.status}; close the dashboard window to exit", file=sys.stderr)
             if worker is not None and not worker.is_alive() and self.close_at_end:
                 self.redraw(force=True)
                 self.fig.canvas.draw()  # the final state is on screen before the window goes
@@ -227,13 +239,9 @@ class WindowDisplay(Display):
         self.state, self.run_dir, self.options = state, run, options
 
     def run(self, train, control):
-        t = time.perf_counter()
         window = Window(self.state, control, self.run_dir, fps=self.options.get("refresh_fps") or DEFAULT_FPS,
                         close_at_end=bool(self.options.get("close_at_end")))
-        result = window.run(train)
-        if self.options.get("verbose_window"):
-            print(f"window: {window.redraws} redraws in {time.perf_counter() - t:.1f} s", file=sys.stderr)
-        return result
+        return window.run(train)
 
 
 def window_display(recipe=None, data=None, run=None, control=None, options=None, **_) -> Display:

@@ -67,7 +67,7 @@ def _ipython_show():
 
     def show(png: bytes):
         from IPython.display import Image, display
-        if "h" not in handle:
+        if handle.get("h") is None:
             handle["h"] = display(Image(data=png, format="png"), display_id=True)
         else:
             handle["h"].update(Image(data=png, format="png"))
@@ -76,8 +76,11 @@ def _ipython_show():
 
 def notebook_display(recipe=None, data=None, run=None, control=None, options=None, **_) -> Display:
     try:
-        import IPython  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
-        raise ValueError("display='notebook' needs IPython (run it inside Jupyter)") from None
+        get_ipython = lambda: None  # noqa: E731
+    if get_ipython() is None:
+        raise ValueError("display='notebook' works inside Jupyter (an IPython kernel); "
+                         "elsewhere use display='window', 'text' or save_png")
     return NotebookDisplay(DashboardState(data), options or {})
 

@@ -171,7 +171,8 @@ class TestDigitsPanel(Panel):
 
     def grid(self, s):
         t = s.mistakes
-        indices, predicted, wrong = test_selection(t.mistakes, s.n_test or len(s.test_labels() or []))
+        n_test = s.n_test or (len(s.data.test_y) if s.data is not None else 0)
+        indices, predicted, wrong = test_selection(t.mistakes, n_test)
         labels_all = s.test_labels()
         labels = labels_all[indices] if labels_all is not None else None
         predicted = np.where(predicted < 0, labels if labels is not None else 0, predicted)
@@ -200,7 +201,7 @@ class CurvePanel(Panel):
         super().__init__(ax)
         self.what = what  # loss | accuracy
         (self.train_line,) = ax.plot([], [], color=TRAIN_COLOR, lw=0.8, alpha=0.75, label="training (batch)")
-        (self.test_line,) = ax.plot([], [], color=TEST_COLOR, lw=1.8, label="test (all)")
+        (self.test_line,) = ax.plot([], [], color=TEST_COLOR, lw=1.8, marker="o", ms=2.5, label="test (all)")
         self.best = ax.axhline(np.nan, color=TEST_COLOR, lw=0.6, ls=":")
         ax.legend(loc="upper right" if what == "loss" else "lower right", fontsize=8, frameon=False)
         ax.grid(alpha=0.3)

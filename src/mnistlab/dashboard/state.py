@@ -87,6 +87,8 @@ class DashboardState:
         if not r:
             return "mnistlab"
         name = f"{r['step']} {r['name']}" if r.get("step") else r.get("name", "")
+        if r.get("name") == "custom" and r.get("title"):
+            name = f"your model {r['title']}"  # mnistlab.train(model=...): the class name
         return f"{name} on {self.dataset}"
 
     @property
