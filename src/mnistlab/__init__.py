@@ -6,7 +6,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):  # lazy public API: mnistlab.fit, mnistlab.Recipe, ...
-    from . import api
+    import importlib
+    api = importlib.import_module(".api", __name__)  # not `from . import api`: that re-enters __getattr__
     if name in api.__all__:
         return getattr(api, name)
     raise AttributeError(f"module 'mnistlab' has no attribute {name!r}")
