@@ -111,10 +111,10 @@ def _lookup(summary: dict, path: list[str]):
 def _format(field: str, value) -> str:
     if value is None:
         return "not reached"
+    if field.startswith(("wall_seconds", "time_to_accuracy")):  # seconds
+        return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
     if "accuracy" in field and isinstance(value, float):
         return f"{value:.2%}"
-    if field.startswith(("wall_seconds", "time_to_accuracy")):
-        return f"{value:.1f} s" if value < 10 else f"{value:,.0f} s"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
