@@ -55,6 +55,8 @@ def test_every_step_has_a_lesson_that_renders(step):
         cls = type(__import__("mnistlab.models", fromlist=["build_model"]).build_model(recipe))
         assert f"class {cls.__name__}(" in text and "parameters)" in text
         assert "What changed in the recipe" in text
+    html = course.lesson_html(step, results={})  # what the browser shows
+    assert html.startswith("<h1>") and ("<table>" in html) == (recipe is not None)
 
 
 def test_lessons_state_no_hand_typed_figures():

@@ -5,7 +5,7 @@
                                step and compares it with your latest run of the previous step
 
 The lessons are Markdown files in mnistlab/lessons/, so the notebook and the browser show the same text:
-`lesson_markdown("2.1")`. A lesson never types a measured figure: it writes `{{measured.RECIPE.FIELD}}`
+`lesson_markdown("2.1")` (or `lesson_html("2.1")`). A lesson never types a measured figure: it writes `{{measured.RECIPE.FIELD}}`
 (a field of that recipe's summary.json, e.g. max_test_accuracy, wall_seconds, time_to_accuracy.0.99) or
 `{{course.RECIPE}}` (the accuracy the course reports), filled from lessons/measured.json, the packaged copy
 of what benchmarks/ladder.py measured. The training, path and comparison side is in course_runs.py.
@@ -236,6 +236,12 @@ def lesson_markdown(step: str, results: dict | None = None) -> str:
     if key is None:
         raise KeyError(f"unknown step {step!r}; the steps are {', '.join(steps())}")
     return "\n\n".join(p for p in lesson_parts(key, results).values() if p) + "\n"
+
+
+def lesson_html(step: str, results: dict | None = None) -> str:
+    """The whole lesson as an HTML fragment (for the browser), by markdown-it, which rich depends on."""
+    from markdown_it import MarkdownIt
+    return MarkdownIt("commonmark").enable("table").render(lesson_markdown(step, results))
 
 
 def render(markdown: str, console=None) -> None:
