@@ -23,7 +23,7 @@ FINAL_STEPS = ("fast", "best")  # recipes beyond the course (recipes.py may not 
 NOT_MEASURED = "not measured yet"
 TRY_HEADING = "## Try it yourself"
 # Recipe fields that name or report rather than tune: left out of "what changed".
-_NOT_HYPERPARAMETERS = {"name", "step", "title", "course_accuracy", "train_every", "eval_every",
+_NOT_HYPERPARAMETERS = {"name", "step", "title", "course_accuracy", "train_every", "eval_every", "eval_after",
                         "digits_every", "bands_every", "checkpoint_every"}
 _PLACEHOLDER = re.compile(r"\{\{\s*(measured|course)\.([\w.]+)\s*\}\}")
 _SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.S | re.M)
@@ -53,6 +53,12 @@ def lesson_name(step: str) -> str:
     return r.name if r else step
 
 
+def step_label(step: str) -> str:
+    """"2.1 five_layer_relu", or just "fast" for a recipe without a course step."""
+    name = lesson_name(step)
+    return step if name == step else f"{step} {name}"
+
+
 def previous_step(step: str) -> str | None:
     """The step before, skipping final recipes this install lacks (best follows 4.2 if fast is absent)."""
     order = steps()
@@ -67,8 +73,9 @@ def next_step(step: str) -> str | None:
 
 
 def title(step: str) -> str:
-    """The step's one-line idea: the recipe's title, else the lesson's heading."""
-    r = recipe_of(step)
+    """The step's one-line idea: a course step's recipe title, else the lesson's heading (the final recipes'
+    titles are technical summaries, too long for the path)."""
+    r = next((r for r in LADDER if r.step == step), None)
     if r is not None and r.title:
         return r.title
     first = raw_lesson(step).splitlines()[0]
@@ -192,6 +199,8 @@ def recipe_changes(before: Recipe, after: Recipe) -> list[tuple[str, object, obj
 
 
 def _value(v) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, tuple):
         return ", ".join(map(str, v)) if v else "-"
     return f"{v:g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
@@ -200,13 +209,13 @@ def _value(v) -> str:
 def changes_markdown(step: str) -> str:
     recipe, prev = recipe_of(step), previous_step(step)
     before = recipe_of(prev) if prev else Recipe()
-    label = f"{prev} {before.name}" if prev else "Recipe defaults"
+    label = step_label(prev) if prev else "Recipe defaults"
     rows = recipe_changes(before, recipe)
     helps = field_help()
     what = (f"the hyperparameters that differ from step {prev}" if prev
             else "the hyperparameters this step sets (the rest are the Recipe defaults)")
     lines = [f"## What changed in the recipe\n\n`mnistlab train {step}` uses {what}:\n",
-             f"| hyperparameter | {label} | {step} {recipe.name} | meaning |", "|---|---|---|---|"]
+             f"| hyperparameter | {label} | {step_label(step)} | meaning |", "|---|---|---|---|"]
     cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a help text like "sgd | adam")
     lines += [f"| `--{n.replace('_', '-')}` | {cell(_value(a))} | **{cell(_value(b))}** | {cell(helps.get(n, ''))} |"
               for n, a, b in rows]

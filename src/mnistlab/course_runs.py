@@ -122,8 +122,7 @@ def _test_curve(run) -> list[tuple[int, float, float]]:
 def comparison_text(before, after) -> str:
     """Two runs side by side: summary figures, then test accuracy and loss at a few common steps."""
     runs = [before, after]
-    names = [f"{(r.config['recipe'].get('step') or r.config['recipe']['name'])} {r.config['recipe']['name']}"
-             for r in runs]
+    names = [" ".join(filter(None, (r.config["recipe"].get("step"), r.config["recipe"]["name"]))) for r in runs]
     summaries = [r.summary or {} for r in runs]
     pct = lambda v: "-" if v is None else f"{v:.2%}"  # noqa: E731
     rows = [("steps", [f"{s.get('iterations', 0):,}" for s in summaries]),
@@ -190,7 +189,7 @@ def run_step(step: str, args) -> int:
     overrides = overrides_from(args)
     options = {k: v for k, v in vars(args).items() if k not in _CORE and k not in overrides and v is not None}
     run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(recipe.name, runs_dir)
-    print(f"\nTraining {step} {recipe.name}: `mnistlab train {step}" + "".join(
+    print(f"\nTraining {course.step_label(step)}: `mnistlab train {step}" + "".join(
         f" --{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in overrides.items())
           + f"` into {run_dir}", flush=True)
     try:
@@ -216,7 +215,7 @@ def run_step(step: str, args) -> int:
         prev_recipe = course.recipe_of(prev)
         before = latest_run(runs_dir, prev_recipe.name, exclude=result.run_dir)
         if before is None:
-            print(f"No run of the previous step ({prev} {prev_recipe.name}) in {runs_dir}/ to compare with; "
+            print(f"No run of the previous step ({course.step_label(prev)}) in {runs_dir}/ to compare with; "
                   f"run it with: {_course_command(prev, runs_dir)}")
         else:
             from .runs import RunDir
