@@ -14,6 +14,7 @@ from conftest import run_cli
 from mnistlab import course
 from mnistlab.cli import build_parser, main
 from mnistlab.recipes import LADDER, RECIPES, THRESHOLDS
+from mnistlab.session import module_exists
 
 SHORT = ["--iterations", "20", "--eval-every", "10", "--display", "none"]
 ALL_COMMANDS = [(step, cmd) for step in course.steps() for cmd in course.try_commands(step)]
@@ -128,6 +129,11 @@ def test_course_step_trains_and_compares_with_the_previous_run(tiny_dir, tmp_pat
     row = next(line for line in out.splitlines() if line.startswith("max test accuracy "))
     assert row.split()[-2:] == [f"{before['max_test_accuracy']:.2%}", f"{after['max_test_accuracy']:.2%}"]
     assert "test accuracy / test loss along the way" in out and "class Dense(" in out
+    figure = runs / f"{new[0].name}-vs-previous.png"
+    if module_exists("mnistlab.dashboard.commands"):  # the curves overlaid by the dashboard's compare
+        assert f"curves overlaid: {figure}" in out and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert "the curves overlaid need the dashboard" in out and not figure.exists()
     assert "Try it yourself" in out and "next: mnistlab course 2.2 --runs-dir" in out
 
     # the path now shows both runs with what they reached
