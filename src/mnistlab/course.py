@@ -198,7 +198,7 @@ def recipe_changes(before: Recipe, after: Recipe) -> list[tuple[str, object, obj
             if f.name not in _NOT_HYPERPARAMETERS and getattr(before, f.name) != getattr(after, f.name)]
 
 
-def _value(v) -> str:
+def value_text(v) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, tuple):
@@ -217,7 +217,7 @@ def changes_markdown(step: str) -> str:
     lines = [f"## What changed in the recipe\n\n`mnistlab train {step}` uses {what}:\n",
              f"| hyperparameter | {label} | {step_label(step)} | meaning |", "|---|---|---|---|"]
     cell = lambda text: text.replace("|", "\\|")  # noqa: E731  (a help text like "sgd | adam")
-    lines += [f"| `--{n.replace('_', '-')}` | {cell(_value(a))} | **{cell(_value(b))}** | {cell(helps.get(n, ''))} |"
+    lines += [f"| `--{n.replace('_', '-')}` | {cell(value_text(a))} | **{cell(value_text(b))}** | {cell(helps.get(n, ''))} |"
               for n, a, b in rows]
     if not rows:
         lines.append("| (none) | | | |")

@@ -68,6 +68,16 @@ def latest_run(runs_dir: str | Path, recipe_name: str, exclude: Path | None = No
     return (finished or runs or [None])[-1]
 
 
+def own_changes(run) -> list[str]:
+    """What the learner changed in a run's recipe ("iterations 20"), compared with the named recipe."""
+    from .recipes import Recipe
+    recipe = Recipe.from_dict(run.config["recipe"])
+    stock = course.recipe_of(recipe.name)
+    if stock is None:
+        return []
+    return [f"{name} {course.value_text(after)}" for name, _, after in course.recipe_changes(stock, recipe)]
+
+
 def _reached(run) -> str:
     s = run.summary
     if s is None:
@@ -90,14 +100,16 @@ def path_text(runs_dir: str | Path = DEFAULT_RUNS) -> str:
             continue
         runs = mine.get(recipe.name, [])
         got = results.get(recipe.name, {}).get("max_test_accuracy")
-        you = "-" if not runs else f"{len(runs)} run{'s' * (len(runs) > 1)}, latest {_reached(runs[-1])}"
+        you = "-" if not runs else (f"{len(runs)} run{'s' * (len(runs) > 1)}, latest {_reached(runs[-1])}"
+                                    + (" *" if own_changes(runs[-1]) else ""))
         if not runs and first_missing is None:
             first_missing = step
         lines.append(f"{step:<5} {recipe.title[:54]:<54} "
                      f"{course.percent(recipe.course_accuracy) if recipe.course_accuracy else '-':>6} "
                      f"{f'{got:.2%}' if got is not None else '-':>9}  {you}")
     lines += ["", "course: the accuracy the course reports; measured: benchmarks/ladder.py "
-              "('-': not measured yet); a lesson: `mnistlab course STEP`"]
+              "('-': not measured yet); *: your latest run changed the recipe (e.g. fewer iterations)",
+              "a lesson: `mnistlab course STEP`"]
     if first_missing:
         lines.append(f"next: {_course_command(first_missing, runs_dir)}")
     return "\n".join(lines)
@@ -135,6 +147,9 @@ def comparison_text(before, after) -> str:
     width = max(24, *(len(n) + 2 for n in names))
     lines = [f"{'':<22}" + "".join(f"{n:>{width}}" for n in names)]
     lines += [f"{label:<22}" + "".join(f"{v:>{width}}" for v in values) for label, values in rows]
+    for name, run in zip(names, runs):
+        if changes := own_changes(run):
+            lines.append(f"your {name} run changed: {', '.join(changes)}")
     a, b = (s.get("max_test_accuracy") for s in summaries)
     if a is not None and b is not None:
         lines.append(f"max test accuracy {'up' if b >= a else 'down'} by {abs(b - a) * 100:.2f} points")
