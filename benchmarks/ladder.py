@@ -4,6 +4,9 @@
 
 Prints a Markdown table for the README and writes the summaries (with machine, threads and versions) as JSON;
 results already in the JSON for other recipes are kept, so recipes can be (re)measured one at a time.
+The default is the whole ladder plus the `fast` and `best` recipes when this install has them. The same JSON
+is copied into the package (src/mnistlab/lessons/measured.json), where `mnistlab course` fills the figures
+of its lessons from it: a lesson states only what this script measured.
 """
 from __future__ import annotations
 
@@ -12,19 +15,24 @@ import json
 import tempfile
 from pathlib import Path
 
-from mnistlab.recipes import LADDER, get_recipe
+from mnistlab.recipes import LADDER, RECIPES, get_recipe
+from mnistlab.runs import write_json_atomic
 from mnistlab.session import train, versions
+
+LESSONS_COPY = Path(__file__).resolve().parents[1] / "src" / "mnistlab" / "lessons" / "measured.json"
+FINAL = ("fast", "best")  # the recipes past the course, when recipes.py has them
 
 
 def table(results: dict) -> str:
     rows = ["| step | recipe | course | max test acc. | final | wall s | steps/s | time to 99% |",
             "|---|---|---|---|---|---|---|---|"]
-    for r in LADDER:
+    for r in [*LADDER, *(RECIPES[n] for n in FINAL if n in RECIPES)]:
         s = results.get(r.name)
         if s is None:
             continue
         t99 = s["time_to_accuracy"].get("0.99")
-        rows.append(f"| {r.step} | {r.name} | {r.course_accuracy:.1%} | {s['max_test_accuracy']:.2%} | "
+        course = f"{r.course_accuracy:.1%}" if r.course_accuracy else "-"
+        rows.append(f"| {r.step or r.name} | {r.name} | {course} | {s['max_test_accuracy']:.2%} | "
                     f"{s['final_test_accuracy']:.2%} | {s['wall_seconds']:.0f} | {s['steps_per_second']:.0f} | "
                     + (f"{t99:.0f} s" if t99 is not None else "not reached") + " |")
     return "\n".join(rows)
@@ -32,20 +40,23 @@ def table(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipes", nargs="*", help="default: the whole ladder")
+    p.add_argument("recipes", nargs="*", help="default: the whole ladder, then fast and best if present")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/ladder.json")
+    p.add_argument("--lessons-copy", default=str(LESSONS_COPY),
+                   help="also write the JSON here, for the course's lessons ('' to skip)")
     args = p.parse_args()
     out = Path(args.out)
     results = json.loads(out.read_text())["results"] if out.exists() else {}
-    for name in args.recipes or [r.name for r in LADDER]:
+    for name in args.recipes or [r.name for r in LADDER] + [n for n in FINAL if n in RECIPES]:
         recipe = get_recipe(name)
         with tempfile.TemporaryDirectory() as tmp:
             s = train(recipe, display="none", run_dir=Path(tmp) / "run", device="cpu", seed=args.seed).summary
         results[recipe.name] = s
         print(f"{recipe.step} {recipe.name}: max {s['max_test_accuracy']:.4f} in {s['wall_seconds']:.0f} s", flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps({"versions": versions(), "results": results}, indent=2) + "\n")
+        for path in filter(None, [out, args.lessons_copy and Path(args.lessons_copy)]):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(path, {"versions": versions(), "results": results})  # a kill leaves the old file
     print(table(results))
 
 
