@@ -1,6 +1,7 @@
 """Train every step of the course's ladder once at its full iteration count and tabulate what it reached.
 
     python benchmarks/ladder.py [RECIPE ...] [--seed 0] [--out benchmarks/results/ladder.json]
+    python benchmarks/ladder.py --add-run RUN_DIR ...   # record finished runs (e.g. `mnistlab bench --runs-dir`)
 
 Prints a Markdown table for the README and writes the summaries (with machine, threads and versions) as JSON;
 results already in the JSON for other recipes are kept, so recipes can be (re)measured one at a time.
@@ -20,7 +21,7 @@ from mnistlab.runs import write_json_atomic
 from mnistlab.session import train, versions
 
 LESSONS_COPY = Path(__file__).resolve().parents[1] / "src" / "mnistlab" / "lessons" / "measured.json"
-FINAL = ("fast", "best")  # the recipes past the course, when recipes.py has them
+FINAL = ("fast", "fast995", "best")  # the recipes past the course, when recipes.py has them
 
 
 def table(results: dict) -> str:
@@ -45,18 +46,28 @@ def main() -> None:
     p.add_argument("--out", default="benchmarks/results/ladder.json")
     p.add_argument("--lessons-copy", default=str(LESSONS_COPY),
                    help="also write the JSON here, for the course's lessons ('' to skip)")
+    p.add_argument("--add-run", nargs="+", metavar="RUN_DIR", default=[],
+                   help="instead of training, record the summary.json of these finished runs (seed 0 of a recipe)")
     args = p.parse_args()
     out = Path(args.out)
     results = json.loads(out.read_text())["results"] if out.exists() else {}
-    for name in args.recipes or [r.name for r in LADDER] + [n for n in FINAL if n in RECIPES]:
-        recipe = get_recipe(name)
-        with tempfile.TemporaryDirectory() as tmp:
-            s = train(recipe, display="none", run_dir=Path(tmp) / "run", device="cpu", seed=args.seed).summary
-        results[recipe.name] = s
-        print(f"{recipe.step} {recipe.name}: max {s['max_test_accuracy']:.4f} in {s['wall_seconds']:.0f} s", flush=True)
+
+    def save(s: dict) -> None:
+        results[s["recipe"]] = s
+        print(f"{s['step_name']} {s['recipe']}: max {s['max_test_accuracy']:.4f} in {s['wall_seconds']:.0f} s", flush=True)
         for path in filter(None, [out, args.lessons_copy and Path(args.lessons_copy)]):
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json_atomic(path, {"versions": versions(), "results": results})  # a kill leaves the old file
+
+    for run_dir in args.add_run:
+        s = json.loads((Path(run_dir) / "summary.json").read_text())
+        if s["status"] != "completed" or s["dataset"] != "mnist" or s["recipe"] not in RECIPES:
+            raise SystemExit(f"{run_dir}: not a completed MNIST run of a named recipe")
+        save(s)
+    for name in args.recipes or ([] if args.add_run else [r.name for r in LADDER] + [n for n in FINAL if n in RECIPES]):
+        recipe = get_recipe(name)
+        with tempfile.TemporaryDirectory() as tmp:
+            save(train(recipe, display="none", run_dir=Path(tmp) / "run", device="cpu", seed=args.seed).summary)
     print(table(results))
 
 

@@ -24,7 +24,15 @@ def _int_tuple(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
 
 
-_PARSERS = {"int": int, "float": float, "str": str, "tuple[int, ...]": _int_tuple}
+def _bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+_PARSERS = {"int": int, "float": float, "str": str, "bool": _bool, "tuple[int, ...]": _int_tuple}
 
 
 def add_recipe_overrides(p: argparse.ArgumentParser) -> None:

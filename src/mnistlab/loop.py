@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from . import __version__
 from .data import Dataset
+from .augment import random_affine
 from .events import (Bands, CheckpointSaved, DigitBatch, Event, RunEnded, RunStarted, Sink, TestUpdate,
                      TrainUpdate)
 from .metrics import evaluate, mistakes, percentile_bands, time_to_accuracy
@@ -97,7 +98,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def make_optimizer(recipe: Recipe, model: nn.Module) -> torch.optim.Optimizer:
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=recipe.lr_max, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(model.parameters(), lr=recipe.lr_max, weight_decay=recipe.weight_decay,
+                               momentum=recipe.momentum, nesterov=recipe.momentum > 0)
     cls = torch.optim.AdamW if recipe.weight_decay > 0 else torch.optim.Adam
     return cls(model.parameters(), lr=recipe.lr_max, weight_decay=recipe.weight_decay)
 
@@ -136,6 +138,8 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
     control = control or Control()
     torch.manual_seed(recipe.seed)
     model = (model if model is not None else build_model(recipe)).to(device)
+    if recipe.channels_last:  # (N, 1, 28, 28) inputs are laid out the same either way: only the model moves
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(recipe, model)
     data = data.to(device)
     n_train = len(data.train_x)
@@ -189,6 +193,8 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
     status, message = "completed", ""
     # loss.item() syncs an accelerator (and all ranks): on CPU alone a NaN is caught at once, else within train_every
     check_every = 1 if device.type == "cpu" and dist is None else recipe.train_every
+    augment = max(recipe.augment_shift, recipe.augment_rotate, recipe.augment_scale) > 0
+    autocast = torch.autocast("cuda", torch.bfloat16, enabled=device.type == "cuda" and recipe.bf16)
     if dist is not None:
         control = dist.control(control, check_every)  # stop/pause agreed by all ranks
     t0 = time.perf_counter() - elapsed
@@ -207,16 +213,19 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                 pos += recipe.batch_size
                 mine = idx if dist is None else dist.shard(idx)  # (B,) or this rank's (B / world,)
                 x, y = data.train_x[mine], data.train_y[mine]  # (B,1,28,28), (B,)
+                if augment:
+                    x = random_affine(x, recipe.augment_shift, recipe.augment_rotate, recipe.augment_scale)
                 lr = recipe.lr(step)
                 for g in opt.param_groups:
                     g["lr"] = lr
 
                 acts: list = []
                 hooks = _activation_hooks(model, acts) if second == "activations" and (step + 1) % recipe.bands_every == 0 else []
-                logits = forward(x)  # (B, 10)
+                with autocast:
+                    logits = forward(x)  # (B, 10)
+                    loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
                 for h in hooks:
                     h.remove()
-                loss = F.cross_entropy(logits, y, label_smoothing=recipe.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -239,7 +248,7 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
                     emit(DigitBatch(step, idx.tolist(), pred.tolist()))
                 if step % recipe.bands_every == 0:
                     emit(Bands(step, percentile_bands(weights), percentile_bands(acts if acts else biases), second))
-                if step % recipe.eval_every == 0 or step == recipe.iterations:
+                if (step % recipe.eval_every == 0 and step >= recipe.eval_from) or step == recipe.iterations:
                     test_loss, test_acc, pred = (dist.evaluate if dist else evaluate)(model, data.test_x, data.test_y)
                     seconds = time.perf_counter() - t0  # the evaluation counts as training time
                     tests.append((step, seconds, test_loss, test_acc))
@@ -253,6 +262,7 @@ def fit(recipe: Recipe, data: Dataset, sinks: list[Sink] = (), *, run: RunDir | 
     if status == "interrupted" and run is not None:
         checkpoint()  # between steps, so consistent; `--resume` continues from here
     summary = make_summary(recipe, data.name, device, step, time.perf_counter() - t0, tests, status)
+    summary["peak_memory_mb"] = peak_memory_mb(device)
     if dist is not None:
         summary.update(world_size=dist.world, backend=dist.backend)
     if run is not None:
@@ -279,8 +289,24 @@ def make_summary(recipe: Recipe, dataset: str, device, step: int, seconds: float
     )
 
 
+def peak_memory_mb(device: torch.device) -> float:
+    """CUDA: the most memory PyTorch held on the GPU; CPU: the process's peak resident memory (all of it:
+    Python, torch, the dataset), the figure a user sees in `top`."""
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    import resource
+    import sys
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)
+
+
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     import platform
-    return platform.processor() or platform.machine()
+    try:  # Linux: the CPU's marketing name, the figure a reader compares with their laptop
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    return name or platform.processor() or platform.machine()

@@ -10,8 +10,10 @@ MAX_BAND_SAMPLES = 1 << 18  # quantiles of a strided sample: cost O(n log n) on 
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 2000) -> tuple[float, float, torch.Tensor]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int | None = None) -> tuple[float, float, torch.Tensor]:
     """(mean cross-entropy, accuracy, predicted classes (N,)) over the whole set, in eval mode."""
+    # On a CPU, slices of 500 keep activations in cache: twice as fast as 2,000 for the bn_cnn nets.
+    batch = batch or (500 if x.device.type == "cpu" else 5000)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -24,6 +26,14 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int = 20
     pred = torch.cat(preds)
     accuracy = (pred == y).float().mean()
     return loss_sum.item() / len(x), accuracy.item(), pred  # .item(): one CPU-GPU sync per evaluation
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, x: torch.Tensor, batch: int | None = None) -> torch.Tensor:
+    """(N, 10) softmax outputs of `model` (in eval mode) over the whole set, float32."""
+    batch = batch or (500 if x.device.type == "cpu" else 5000)
+    model.eval()
+    return torch.cat([torch.softmax(model(x[i:i + batch]).float(), 1) for i in range(0, len(x), batch)])
 
 
 def mistakes(pred: torch.Tensor, y: torch.Tensor) -> list[list[int]]:
