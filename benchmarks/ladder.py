@@ -5,7 +5,7 @@
 
 Prints a Markdown table for the README and writes the summaries (with machine, threads and versions) as JSON;
 results already in the JSON for other recipes are kept, so recipes can be (re)measured one at a time.
-The default is the whole ladder plus the `fast` and `best` recipes when this install has them. The same JSON
+The default is the whole ladder plus the `fast` and `fast995` recipes; `best` is recorded from a bench run. The same JSON
 is copied into the package (src/mnistlab/lessons/measured.json), where `mnistlab course` fills the figures
 of its lessons from it: a lesson states only what this script measured.
 """
@@ -41,7 +41,8 @@ def table(results: dict) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipes", nargs="*", help="default: the whole ladder, then fast and best if present")
+    p.add_argument("recipes", nargs="*", help="default: the whole ladder, then fast and fast995; `best` (10 minutes "
+                   "a seed) is measured by `mnistlab bench best --runs-dir DIR` and recorded with --add-run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="benchmarks/results/ladder.json")
     p.add_argument("--lessons-copy", default=str(LESSONS_COPY),
@@ -64,7 +65,8 @@ def main() -> None:
         if s["status"] != "completed" or s["dataset"] != "mnist" or s["recipe"] not in RECIPES:
             raise SystemExit(f"{run_dir}: not a completed MNIST run of a named recipe")
         save(s)
-    for name in args.recipes or ([] if args.add_run else [r.name for r in LADDER] + [n for n in FINAL if n in RECIPES]):
+    default = [r.name for r in LADDER] + [n for n in FINAL if n in RECIPES and n != "best"]
+    for name in args.recipes or ([] if args.add_run else default):
         recipe = get_recipe(name)
         with tempfile.TemporaryDirectory() as tmp:
             save(train(recipe, display="none", run_dir=Path(tmp) / "run", device="cpu", seed=args.seed).summary)
