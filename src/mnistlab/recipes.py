@@ -32,7 +32,7 @@ class Recipe:
     # -- the optimisation (train.py) --
     optimizer: str = "adam"               # sgd | adam
     lr_max: float = 0.003                 # step size at step 0 (per batch-mean loss)
-    lr_min: float = 0.0                   # floor of the exponential decay
+    lr_min: float = 0.0                   # the lr the schedule ends at: floor of the exp decay, end of the onecycle
     lr_decay_steps: float = 0.0           # exp schedule: T in lr = lr_min + lr_max * exp(-step / T); 0 = constant
     schedule: str = "exp"                 # exp (the course's) | onecycle: linear rise to lr_max, linear fall to lr_min
     warmup: float = 0.0                   # onecycle: fraction of the iterations spent rising to lr_max
@@ -45,7 +45,7 @@ class Recipe:
     augment_shift: float = 0.0            # random translation of each training image, up to this many pixels
     augment_rotate: float = 0.0           # random rotation, up to this many degrees either way
     augment_scale: float = 0.0            # random zoom by a factor in [1 - s, 1 + s]
-    # -- speed (results do not depend on these beyond float rounding) --
+    # -- speed (results change only by float rounding) --
     channels_last: bool = False           # conv nets: NHWC memory layout for the convolutions
     bf16: bool = True                     # on CUDA only: bfloat16 autocast for forward and loss
     # -- what the loop reports (steps between events) --
