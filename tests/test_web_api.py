@@ -160,3 +160,18 @@ def test_serve_usage_errors(tmp_path, server, capsys):
     assert main(["serve", str(tmp_path), "--port", port]) == 2
     err = capsys.readouterr().err
     assert err.startswith("mnistlab: error: cannot listen on 127.0.0.1:") and "choose another --port" in err
+
+
+def test_the_service_freezes_its_startup_heap(tmp_path_factory):
+    """Without gc.freeze() each full collection walks torch's long-lived objects while every request waits:
+    p99 107 ms instead of 12 ms at 32 clients in benchmarks/serve_load.py."""
+    import gc
+    from fastapi.testclient import TestClient
+    from mnistlab.web.app import create_app
+    gc.unfreeze()
+    try:
+        with TestClient(create_app(trained_run(tmp_path_factory))) as c:
+            assert c.get("/health").status_code == 200
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
