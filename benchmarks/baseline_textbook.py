@@ -25,6 +25,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from mnistlab.data import load
 from mnistlab.loop import device_name, peak_memory_mb, resolve_device
+from mnistlab.metrics import time_to_accuracy
 
 
 class Net(nn.Module):  # pytorch/examples mnist/main.py, unchanged
@@ -103,8 +104,8 @@ def main() -> None:
     result = {"name": "textbook (pytorch/examples mnist)", "device": device_name(device),
               "threads": torch.get_num_threads(), "epochs": epochs, "steps_per_second": round(steps / seconds, 2),
               "max_test_accuracy": max(e["test_accuracy"] for e in epochs),
-              "time_to_accuracy": {str(t): next((e["seconds"] for e in epochs if e["test_accuracy"] >= t), None)
-                                   for t in (0.98, 0.99, 0.995)},
+              "time_to_accuracy": time_to_accuracy([(e["seconds"], e["test_accuracy"]) for e in epochs],
+                                                   (0.98, 0.99, 0.995)),
               "peak_memory_mb": peak_memory_mb(device)}
     print(json.dumps(result["time_to_accuracy"]), f"{result['steps_per_second']} steps/s")
     if args.json:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
@@ -57,5 +56,5 @@ def run(args) -> int:
         print(f"{m['test_accuracy']:.2%}  {m['recipe']} seed {m['seed']}  {m['run_dir']}")
     best = max(m["test_accuracy"] for m in result["members"])
     print(f"ensemble of {len(result['members'])}: test accuracy {result['test_accuracy']:.2%} "
-          f"({result['mistakes']} mistakes of {result['n_test']:,}); best member {best:.2%}", file=sys.stdout)
+          f"({result['mistakes']} mistakes of {result['n_test']:,}); best member {best:.2%}")
     return 0
