@@ -1,17 +1,24 @@
-# The two commands of the README: `make train` and `make test`. Each does all the set-up first.
+# The README's two commands: `make train` (step 1.0) and `make test`. Each does all the set-up first.
 PY ?= python3
 PIP = $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: setup train test bench
+.PHONY: setup setup-test train test bench
 setup:
-	@# torch first, and on a machine without an NVIDIA GPU the CPU build (this repo's machines have
-	@# torch==2.13.0+cpu on disk); a GPU machine gets the normal CUDA build.
-	@$(PY) -c "import torch" 2>/dev/null || { \
-	  if command -v nvidia-smi >/dev/null 2>&1; then $(PIP) torch; else $(PIP) "torch==2.13.0"; fi; }
-	$(PIP) -e ".[all,test]"
+	@# TensorFlow first: the CUDA build where an NVIDIA GPU is, else tensorflow-cpu (the same code, half
+	@# the download). Then the rest of requirements.txt.
+	@$(PY) -c "import tensorflow" 2>/dev/null || { \
+	  if command -v nvidia-smi >/dev/null 2>&1; then $(PIP) "tensorflow[and-cuda]>=2.16"; \
+	  else $(PIP) "tensorflow-cpu>=2.16"; fi; }
+	@grep -v '^tensorflow' requirements.txt | $(PIP) -r /dev/stdin
+
+setup-test: setup
+	@$(PIP) -r requirements-test.txt
 
 train: setup
-	mnistlab train 3.1
+	$(PY) mnist_1.0_softmax.py
 
-test: setup
+test: setup-test
 	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/ladder.py

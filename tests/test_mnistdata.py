@@ -1,0 +1,141 @@
+"""mnistdata against the known facts of MNIST (data/README.md), and every bad file refused clearly."""
+import gzip
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+import mnistdata
+
+TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_known_facts(mnist):
+    assert mnist.train.images.shape == (60000, 28, 28, 1) and mnist.train.images.dtype == np.float32
+    assert mnist.test.images.shape == (10000, 28, 28, 1)
+    assert np.bincount(mnist.train.labels.argmax(1)).tolist() == TRAIN_COUNTS
+    assert np.bincount(mnist.test.labels.argmax(1)).tolist() == TEST_COUNTS
+    assert mnist.test.labels[:10].argmax(1).tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
+    assert mnist.train.images.mean() == pytest.approx(0.1307, abs=5e-5)
+    assert mnist.train.images.std() == pytest.approx(0.3081, abs=5e-5)
+    assert mnist.train.images.min() == 0.0 and mnist.train.images.max() == 1.0
+
+
+def test_one_hot_and_reshape():
+    m = mnistdata.read_data_sets(one_hot=False, reshape=True)
+    assert m.train.images.shape == (60000, 784) and m.test.labels.dtype == np.int64
+    assert m.test.labels[:3].tolist() == [7, 2, 1]
+    one_hot = mnistdata.read_data_sets()
+    assert one_hot.test.labels.shape == (10000, 10) and set(np.unique(one_hot.test.labels)) == {0.0, 1.0}
+    assert (one_hot.test.labels.sum(1) == 1).all()
+    assert np.array_equal(one_hot.test.images.reshape(-1, 784), m.test.images)
+
+
+def test_batches_cover_each_epoch_and_reshuffle():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1)
+    ds = mnistdata.DataSet(images, images.copy(), seed=3)
+    epoch1 = np.concatenate([ds.next_batch(5)[0] for _ in range(2)]).ravel()
+    epoch2 = np.concatenate([ds.next_batch(5)[0] for _ in range(2)]).ravel()
+    assert sorted(epoch1) == sorted(epoch2) == list(range(10))   # every example once per epoch
+    assert not np.array_equal(epoch1, epoch2)                      # a fresh order every epoch
+    x, y = ds.next_batch(4)
+    assert np.array_equal(x, y)                                     # images and labels stay paired
+    # a batch that crosses an epoch's end is completed from the next epoch
+    ds = mnistdata.DataSet(images, images, seed=0)
+    ds.next_batch(7)
+    assert len(ds.next_batch(7)[0]) == 7 and ds.epochs_completed == 1
+
+
+def test_seed_makes_batches_repeatable():
+    a = mnistdata.DataSet(np.arange(100.0), np.arange(100.0), seed=1)
+    b = mnistdata.DataSet(np.arange(100.0), np.arange(100.0), seed=1)
+    c = mnistdata.DataSet(np.arange(100.0), np.arange(100.0), seed=2)
+    assert np.array_equal(a.next_batch(10)[0], b.next_batch(10)[0])
+    assert not np.array_equal(b.next_batch(10)[0], c.next_batch(10)[0])
+
+
+def test_fashion_mnist_folder():
+    folder = "/usr/share/datasets/fashion-mnist"
+    if not os.path.isdir(folder):
+        pytest.skip("Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
+    f = mnistdata.read_data_sets(folder, one_hot=False)
+    assert f.train.images.shape == (60000, 28, 28, 1) and np.bincount(f.test.labels).tolist() == [1000] * 10
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """A copy of the bundled data set, to damage."""
+    folder = tmp_path / "mnist"
+    shutil.copytree(mnistdata.BUNDLED, folder)
+    return folder
+
+
+def refused(folder, *words):
+    with pytest.raises(mnistdata.MnistDataError) as e:
+        mnistdata.read_data_sets(str(folder))
+    message = str(e.value)
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_missing_folder(tmp_path):
+    refused(tmp_path / "nowhere", "does not exist", "--data-dir")
+
+
+def test_missing_file(copy):
+    os.remove(copy / "t10k-labels-idx1-ubyte.gz")
+    refused(copy, "t10k-labels-idx1-ubyte", "missing")
+
+
+def test_truncated_gz(copy):
+    path = copy / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:5000])
+    refused(copy, "train-labels-idx1-ubyte.gz", "truncated or corrupt")
+
+
+def test_wrong_magic(copy):
+    (copy / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(b"<html>not found</html>" * 10))
+    (copy / "SHA256SUMS").unlink()
+    refused(copy, "t10k-images-idx3-ubyte", "magic number", "0x00000803")
+
+
+def test_counts_disagree(copy):
+    (copy / "SHA256SUMS").unlink()
+    labels = gzip.decompress((copy / "t10k-labels-idx1-ubyte.gz").read_bytes())
+    short = labels[:4] + (9999).to_bytes(4, "big") + labels[8:-1]     # a valid file of 9,999 labels
+    (copy / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(short))
+    refused(copy, "10000 images", "9999 labels")
+
+
+def test_truncated_idx_body(copy):
+    (copy / "SHA256SUMS").unlink()
+    images = gzip.decompress((copy / "t10k-images-idx3-ubyte.gz").read_bytes())
+    (copy / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(images[:-784]))
+    refused(copy, "t10k-images-idx3-ubyte", "truncated")
+
+
+def test_checksum_mismatch(copy):
+    labels = bytearray(gzip.decompress((copy / "train-labels-idx1-ubyte.gz").read_bytes()))
+    labels[100] = (labels[100] + 1) % 10                             # still a valid IDX file
+    (copy / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(labels)))
+    refused(copy, "train-labels-idx1-ubyte", "SHA-256")
+
+
+def test_uncompressed_files_work(copy):
+    for name in os.listdir(copy):
+        if name.endswith(".gz"):
+            (copy / name[:-3]).write_bytes(gzip.decompress((copy / name).read_bytes()))
+            os.remove(copy / name)
+    m = mnistdata.read_data_sets(str(copy))
+    assert m.test.labels[:3].argmax(1).tolist() == [7, 2, 1]
+
+
+def test_bad_data_stops_a_script_with_one_line(tmp_path):
+    from conftest import run_script
+    r = run_script("mnist_1.0_softmax.py", "--text", "--data-dir", str(tmp_path))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert "mnistdata: train-images-idx3-ubyte.gz (or train-images-idx3-ubyte) is missing" in r.stderr
