@@ -298,7 +298,7 @@ class Window:
                 return
             self.message = (f"finished: max test accuracy {self.vis.get_max_test_accuracy():.2%}; "
                             "close the window to end")
-            print(f"training finished in {self.loop.seconds:.1f} s; {self.message}", flush=True)
+            print(f"training finished; {self.message}", flush=True)
             self.drawn = -1
         now = time.perf_counter()
         if self.drawn != self.vis.version and now >= self.next_draw:

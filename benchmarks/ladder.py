@@ -1,0 +1,137 @@
+"""Every step of the course at its full iteration count, in --text mode, as a learner runs it.
+
+    python3 benchmarks/ladder.py                      # all nine steps (about 30 minutes on 2 cores)
+    python3 benchmarks/ladder.py --steps 1.0 3.1      # some of them
+    python3 benchmarks/ladder.py --readme             # and rewrite the README's table from the results
+
+For each step: the max test accuracy and the iteration where it came, the first iteration at 98% / 99%,
+wall seconds, start-up seconds (TensorFlow's import, the graph, the data: wall minus training) and seconds
+per 100 iterations of training with the test evaluations included (the figure the script prints itself).
+Results go to benchmarks/results/ladder.json with the machine and the versions.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results", "ladder.json")
+# What the course reports for each step, and the original scripts' seconds per 100 iterations measured on
+# TensorFlow 2.21 on this 2-core machine (issue 13): the figures to hold ours against.
+COURSE = {"1.0": ("92% (2k it), 92.68% (10k)", 0.10), "2.0": ("97.9%", 0.27), "2.1": ("98.2%", 0.35),
+          "2.2": ("98.2%", 0.35), "3.0": ("98.9%", 1.24), "3.1": ("99.3% (99.21-99.35)", 1.86),
+          "4.0": ("98.6% max", 0.34), "4.1": ("98.4%", 0.31), "4.2": ("99.5% max (99.47-99.58)", 9.3)}
+TEST_LINE = re.compile(r"^(\d+): \*+ epoch \d+ \*+ test accuracy:([\d.]+) test loss: ([\d.naninf]+)$", re.M)
+TRAINED = re.compile(r"^trained ([\d,]+) iterations in ([\d.]+) s \(([\d.]+) s per 100", re.M)
+
+
+def script_for(step):
+    names = [f for f in os.listdir(ROOT) if f.startswith(f"mnist_{step}_") and f.endswith(".py")]
+    if len(names) != 1:
+        raise SystemExit(f"ladder: no step {step!r} (steps: {', '.join(sorted(COURSE))})")
+    return names[0]
+
+
+def run_step(step, iterations=None, seed=0):
+    script = script_for(step)
+    cmd = [sys.executable, os.path.join(ROOT, script), "--text", "--seed", str(seed)]
+    if iterations:
+        cmd += ["--iterations", str(iterations)]
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - start
+    if r.returncode:
+        raise SystemExit(f"ladder: {script} failed:\n{r.stderr[-3000:]}")
+    return summarise(step, script, r.stdout, wall, load)
+
+
+def summarise(step, script, out, wall, load=None):
+    tests = [(int(i), float(a)) for i, a, _ in TEST_LINE.findall(out)]
+    trained = TRAINED.search(out)
+    if not tests or not trained:
+        raise SystemExit(f"ladder: {script} printed no test line or no 'trained ...' line")
+    best_i, best = max(tests, key=lambda t: (t[1], -t[0]))
+    first = lambda level: next((i for i, a in tests if a >= level), None)
+    training = float(trained.group(2))
+    return {"step": step, "script": script, "iterations": int(trained.group(1).replace(",", "")) - 1,
+            "max_accuracy": best, "max_at": best_i, "final_accuracy": tests[-1][1],
+            "first_98": first(0.98), "first_99": first(0.99), "wall_s": round(wall, 1),
+            "training_s": training, "startup_s": round(wall - training, 1),
+            "s_per_100": float(trained.group(3)), "load_before": load, "curve": tests}
+
+
+def machine():
+    import numpy
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
+    versions = {"python": platform.python_version(), "numpy": numpy.__version__}
+    for name in ("tensorflow", "matplotlib"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            versions[name] = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), **versions}
+
+
+def table(rows):
+    lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
+             "| s / 100 it (original) | start-up s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        course, original = COURSE[r["step"]]
+        lines.append(f"| {r['script']} | {course} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
+                     f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
+                     f"{r['s_per_100']:.2f} ({original:.2f}) | {r['startup_s']:.1f} |")
+    return "\n".join(lines)
+
+
+def write_readme(rows, meta):
+    path = os.path.join(ROOT, "README.md")
+    text = open(path).read()
+    start, end = "<!-- ladder:start -->", "<!-- ladder:end -->"
+    if start not in text or end not in text:
+        raise SystemExit(f"ladder: README.md has no {start} ... {end} markers")
+    body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {meta['cpu']} "
+            f"({meta['cores']} cores), TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}.\n{end}")
+    head, rest = text.split(start, 1)
+    open(path, "w").write(head + body + rest.split(end, 1)[1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", nargs="+", default=sorted(COURSE), choices=sorted(COURSE), metavar="STEP",
+                   help="steps to run (default: all): " + " ".join(sorted(COURSE)))
+    p.add_argument("--iterations", type=int, help="override every step's iteration count (a quick check)")
+    p.add_argument("--readme", action="store_true", help="rewrite the README's table from the results file")
+    p.add_argument("--out", default=RESULTS, help="results file (default: benchmarks/results/ladder.json)")
+    args = p.parse_args(argv)
+    previous = json.load(open(args.out)) if os.path.exists(args.out) else {"steps": {}}
+    meta = dict(machine(), date=time.strftime("%Y-%m-%d"))
+    for step in args.steps:
+        row = run_step(step, args.iterations)
+        print(f"{step}: max {row['max_accuracy']:.2%} at {row['max_at']:,}, {row['training_s']:.1f} s training, "
+              f"{row['s_per_100']:.2f} s/100 it, start-up {row['startup_s']:.1f} s (load {row['load_before']:.1f})",
+              flush=True)
+        if not args.iterations:                       # only full runs go to the results file
+            previous["steps"][step] = dict(row, **meta)
+            previous["machine"] = meta
+            os.makedirs(os.path.dirname(args.out), exist_ok=True)
+            tmp = args.out + ".part"
+            with open(tmp, "w") as f:
+                json.dump(previous, f, indent=1)
+            os.replace(tmp, args.out)
+    rows = [previous["steps"][s] for s in sorted(previous["steps"])]
+    if rows:
+        print(table(rows))
+    if args.readme:
+        write_readme(rows, previous["machine"])
+
+
+if __name__ == "__main__":
+    main()
