@@ -111,24 +111,23 @@ class Panels:
         if v.image2 is not None and self.scale is None:
             self._make_scale(v.image2.shape[1] // 28)
         last = max(v.iteration, 10) * 1.03
-        train_i, test_i = v.train[0], v.test[0]
+        train, t, bands = snapshot(v.train), snapshot(v.test), snapshot(v.bands)
         for n, col in ((3, 2), (4, 1)):
             train_line, test_line = self.lines[n]
-            train_line.set_data(train_i, v.train[col])
-            test_line.set_data(test_i, v.test[col])
-        loss = np.asarray(v.train[2][len(v.train[2]) // 10:] + v.test[2], float)   # skip the first, huge ones
+            train_line.set_data(train[0], train[col])
+            test_line.set_data(t[0], t[col])
+        loss = np.asarray(train[2][len(train[2]) // 10:] + t[2], float)   # skip the first, huge ones
         loss = loss[np.isfinite(loss)]
         self._limits(3, (0, last), (0, (np.percentile(loss, 98) * 1.15 if len(loss) else 1.0) or 1.0))
-        acc = np.asarray(v.train[1][len(v.train[1]) // 10:] + v.test[1], float)
+        acc = np.asarray(train[1][len(train[1]) // 10:] + t[1], float)
         low = min(0.9, np.floor(np.percentile(acc, 3) * 50) / 50) if len(acc) else 0.9
         self._limits(4, (0, last), (low, 1.0 + (1 - low) * 0.02))
-        t = v.test
         self.ax[3].set_title("cross-entropy loss" + (f": test {t[2][-1]:.2f}" if t[2] else ""), fontsize=10)
         self.ax[4].set_title("accuracy" + (f": test {t[1][-1]:.2%} (max {max(t[1]):.2%})" if t[1] else ""),
                              fontsize=10)
-        steps = np.asarray(v.bands[0], float)
+        steps = np.asarray(bands[0], float)
         for n, col, title in ((5, 1, v.weights_title), (6, 2, v.biases_title)):
-            b = np.asarray(v.bands[col], float).reshape(len(steps), 8)
+            b = np.asarray(bands[col], float).reshape(len(steps), 8)
             for k, band in enumerate(self.bands[n]):
                 band.set_data(steps, b[:, k], b[:, k + 1])
             if len(steps):
@@ -149,6 +148,13 @@ class Panels:
         self.scale.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         self.scale.tick_params(labelsize=8)
         self.scale.set_visible(self.ax[2].get_visible())
+
+
+def snapshot(columns):
+    """The columns of a series cut to a common length: in a window the training thread appends to them
+    (one column after the other) while the GUI thread draws."""
+    n = min(len(c) for c in columns)
+    return [c[:n] for c in columns]
 
 
 def agg_figure(vis):

@@ -205,3 +205,15 @@ def test_no_display_falls_back_to_text(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert "no display" in visupanels.no_window_reason()
+
+
+def test_drawing_while_the_training_thread_appends(vis):
+    """The training thread appends one column after the other; a draw in between must not see a ragged
+    series (matplotlib would refuse x and y of different lengths)."""
+    fill(vis)
+    vis.train[0].append(999)                    # an append half done: the iteration is in, its values not yet
+    vis.bands[0].append(999)
+    panels = visupanels.agg_figure(vis)
+    panels.draw()
+    panels.fig.canvas.draw()
+    assert len(panels.lines[4][0].get_xdata()) == len(panels.lines[4][0].get_ydata()) == 5
