@@ -82,12 +82,12 @@ def machine():
 
 def table(rows):
     lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
-             "| s / 100 it (original) | start-up s |", "|---|---|---|---|---|---|---|"]
+             "| s / 100 it (original) | start-up s | load |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         course, original = COURSE[r["step"]]
         lines.append(f"| {r['script']} | {course} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
-                     f"{r['s_per_100']:.2f} ({original:.2f}) | {r['startup_s']:.1f} |")
+                     f"{r['s_per_100']:.2f} ({original:.2f}) | {r['startup_s']:.1f} | {r['load_before']:.1f} |")
     return "\n".join(lines)
 
 
@@ -98,7 +98,9 @@ def write_readme(rows, meta):
     if start not in text or end not in text:
         raise SystemExit(f"ladder: README.md has no {start} ... {end} markers")
     body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {meta['cpu']} "
-            f"({meta['cores']} cores), TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}.\n{end}")
+            f"({meta['cores']} cores), TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}. \"load\" is the "
+            "machine's load average when the step started: above 2, other work shared the two cores and the "
+            f"seconds are inflated (the accuracies are not: the same seed gives the same figures).\n{end}")
     head, rest = text.split(start, 1)
     open(path, "w").write(head + body + rest.split(end, 1)[1])
 
