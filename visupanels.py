@@ -246,7 +246,7 @@ def no_window_reason():
 
 class Window:
     """The live window: the GUI on the main thread (Tk, like Cocoa, must not be touched from another); the
-    training loop in a worker thread; a 50 ms timer redraws when the data moved, within the draw budget."""
+    training loop in a worker thread; every 50 ms tick() redraws if the data moved, within the draw budget."""
 
     def __init__(self, vis, loop):
         import matplotlib.pyplot as plt
@@ -266,8 +266,6 @@ class Window:
         self.frame_wanted, self.frame_done = threading.Event(), threading.Event()
         if loop.movie is not None:   # movie frames are rendered here, on the GUI thread, while the loop waits
             self.movie, loop.movie = loop.movie, self
-        self.timer = canvas.new_timer(interval=50)
-        self.timer.add_callback(self.tick)
 
     def frame(self):                 # called by the loop (worker thread) at every test evaluation
         self.frame_done.clear()
@@ -276,17 +274,29 @@ class Window:
             pass
 
     def run(self):
+        """Our own event loop: 50 ms of GUI events, then tick(), until the window closes. Not plt.show():
+        Ctrl-C must reach us even while Tk sits in its loop (a KeyboardInterrupt raised inside a Tk callback
+        is only printed), so SIGINT just sets a flag that the next slice reads."""
+        import signal
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
         worker.start()
-        self.timer.start()
+        interrupted = []
+        on_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(1)) if on_main else None
         try:
-            self.plt.show()
-        except KeyboardInterrupt:
-            print(f"\ninterrupted (Ctrl-C) at iteration {self.vis.iteration}", flush=True)
-            self.loop.stopped_at = self.vis.iteration
+            self.plt.show(block=False)
+            while self.plt.fignum_exists(self.fig.number) and not interrupted:
+                self.fig.canvas.start_event_loop(0.05)
+                self.tick()
         finally:
+            if on_main:
+                signal.signal(signal.SIGINT, previous)
+            if interrupted:
+                print(f"\ninterrupted (Ctrl-C) at iteration {self.vis.iteration}", flush=True)
+                self.loop.stopped_at = self.vis.iteration
             self.stop()
             worker.join()
+            self.plt.close(self.fig)
 
     def stop(self):
         self.loop.stop.set()
