@@ -12,6 +12,9 @@ MnistDataVis keeps what it is given as plain data (lists and two images); visupa
 alone, so the window, the PNG and the movie share one drawing code. In a window the training runs in a
 worker thread (sess.run releases the GIL) and the GUI owns the main thread, redrawing at a pace that keeps
 drawing to a few percent of the machine; in text mode the loop runs on the main thread and nothing draws.
+Elsewhere, imported only when asked for: --web serves the same frames to a browser (visuweb), a Jupyter
+kernel shows them in the cell (visunotebook), both drawn by visulive; --logdir writes TensorBoard events
+(visuboard).
 """
 import argparse
 import logging
@@ -25,18 +28,21 @@ import numpy as np
 # TensorFlow's start-up lines (oneDNN notices, deprecations of the 1.x API we use on purpose) would bury the
 # course's output; set before TensorFlow is imported, and overridable from the environment.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "ipykernel" in sys.modules:   # in a Jupyter kernel, importing TensorFlow sets its logger to INFO on stdout
+    import tensorflow  # noqa: F401
 logging.getLogger("tensorflow").setLevel(os.environ.get("TFVISU_TF_LOG_LEVEL", "ERROR"))
 
 DRAW_BUDGET = 0.10        # the window redraws only as often as keeps drawing under 10% of one core (a frame costs
                           # ~150 ms of CPU: a redraw every ~1.5 s, about 5% of this 2-core machine)
 MIN_REDRAW_S = 0.25       # and at most 4 times a second
 _FLAGS = None
+_FLAGS_ARGV = None        # the sys.argv _FLAGS was parsed from: a notebook's next %run brings a new one
 
 
 def flags(argv=None):
     """The flags every step script takes, parsed once (the scripts hold no argument parsing)."""
-    global _FLAGS
-    if _FLAGS is not None and argv is None:
+    global _FLAGS, _FLAGS_ARGV
+    if _FLAGS is not None and argv is None and _FLAGS_ARGV in (None, sys.argv):
         return _FLAGS
     p = argparse.ArgumentParser(
         prog=os.path.basename(sys.argv[0]) or "mnist_step.py",
@@ -55,6 +61,20 @@ def flags(argv=None):
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="random seed of the weights, dropout and batch order (default 0: two runs with the "
                         "same seed print the same figures on CPU)")
+    p.add_argument("--threads", type=_positive, metavar="N",
+                   help="TensorFlow's threads inside one operation (default: $TF_NUM_INTRAOP_THREADS, else "
+                        "$OMP_NUM_THREADS, else one per core this process may use); between operations: 1, "
+                        "or $TF_NUM_INTEROP_THREADS. The same seed gives the same figures at the same N")
+    p.add_argument("--web", nargs="?", const=8000, type=_port, metavar="PORT",
+                   help="no window: serve the live panels and their keys to a browser at http://127.0.0.1:PORT/ "
+                        "(default PORT 8000; 0: any free port); the page stays up after the run until Ctrl-C")
+    p.add_argument("--web-host", default="127.0.0.1", metavar="ADDR",
+                   help="the address --web listens on (default 127.0.0.1, this machine only: reach it from "
+                        "elsewhere with ssh -L 8000:127.0.0.1:8000; 0.0.0.0 lets anyone on the network watch "
+                        "and press its keys)")
+    p.add_argument("--logdir", metavar="DIR",
+                   help="also write the run for TensorBoard into DIR/<step> (accuracy and loss, weights and "
+                        "biases); compare steps with: tensorboard --logdir DIR")
     in_notebook = "ipykernel" in sys.modules and argv is None
     args = p.parse_known_args(argv)[0] if in_notebook else p.parse_args(argv)
     if args.save_movie == "":
@@ -66,8 +86,38 @@ def flags(argv=None):
             if problem:
                 p.error(f"--{name.replace('_', '-')} {path}: {problem}")
     if argv is None:
-        _FLAGS = args
+        _FLAGS, _FLAGS_ARGV = args, list(sys.argv)
+        set_threads(args.threads)
     return args
+
+
+THREADS = None            # (intra-op, inter-op) as set by set_threads, for the device line
+
+
+def thread_counts(intra=None):
+    """(intra-op, inter-op): --threads, else $TF_NUM_INTRAOP_THREADS, else $OMP_NUM_THREADS, else one per core
+    this process may use; between ops $TF_NUM_INTEROP_THREADS, else 1 (the course's graphs are chains of ops:
+    measured on 5.0, a second inter-op thread gave the same figures and no speed)."""
+    env = lambda name: int(os.environ[name]) if os.environ.get(name, "").isdigit() and int(os.environ[name]) else None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores, env("TF_NUM_INTEROP_THREADS") or 1
+
+
+def set_threads(intra=None):
+    """TensorFlow's two thread pools, set before the first Session: tf.compat.v1.Session() without a config
+    takes the eager context's (session.py: `config = context.context().config`)."""
+    global THREADS
+    intra, inter = thread_counts(intra)
+    if "tensorflow" not in sys.modules:      # the scripts import it first; nothing to set without it
+        return None
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        THREADS = (intra, inter)
+    except RuntimeError:                     # already running (a notebook's second run): keep its pools
+        pass
+    return THREADS
 
 
 def _positive(text):
@@ -78,6 +128,12 @@ def _positive(text):
     if n <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return n
+
+
+def _port(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
 
 
 def _output_problem(path, extensions):
@@ -127,7 +183,8 @@ def device_line():
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     where = ("GPU: " + ", ".join(g.name for g in gpus)) if gpus else "CPU (TensorFlow sees no GPU)"
-    return f"TensorFlow {tf.__version__}, training on {where}"
+    threads = f", {THREADS[0]} threads per op, {THREADS[1]} between ops" if THREADS else ""
+    return f"TensorFlow {tf.__version__}, training on {where}{threads}"
 
 
 class MnistDataVis:
@@ -137,6 +194,8 @@ class MnistDataVis:
     def __init__(self, title="", weights_title="weights", biases_title="biases", test_size=10000):
         self.flags = flags()
         self.title = title or os.path.splitext(os.path.basename(sys.argv[0]))[0]
+        if self.title.endswith("kernel_launcher"):     # a notebook cell, not a script run with %run
+            self.title = "notebook"
         self.weights_title, self.biases_title, self.test_size = weights_title, biases_title, test_size
         self.train = ([], [], [])          # iterations, accuracies, losses
         self.test = ([], [], [])
@@ -146,18 +205,25 @@ class MnistDataVis:
         self.version = 0                   # bumped by every update: the window redraws only when it moved
         self.mode = self._choose_mode()
         print(device_line() + f"; display: {self.mode}", flush=True)
+        self.board = _extra("visuboard", "--logdir").Board(self) if self.flags.logdir else None  # TensorBoard
 
     # -- the course's API, called from training_step -----------------------------------------------------
     def append_training_curves_data(self, i, accuracy, loss):
         self._append(self.train, i, float(accuracy), float(loss))
+        if self.board:
+            self.board.scalars(i, "training", float(accuracy), float(loss))
 
     def append_test_curves_data(self, i, accuracy, loss):
         self._append(self.test, i, float(accuracy), float(loss))
+        if self.board:
+            self.board.scalars(i, "test", float(accuracy), float(loss))
 
     def append_data_histograms(self, i, weights, biases):
         """7 percentile bands each: the 8 boundaries min, 1/7, ..., 6/7, max of all the values."""
         q = np.linspace(0, 100, 8)
         self._append(self.bands, i, np.percentile(np.ravel(weights), q), np.percentile(np.ravel(biases), q))
+        if self.board:
+            self.board.histograms(i, weights, biases)
 
     def update_image1(self, im):
         self.image1 = np.asarray(im)
@@ -199,6 +265,10 @@ class MnistDataVis:
         try:
             if self.mode == "window":
                 visupanels.Window(self, loop).run()
+            elif self.mode == "web":
+                _extra("visuweb", "--web").run(self, loop, f.web_host, f.web)
+            elif self.mode == "notebook":
+                _extra("visunotebook", "the notebook display").run(self, loop)
             else:
                 loop.run()
             if loop.error:
@@ -206,6 +276,8 @@ class MnistDataVis:
         finally:
             if movie:
                 movie.close(complete=loop.error is None)
+            if self.board:
+                self.board.close()
         done = loop.stopped_at if loop.stopped_at is not None else last + 1
         print(f"trained {done:,} iterations in {loop.seconds:.1f} s ({loop.seconds / max(done, 1) * 100:.2f} s "
               "per 100 iterations, tests included)" + ("" if loop.stopped_at is None else
@@ -217,6 +289,10 @@ class MnistDataVis:
     def _choose_mode(self):
         if self.flags.text:
             return "text"
+        if self.flags.web is not None:
+            return "web"
+        if "ipykernel" in sys.modules and _extra("visunotebook", "the notebook display").in_kernel():
+            return "notebook"
         import visupanels
         problem = visupanels.no_window_reason()
         if problem:
@@ -224,6 +300,14 @@ class MnistDataVis:
                   "--save-movie still draw the panels", flush=True)
             return "text"
         return "window"
+
+
+def _extra(module, what):
+    """A display module imported only when its mode is asked for; a missing package is one line."""
+    try:
+        return __import__(module)
+    except ImportError as e:
+        raise SystemExit(f"tensorflowvisu: {what} needs {e.name} (pip install {e.name})") from None
 
 
 class Loop:

@@ -1,0 +1,242 @@
+"""--web: a step script serving its live panels, watched in headless Chromium (Debian's, driven by Playwright),
+and the server's pieces in-process: the keys it takes, the ones it refuses, the box zoom."""
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+import tensorflowvisu  # noqa: E402
+import visulive  # noqa: E402
+import visuweb  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+def start_web_run(*args):
+    """A step script with --web 0 (a free port): (process, url, printed lines so far, a list that grows)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_1.0_softmax.py"), "--web", "0", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                            env=env, cwd=ROOT)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"the panels are live at (http://127\.0\.0\.1:\d+/)", line)
+        if m:
+            threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()   # keep draining
+            return proc, m.group(1), lines
+    raise AssertionError("no URL printed:\n" + "".join(lines))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("no chromium at /usr/bin/chromium (apt install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def frame_of(page):
+    return int(page.get_attribute("#frame", "data-frame"))
+
+
+def wait_frame(page, after, timeout=60000):
+    page.wait_for_function(f"() => +document.getElementById('frame').dataset.frame > {after}", timeout=timeout)
+    return frame_of(page)
+
+
+def state(url):
+    return json.loads(urllib.request.urlopen(url + "state?since=0", timeout=20).read())
+
+
+def ink(png, box):
+    """Share of pixels in box (x0, y0, x1, y1, fractions of the image) that are not white."""
+    from PIL import Image
+    im = np.asarray(Image.open(io.BytesIO(png)).convert("L"), float)
+    h, w = im.shape
+    x0, y0, x1, y1 = box
+    return float((im[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] < 200).mean())
+
+
+WEIGHTS_PANEL = (0.75, 0.12, 0.95, 0.42)    # where panel 5 (weights) sits in the six-panel layout
+
+
+def test_live_page_keys_pause_late_page_two_pages(browser):
+    proc, url, lines = start_web_run("--iterations", "1000000")
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("dialog", lambda d: d.accept())
+        page.goto(url)
+        first = wait_frame(page, 0)                                     # the panels appear ...
+        assert page.evaluate("document.getElementById('frame').naturalWidth") == 1280
+        it = int(page.get_attribute("#frame", "data-iteration"))
+        wait_frame(page, first)                                         # ... and follow the training
+        assert int(page.get_attribute("#frame", "data-iteration")) > it
+        six = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
+
+        page.keyboard.press("1")                                        # a layout key: panel 1 alone
+        page.wait_for_function("() => document.getElementById('frame').dataset.layout === '1'")
+        alone = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
+        assert six > 0.05 and alone < 0.01, (six, alone)                # the weights panel is gone
+        page.keyboard.press("Escape")
+        page.wait_for_function("() => document.getElementById('frame').dataset.layout === '0'")
+
+        page.keyboard.press("Space")                                    # pause
+        page.wait_for_function("() => document.getElementById('frame').dataset.paused === 'true'")
+        assert "PAUSED" in page.text_content("#status")
+        time.sleep(0.5)                                                 # the step under way ends
+        page.keyboard.press("h")                                        # any key draws a new frame
+        wait_frame(page, frame_of(page))
+        paused_at = state(url)["iteration"]
+        time.sleep(2)
+        page.keyboard.press("h")
+        now = wait_frame(page, frame_of(page))
+        assert state(url)["iteration"] == paused_at                     # nothing trained while paused
+
+        late = browser.new_page(viewport={"width": 1300, "height": 900})   # a page opened late ...
+        late.goto(url)
+        wait_frame(late, 0, timeout=15000)
+        s = state(url)
+        assert frame_of(late) == now and s["first_test"] == 0 and s["tests"] >= 5   # ... has it all, from 0
+        assert late.locator("#frame").screenshot() == page.locator("#frame").screenshot()
+
+        late.keyboard.press("Space")                                    # resumed from the other page
+        wait_frame(page, now)
+        page.wait_for_function("() => document.getElementById('frame').dataset.paused === 'false'")
+        page.wait_for_function(f"() => +document.getElementById('frame').dataset.iteration > {paused_at}")
+        page.close()                                                    # closing a page: training goes on
+        shown = int(late.get_attribute("#frame", "data-iteration"))
+        late.wait_for_function(f"() => +document.getElementById('frame').dataset.iteration > {shown}",
+                               timeout=60000)
+        late.on("dialog", lambda d: d.accept())
+        late.keyboard.press("q")                                        # Q ends it, as in the window
+        assert proc.wait(60) == 0
+        out = "".join(lines)
+        assert "stopped early" in out and "max test accuracy:" in out and "Traceback" not in out
+        late.wait_for_function("() => document.getElementById('status').textContent.includes('ended')")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+
+
+def test_page_stays_after_the_run_until_ctrl_c(browser):
+    proc, url, lines = start_web_run("--iterations", "100")
+    try:
+        deadline = time.time() + 60
+        while "the page stays up" not in "".join(lines) and time.time() < deadline:
+            time.sleep(0.2)
+        page = browser.new_page()
+        page.goto(url)
+        wait_frame(page, 0, timeout=15000)
+        assert "finished: max test accuracy" in page.text_content("#status")
+        assert state(url)["iteration"] == 100 and proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0 and "max test accuracy:" in "".join(lines)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.fixture
+def live(monkeypatch):
+    monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags(["--text"]))
+    vis = tensorflowvisu.MnistDataVis(title="web")
+    for i in range(0, 200, 10):
+        vis.append_training_curves_data(i, 0.5 + i / 500, 50 - i / 5)
+        vis.append_test_curves_data(i, 0.6 + i / 500, 40 - i / 5)
+        vis.append_data_histograms(i, np.random.default_rng(i).normal(size=100), np.ones(10) * i / 100)
+    live = visulive.Live(vis, tensorflowvisu.Loop(lambda *a: None, lambda i: (False, False), 0))
+    live.render()
+    return live
+
+
+def test_box_zoom_and_reset(live):
+    ax = live.panels.ax[4]                                   # accuracy: top middle
+    x0, y0, x1, y1 = ax.get_position().bounds[0], 0.2, ax.get_position().bounds[0] + 0.1, 0.3
+    before = ax.get_xlim(), ax.get_ylim()
+    live.apply(("zoom", x0, y0, x1, y1))
+    live.render()                                            # a redraw keeps the user's zoom (as in the window)
+    xlim = ax.get_xlim()
+    assert xlim[0] == pytest.approx(-0.0, abs=10) and xlim[1] < before[0][1] / 2
+    assert ax.get_ylim()[1] - ax.get_ylim()[0] < (before[1][1] - before[1][0]) / 2
+    live.apply("h")
+    live.render()
+    assert ax.get_xlim() == pytest.approx(before[0]) and ax.get_ylim() == pytest.approx(before[1])
+
+
+def test_server_takes_keys_with_its_token_only(live):
+    server = visuweb.Server(live, "127.0.0.1", 0).start()
+    try:
+        def post(body, host=None):
+            req = urllib.request.Request(server.url + "key", data=json.dumps(body).encode(), method="POST")
+            try:
+                return urllib.request.urlopen(req, timeout=5).status
+            except urllib.error.HTTPError as e:
+                return e.code
+        assert post({"key": "7", "token": "guess"}) == 403
+        assert post({"key": "rm -rf", "token": server.token}) == 403
+        assert post({"key": [0.1, 0.2, 3, 0.4], "token": server.token}) == 403
+        assert live.keys.empty()
+        assert post({"key": "7", "token": server.token}) == 204
+        live.tick()
+        assert live.panels.layout == "7" and live.state["layout"] == "7"
+        page = urllib.request.urlopen(server.url, timeout=5).read().decode()
+        assert server.token in page and "<title>web</title>" in page
+        rebinding = urllib.request.Request(server.url, headers={"Host": "attacker.example:80"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(rebinding, timeout=5)
+        assert e.value.code == 403
+    finally:
+        server.close()
+
+
+def test_busy_port_is_one_clear_line(live):
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            visuweb.run(live.vis, live.loop, "127.0.0.1", port)
+    assert f"cannot serve on 127.0.0.1:{port}" in str(e.value) and "--web 0" in str(e.value)
+
+
+def test_movie_frames_are_drawn_on_the_renderers_thread(live, tmp_path):
+    import visupanels
+    from PIL import Image
+    movie = visupanels.MovieWriter(live.vis, str(tmp_path / "run.gif"))
+    loop = tensorflowvisu.Loop(lambda i, test, train: live.vis.append_test_curves_data(300 + i, 0.9, 5),
+                               lambda i: (True, False), 3, movie)
+    visulive.Live(live.vis, loop).run()                       # --web with --save-movie: one frame per test
+    movie.close()
+    assert loop.error is None and Image.open(tmp_path / "run.gif").n_frames == 4
+
+
+def test_an_error_in_training_ends_the_page_at_once(live):
+    def step(i, test, train):
+        raise RuntimeError("bad step")
+    loop = tensorflowvisu.Loop(step, lambda i: (False, False), 10)
+    run = threading.Thread(target=visulive.Live(live.vis, loop).run, kwargs={"linger": True})
+    run.start()
+    run.join(20)
+    assert not run.is_alive() and str(loop.error) == "bad step"     # animate() then raises it
