@@ -22,7 +22,8 @@ def test_there_are_the_course_steps():
                        "mnist_2.1_five_layers_relu_lrdecay.py", "mnist_2.2_five_layers_relu_lrdecay_dropout.py",
                        "mnist_3.0_convolutional.py", "mnist_3.1_convolutional_bigger_dropout.py",
                        "mnist_4.0_batchnorm_five_layers_sigmoid.py", "mnist_4.1_batchnorm_five_layers_relu.py",
-                       "mnist_4.2_batchnorm_convolutional.py"]
+                       "mnist_4.2_batchnorm_convolutional.py",
+                       "mnist_5.0_fast_batchnorm_onecycle.py", "mnist_5.1_best_augmentation.py"]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
