@@ -1,0 +1,82 @@
+"""The SavedModel: what TF Serving, Vertex AI, `trainer.predict` and `trainer.serve` all load.
+
+    signature serving_default
+      inputs   image        float32 [None, 28, 28]   0..1, light digit on black (as MNIST, as digits.json)
+      outputs  predictions  float32 [None, 10]       the ten probabilities
+               classes      int64   [None]           the most probable digit
+
+Layout: JOB/export/N/ after N training steps, i.e. a TF Serving model base path (JOB/export) holding one
+version per export; the highest version is the one served.
+"""
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+SIGNATURE = "serving_default"
+
+
+class Serving(tf.Module):
+    def __init__(self, model):
+        super().__init__(name="mnist")
+        self.model = model
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 28, 28], tf.float32, name="image")])
+    def serve(self, image):
+        probabilities = tf.nn.softmax(self.model(image[..., None], training=False))
+        return {"predictions": probabilities, "classes": tf.argmax(probabilities, 1)}
+
+
+def export(model, job_dir, step):
+    """Write JOB/export/<step>/ (to a temporary folder first, renamed when complete); return its path."""
+    base = os.path.join(job_dir, "export")
+    final, tmp = os.path.join(base, str(step)), os.path.join(base, f".tmp-{step}-{os.getpid()}")
+    os.makedirs(base, exist_ok=True)
+    module = Serving(model)
+    tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    return final
+
+
+class ModelDirError(SystemExit):
+    def __init__(self, message):
+        super().__init__("trainer: " + message)
+
+
+def find(path):
+    """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory."""
+    path = os.path.expanduser(str(path))
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for base in (path, os.path.join(path, "export")):
+        versions = [d for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
+        versions = [d for d in versions if os.path.exists(os.path.join(base, d, "saved_model.pb"))]
+        if versions:
+            return os.path.join(base, max(versions, key=int))
+    raise ModelDirError(f"no SavedModel in {path}: give --model-dir a job directory (trained by "
+                        "`python -m trainer.task --job-dir ...`), its export/ folder or one export/N/ in it")
+
+
+def load(path):
+    """(SavedModel folder, its serving_default concrete function)."""
+    folder = find(path)
+    loaded = tf.saved_model.load(folder)
+    if SIGNATURE not in loaded.signatures:
+        raise ModelDirError(f"{folder} has no {SIGNATURE} signature (it has {sorted(loaded.signatures)})")
+    fn = loaded.signatures[SIGNATURE]
+    fn._keep_loaded = loaded  # the function needs its variables, which live as long as `loaded`
+    return folder, fn
+
+
+def score(path, images, labels, batch=1000):
+    """Reload the SavedModel and score a test set through its signature: {"accuracy", "correct"}."""
+    _, fn = load(path)
+    truth = np.argmax(labels, 1) if labels.ndim == 2 else labels
+    correct = 0
+    for i in range(0, len(images), batch):
+        classes = fn(image=tf.constant(images[i:i + batch].reshape(-1, 28, 28)))["classes"].numpy()
+        correct += int((classes == truth[i:i + batch]).sum())
+    return {"accuracy": correct / len(images), "correct": correct}

@@ -1,0 +1,91 @@
+"""The job directory: what a training job writes, and the guard against mixing two configurations in one.
+
+    JOB/config.json          the configuration that owns this folder (hyperparameters, seed, data)
+    JOB/checkpoints/         ckpt-N.* every --checkpoint-every steps, the last 3 kept; `checkpoint` names
+                             the latest (TensorFlow rewrites it atomically after the files are complete)
+    JOB/train/, JOB/eval/    TensorBoard summaries: loss, accuracy, learning rate; test loss and accuracy
+    JOB/metrics.json         the final metrics (written once training ends)
+    JOB/export/N/            the SavedModel after N steps (TF Serving's layout: a base path, then versions)
+
+--hp-iterations is not part of the configuration: it only says where to stop, and nothing else depends on
+it, so a finished job can be extended (`--hp-iterations 4000` on a 3,000-step job), giving exactly what an
+uninterrupted 4,000-step run gives.
+"""
+import hashlib
+import json
+import os
+
+FORMAT = 1
+CONFIG = "config.json"
+METRICS = "metrics.json"
+
+
+class JobDirError(SystemExit):
+    """A job directory that this run must not use. A SystemExit: the job stops with this message alone."""
+
+    def __init__(self, message):
+        super().__init__("trainer: " + message)
+
+
+def data_fingerprint(data):
+    """Which data set trained the job: sizes and a hash of the labels (cheap, and tells MNIST from others)."""
+    h = hashlib.sha256()
+    for part in (data.train, data.test):
+        h.update(part.labels.tobytes())
+    return {"train_examples": int(data.train.num_examples), "test_examples": int(data.test.num_examples),
+            "labels_sha256": h.hexdigest()[:16]}
+
+
+def make_config(hp, seed, data, batch):
+    return {"format": FORMAT, "hyperparameters": dict(hp), "seed": int(seed), "batch": int(batch),
+            "data": data_fingerprint(data)}
+
+
+def write_json(path, obj):
+    """Write JSON atomically: a kill at any moment leaves the old file or the new one, never half of one."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def differences(old, new, prefix=""):
+    """['hyperparameters.conv1: 6 there, 8 now', ...] between two configurations."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, prefix + key + ".")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} there, {b!r} now")
+    return out
+
+
+def claim(job_dir, config):
+    """Make job_dir this configuration's, or check that it already is. Raises JobDirError otherwise."""
+    path = os.path.join(job_dir, CONFIG)
+    if os.path.exists(path):
+        try:
+            old = read_json(path)
+        except (OSError, ValueError) as e:
+            raise JobDirError(f"{path} is unreadable ({e}): this job directory is damaged; use a new --job-dir")
+        diff = differences(old, config)
+        if diff:
+            raise JobDirError(f"the job directory {job_dir} was written by another configuration, not mixing "
+                              "the two:\n  " + "\n  ".join(diff) + f"\nRepeat that job's flags (saved in {path}) "
+                              "to resume it, or give this one a new --job-dir.")
+        return False
+    if os.path.isdir(job_dir) and os.listdir(job_dir):
+        raise JobDirError(f"{job_dir} is not empty and holds no {CONFIG}: it is not a job directory of "
+                          "trainer.task; give a new or empty --job-dir")
+    os.makedirs(job_dir, exist_ok=True)
+    write_json(path, config)
+    return True

@@ -1,0 +1,77 @@
+"""The course's batch-norm convolutional network (step 4.2) in Keras layers, and its learning-rate decay.
+
+    X [batch, 28, 28, 1]
+    conv 6x6, stride 1, conv1 filters   -> batch norm (offset only) -> ReLU   [batch, 28, 28, conv1]
+    conv 5x5, stride 2, conv2 filters   -> batch norm               -> ReLU   [batch, 14, 14, conv2]
+    conv 4x4, stride 2, conv3 filters   -> batch norm               -> ReLU   [batch,  7,  7, conv3]
+    flatten                                                                   [batch, 7*7*conv3]
+    dense 200                           -> batch norm -> ReLU -> dropout      [batch, 200]
+    dense 10 (logits)                   -> softmax                            [batch, 10]
+
+Batch norm comes before the ReLU and has no scale (ReLU makes a learned scale redundant), so the
+convolutions and the dense layer need no bias: batch norm's offset plays that part. Its moving averages
+(decay --hp-bnexp) are what the network uses when testing.
+Dropout is stateless: its mask is a pure function of (seed, step), so a resumed run draws the same masks as
+an uninterrupted one.
+"""
+import math
+
+import keras
+import tensorflow as tf
+
+L = keras.layers
+
+
+class ConvNet(keras.Model):
+    def __init__(self, hp, seed=0):
+        super().__init__(name="mnist_bn_cnn")
+        init = lambda k: keras.initializers.GlorotUniform(seed=seed * 10 + k)  # noqa: E731 (seeded, per layer)
+        bn = lambda: L.BatchNormalization(momentum=hp["bnexp"], scale=False)   # noqa: E731
+        self.hp = dict(hp)
+        self.conv1 = L.Conv2D(hp["conv1"], 6, 1, padding="same", use_bias=False, kernel_initializer=init(1))
+        self.bn1 = bn()
+        self.conv2 = L.Conv2D(hp["conv2"], 5, 2, padding="same", use_bias=False, kernel_initializer=init(2))
+        self.bn2 = bn()
+        self.conv3 = L.Conv2D(hp["conv3"], 4, 2, padding="same", use_bias=False, kernel_initializer=init(3))
+        self.bn3 = bn()
+        self.flatten = L.Flatten()
+        self.dense = L.Dense(200, use_bias=False, kernel_initializer=init(4))
+        self.bn4 = bn()
+        self.logits = L.Dense(10, kernel_initializer=init(5))
+
+    def call(self, X, training=False, dropout_seed=None):
+        """X [batch, 28, 28, 1] in 0..1 -> logits [batch, 10]. dropout_seed: int64 [2], used when training."""
+        Y = tf.nn.relu(self.bn1(self.conv1(X), training=training))
+        Y = tf.nn.relu(self.bn2(self.conv2(Y), training=training))
+        Y = tf.nn.relu(self.bn3(self.conv3(Y), training=training))
+        Y = tf.nn.relu(self.bn4(self.dense(self.flatten(Y)), training=training))
+        if training and self.hp["dropout"] > 0:
+            Y = tf.nn.experimental.stateless_dropout(Y, rate=self.hp["dropout"], seed=dropout_seed)
+        return self.logits(Y)
+
+
+class CourseDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """lr(step) = lr1 + lr0 * exp(-step / lr2): fast at first, then settling at lr1."""
+
+    def __init__(self, lr0, lr1, lr2):
+        self.lr0, self.lr1, self.lr2 = float(lr0), float(lr1), float(lr2)
+
+    def __call__(self, step):
+        return self.lr1 + self.lr0 * tf.exp(-tf.cast(step, tf.float32) / self.lr2)
+
+    def get_config(self):
+        return {"lr0": self.lr0, "lr1": self.lr1, "lr2": self.lr2}
+
+
+def learning_rate(step, hp):
+    """The same decay in plain Python, for printing and tests."""
+    return hp["lr1"] + hp["lr0"] * math.exp(-step / hp["lr2"])
+
+
+def build(hp, seed=0):
+    """The network and its Adam optimiser, with every variable created (a checkpoint restores into them)."""
+    model = ConvNet(hp, seed)
+    model(tf.zeros([1, 28, 28, 1]))
+    optimizer = keras.optimizers.Adam(CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"]))
+    optimizer.build(model.trainable_variables)
+    return model, optimizer

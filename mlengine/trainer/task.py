@@ -1,0 +1,78 @@
+"""The training job: flags in, a job directory out (checkpoints, summaries, metrics, the SavedModel).
+
+    cd mlengine && python -m trainer.task --job-dir ../runs/mlengine/job
+    python -m trainer.task --job-dir JOB --hp-iterations 300       # a short job; run again to resume
+
+The hyperparameters are the flags named --hp-*, as in the original job, so that a hyperparameter search
+(Vertex AI Vizier, or any tuner that passes flags) can set them. The work is done in train.run().
+"""
+import argparse
+import os
+import sys
+
+from . import REPO_ROOT
+
+TUNABLE = [  # (flag, default, type, help)
+    ("iterations", 3000, int, "training steps (batches of 100)"),
+    ("lr0", 0.02, float, "learning rate: initial part that decays, lr = lr1 + lr0 * exp(-step / lr2)"),
+    ("lr1", 0.0001, float, "learning rate: the floor it decays to"),
+    ("lr2", 600, float, "learning rate: decay time constant, in steps"),
+    ("dropout", 0.3, float, "dropout rate on the dense layer (0: none)"),
+    ("conv1", 6, int, "filters of the first convolution (6x6, stride 1)"),
+    ("conv2", 12, int, "filters of the second convolution (5x5, stride 2)"),
+    ("conv3", 24, int, "filters of the third convolution (4x4, stride 2)"),
+    ("bnexp", 0.993, float, "batch norm: decay of the moving averages used when testing"),
+]
+DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="python -m trainer.task", description=__doc__.split("\n\n")[0])
+    p.add_argument("--job-dir", default=DEFAULT_JOB_DIR,
+                   help="folder for checkpoints, summaries, metrics.json and the export (default: %(default)s)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and dropout")
+    p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
+    p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
+    for name, default, kind, text in TUNABLE:
+        p.add_argument(f"--hp-{name}", type=kind, default=default, help=f"{text} (default: %(default)s)")
+    return p
+
+
+def hyperparameters(args):
+    return {name: getattr(args, "hp_" + name) for name, *_ in TUNABLE if name != "iterations"}
+
+
+def check(p, args):
+    positive = ["hp_iterations", "hp_lr2", "hp_conv1", "hp_conv2", "hp_conv3", "checkpoint_every",
+                "summary_every"]
+    for name in positive:
+        if getattr(args, name) <= 0:
+            p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if not 0 <= args.hp_dropout < 1:
+        p.error(f"--hp-dropout must be in [0, 1), got {args.hp_dropout}")
+    if not 0 < args.hp_bnexp < 1:
+        p.error(f"--hp-bnexp must be in (0, 1), got {args.hp_bnexp}")
+    if args.hp_lr0 < 0 or args.hp_lr1 < 0 or args.hp_lr0 + args.hp_lr1 <= 0:
+        p.error("--hp-lr0 and --hp-lr1 must be >= 0, and not both 0")
+
+
+def main(argv=None):
+    p = parser()
+    args = p.parse_args(argv)
+    check(p, args)
+    print("Tunable hyperparameters (set with --hp-NAME):")
+    for name, default, *_ in TUNABLE:
+        value = getattr(args, "hp_" + name)
+        print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
+    print(f"job dir: {args.job_dir}   seed: {args.seed}", flush=True)
+    from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
+    train.run(hyperparameters(args), args.job_dir, data_dir=args.data_dir, seed=args.seed,
+              iterations=args.hp_iterations, checkpoint_every=args.checkpoint_every,
+              summary_every=args.summary_every, log=lambda line: print(line, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

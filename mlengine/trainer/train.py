@@ -1,0 +1,205 @@
+"""The training job's library: data pipeline, training step, evaluation and the resumable loop.
+
+Everything a step does is a pure function of (seed, step) and the restored state: the batch is drawn from a
+per-epoch permutation made by a stateless RNG, dropout masks are stateless too, and TensorFlow's op
+determinism is on. So a job killed at any moment and restarted from its last checkpoint retraces exactly
+the steps an uninterrupted run takes, and ends with the same weights and metrics (on the same CPU build).
+"""
+import hashlib
+import os
+import signal
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import mnistdata
+
+from . import export, jobdir
+from .model import CourseDecay, build
+
+BATCH = 100
+
+
+def train_batches(images, labels, seed, start_step, end_step, batch=BATCH):
+    """tf.data of (X [batch, 28, 28, 1], Y_ [batch, 10]) for steps start_step..end_step-1.
+
+    Epoch e visits the n examples in the order argsort(stateless_uniform(seed, e)); step s takes positions
+    s*batch .. s*batch+batch-1 of the concatenated epochs, so any step's batch is known without replaying
+    the ones before it."""
+    n = len(images)
+    X, Y_ = tf.constant(images), tf.constant(labels)
+    first_epoch, skip = divmod(start_step * batch, n)
+    last_epoch = (end_step * batch) // n + 1
+
+    def epoch_order(epoch):
+        keys = tf.random.stateless_uniform([n], seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
+                                           minval=None, maxval=None, dtype=tf.int64)
+        return tf.argsort(keys)
+
+    order = tf.data.Dataset.range(first_epoch, last_epoch + 1).map(epoch_order).unbatch()
+    order = order.skip(skip).batch(batch).take(end_step - start_step)
+    return order.map(lambda idx: (tf.gather(X, idx), tf.gather(Y_, idx))).prefetch(2)
+
+
+class Trainer:
+    """The network, its optimiser and their compiled steps. Tests drive it directly."""
+
+    def __init__(self, hp, seed=0):
+        self.hp, self.seed = dict(hp), int(seed)
+        self.model, self.optimizer = build(hp, seed)
+        self.schedule = CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"])
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+
+    @property
+    def step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    @tf.function
+    def train_step(self, X, Y_):
+        """One Adam step on a batch -> (loss, accuracy, learning rate), measured before the update."""
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        dropout_seed = tf.stack([tf.constant(self.seed, tf.int64), step])
+        with tf.GradientTape() as tape:
+            Ylogits = self.model(X, training=True, dropout_seed=dropout_seed)
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=Y_, logits=Ylogits))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(Ylogits, 1), tf.argmax(Y_, 1)), tf.float32))
+        return loss, accuracy, self.schedule(step)
+
+    @tf.function
+    def eval_batch(self, X, Y_):
+        """(summed cross-entropy, number correct) of a batch, batch norm on its moving averages."""
+        Ylogits = self.model(X, training=False)
+        loss = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=Y_, logits=Ylogits))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(Ylogits, 1), tf.argmax(Y_, 1)), tf.int64))
+        return loss, correct
+
+    def evaluate(self, images, labels, batch=1000):
+        """{"accuracy", "loss" (mean cross-entropy), "correct", "examples"} over the whole set."""
+        loss, correct = 0.0, 0
+        for i in range(0, len(images), batch):
+            l, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
+            loss, correct = loss + float(l), correct + int(c)
+        return {"accuracy": correct / len(images), "loss": loss / len(images), "correct": correct,
+                "examples": len(images)}
+
+    def fingerprint(self):
+        """SHA-256 of every variable (weights, moving averages, Adam's moments): equal means identical runs."""
+        h = hashlib.sha256()
+        for v in self.checkpoint_variables():
+            h.update(np.ascontiguousarray(v.numpy()).tobytes())
+        return h.hexdigest()[:16]
+
+    def checkpoint_variables(self):
+        return list(self.model.variables) + list(self.optimizer.variables)
+
+
+class Interrupted(Exception):
+    pass
+
+
+class StopRequests:
+    """SIGINT (Ctrl-C) and SIGTERM ask the loop to stop after the current step. The handler only takes note:
+    raising from it could land in any frame, even one whose exception Python ignores. A second Ctrl-C stops
+    at once (Python's default), leaving the last checkpoint."""
+
+    def __init__(self):
+        self.signal = None
+
+    def __enter__(self):
+        self.previous = {s: signal.signal(s, self.note) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def note(self, signum, frame):
+        self.signal = signal.Signals(signum).name
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def check(self):
+        if self.signal:
+            raise Interrupted(self.signal)
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=200, summary_every=10,
+        log=print):
+    """Train (or resume) the job in job_dir to `iterations` steps; export; return the final metrics."""
+    tf.config.experimental.enable_op_determinism()
+    data = mnistdata.read_data_sets(data_dir, one_hot=True, reshape=False, seed=seed)
+    jobdir.claim(job_dir, jobdir.make_config(hp, seed, data, BATCH))
+    trainer = Trainer(hp, seed)
+    manager = tf.train.CheckpointManager(trainer.checkpoint, os.path.join(job_dir, "checkpoints"),
+                                         max_to_keep=3)
+    if manager.latest_checkpoint:
+        trainer.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        log(f"resuming from {manager.latest_checkpoint} (step {trainer.step})")
+    start = trainer.step
+    if start > iterations:
+        raise jobdir.JobDirError(f"{job_dir} is already at step {start}, past --hp-iterations {iterations}; "
+                                 f"give --hp-iterations {start} or more, or a new --job-dir")
+    metrics_path = os.path.join(job_dir, jobdir.METRICS)
+    if start == iterations and os.path.exists(metrics_path):
+        metrics = jobdir.read_json(metrics_path)
+        if metrics.get("step") == iterations and os.path.isdir(metrics.get("export", "")):
+            log(f"{job_dir} already finished at step {iterations}: test accuracy {metrics['test_accuracy']:.4f}")
+            return metrics
+
+    train_writer = tf.summary.create_file_writer(os.path.join(job_dir, "train"))
+    eval_writer = tf.summary.create_file_writer(os.path.join(job_dir, "eval"))
+
+    def checkpoint_and_evaluate(step):
+        manager.save(checkpoint_number=step)
+        result = trainer.evaluate(data.test.images, data.test.labels)
+        with eval_writer.as_default(step=step):
+            tf.summary.scalar("loss", result["loss"])
+            tf.summary.scalar("accuracy", result["accuracy"])
+        eval_writer.flush()
+        log(f"{step}: ********* test accuracy:{result['accuracy']:.4f} test loss: {result['loss']:.4f} "
+            f"(checkpoint {step})")
+        return result
+
+    t0, step = time.perf_counter(), start
+    try:
+        with StopRequests() as stop:
+            for X, Y_ in train_batches(data.train.images, data.train.labels, seed, start, iterations):
+                stop.check()
+                loss, accuracy, lr = trainer.train_step(X, Y_)
+                step += 1
+                if step % summary_every == 0:
+                    with train_writer.as_default(step=step):
+                        tf.summary.scalar("loss", loss)
+                        tf.summary.scalar("accuracy", accuracy)
+                        tf.summary.scalar("learning_rate", lr)
+                if step % 100 == 0:
+                    log(f"{step}: accuracy:{float(accuracy):.4f} loss: {float(loss):.4f} lr: {float(lr):.6f}")
+                if step % checkpoint_every == 0 and step < iterations:
+                    checkpoint_and_evaluate(step)
+            stop.check()
+    except Interrupted as e:
+        step = trainer.step  # the variables are the truth: a step either happened or did not
+        manager.save(checkpoint_number=step)
+        train_writer.flush()
+        raise jobdir.JobDirError(f"stopped ({e}) at step {step}: checkpoint saved in {job_dir}; "
+                                 "run the same command to resume") from None
+    seconds = time.perf_counter() - t0
+    train_writer.flush()
+    result = checkpoint_and_evaluate(iterations)
+    export_dir = export.export(trainer.model, job_dir, iterations)
+    exported = export.score(export_dir, data.test.images, data.test.labels)
+    log(f"exported {export_dir}: reloaded, it scores {exported['accuracy']:.4f} on the test set")
+    if exported["correct"] != result["correct"]:
+        raise jobdir.JobDirError(f"the export {export_dir} scores {exported['correct']} correct where the "
+                                 f"trained network scores {result['correct']}: the export is wrong")
+    metrics = {"step": iterations, "test_accuracy": result["accuracy"], "test_loss": result["loss"],
+               "correct": result["correct"], "test_examples": result["examples"],
+               "export": export_dir, "export_accuracy": exported["accuracy"],
+               "fingerprint": trainer.fingerprint(), "hyperparameters": dict(hp), "seed": seed,
+               "resumed_from": start, "train_seconds_this_run": round(seconds, 1),
+               "ms_per_step_this_run": round(1e3 * seconds / max(1, iterations - start), 2)}
+    jobdir.write_json(metrics_path, metrics)
+    log(f"final test accuracy: {result['accuracy']:.4f}  (metrics in {metrics_path})")
+    return metrics

@@ -1,0 +1,107 @@
+"""Shared by the tests/test_mlengine_*.py files: the cloud part's commands run as a user runs them.
+
+A short job (300 steps, checkpoints every 100) is trained once per test session and a service started
+once on it, whichever test file asks first (cached here, not in a conftest, so that each file also runs
+alone). Processes are stopped by their own pid.
+"""
+import atexit
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MLENGINE = os.path.join(ROOT, "mlengine")
+for path in (ROOT, MLENGINE):  # `import mnistdata`; `import trainer` as `python -m trainer.task` in mlengine/
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+SHORT = ["--hp-iterations", "300", "--checkpoint-every", "100"]
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
+_scratch = tempfile.mkdtemp(prefix="mlengine-tests-")
+atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+
+
+def scratch(name):
+    path = os.path.join(_scratch, name)
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def command(module, *flags):
+    return [sys.executable, "-m", module, *map(str, flags)]
+
+
+def run(module, *flags, timeout=300):
+    """Run `python -m module flags` from mlengine/ to the end -> CompletedProcess (text)."""
+    return subprocess.run(command(module, *flags), cwd=MLENGINE, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def start(module, *flags):
+    return subprocess.Popen(command(module, *flags), cwd=MLENGINE, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@functools.cache
+def trained_job():
+    """(job dir, stdout) of the short job, trained once."""
+    job = os.path.join(scratch("jobs"), "uninterrupted")
+    done = run("trainer.task", "--job-dir", job, *SHORT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return job, done.stdout
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Service:
+    """`python -m trainer.serve --port 0` on the short job; .url once it listens."""
+
+    def __init__(self, model_dir, *flags):
+        self.proc = start("trainer.serve", "--model-dir", model_dir, "--port", "0", *flags)
+        self.lines = []
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if m := re.search(r"at (http://127\.0\.0\.1:\d+/)", line):
+                self.url = m.group(1)
+                break
+        else:
+            raise AssertionError("the service did not start:\n" + "".join(self.lines))
+        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
+        atexit.register(self.stop)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+@functools.cache
+def service():
+    return Service(trained_job()[0])
+
+
+def mnist_test_labels():
+    """Labels of the MNIST test set (int)."""
+    import mnistdata
+    return mnistdata.read_data_sets(None, one_hot=False).test.labels

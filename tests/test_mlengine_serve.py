@@ -1,0 +1,160 @@
+"""The prediction service through a real uvicorn process on a free loopback port: TF Serving's REST API
+(status, metadata, row and columnar :predict), the picture upload, and every bad input answered with a
+4xx {"error": ...} while the service stays up."""
+import io
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
+from mlengine_helpers import MLENGINE, mnist_test_labels, service  # noqa: E402
+
+httpx = pytest.importorskip("httpx")
+
+DIGITS = [json.loads(line)["image"] for line in open(os.path.join(MLENGINE, "digits.json"))]
+
+
+@pytest.fixture(scope="module")
+def api():
+    with httpx.Client(base_url=service().url, timeout=30) as client:
+        yield client
+
+
+def predict(api, body, path="/v1/models/mnist:predict"):
+    return api.post(path, content=body if isinstance(body, (bytes, str)) else json.dumps(body))
+
+
+def test_status_and_metadata_as_tf_serving_answers(api):
+    status = api.get("/v1/models/mnist").json()
+    assert status == {"model_version_status": [{"version": "300", "state": "AVAILABLE",
+                                                "status": {"error_code": "OK", "error_message": ""}}]}
+    meta = api.get("/v1/models/mnist/metadata").json()
+    assert meta["model_spec"] == {"name": "mnist", "signature_name": "", "version": "300"}
+    sig = meta["metadata"]["signature_def"]["signature_def"]["serving_default"]
+    assert sig["method_name"] == "tensorflow/serving/predict"
+    image = sig["inputs"]["image"]
+    assert image["dtype"] == "DT_FLOAT" and [d["size"] for d in image["tensor_shape"]["dim"]] == ["-1", "28", "28"]
+    assert sig["outputs"]["predictions"]["dtype"] == "DT_FLOAT"
+    assert [d["size"] for d in sig["outputs"]["predictions"]["tensor_shape"]["dim"]] == ["-1", "10"]
+    assert sig["outputs"]["classes"]["dtype"] == "DT_INT64"
+    assert api.get("/v1/models/mnist/versions/300").status_code == 200
+
+
+def test_row_and_columnar_formats_give_the_same_answers(api):
+    rows = predict(api, {"instances": [{"image": d} for d in DIGITS]})
+    assert rows.status_code == 200, rows.text
+    predictions = rows.json()["predictions"]
+    assert len(predictions) == 10 and set(predictions[0]) == {"predictions", "classes"}
+    classes = [p["classes"] for p in predictions]
+    assert sum(c == d for c, d in zip(classes, range(10))) >= 8, classes
+    probabilities = np.array([p["predictions"] for p in predictions])
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    bare = predict(api, {"signature_name": "serving_default", "instances": DIGITS}).json()["predictions"]
+    columns = predict(api, {"inputs": {"image": DIGITS}}).json()["outputs"]
+    columns_bare = predict(api, {"inputs": DIGITS}).json()["outputs"]
+    versioned = predict(api, {"instances": DIGITS}, "/v1/models/mnist/versions/300:predict").json()
+    for other in (bare, versioned["predictions"]):
+        assert [p["classes"] for p in other] == classes
+    for other in (columns, columns_bare):
+        assert other["classes"] == classes
+        np.testing.assert_allclose(other["predictions"], probabilities, rtol=1e-5, atol=1e-7)
+
+
+def test_answers_match_the_labels_on_test_digits(api):
+    import mnistdata
+    test = mnistdata.read_data_sets(None, one_hot=False).test
+    body = {"instances": [{"image": x.tolist()} for x in test.images[:200, :, :, 0]]}
+    classes = [p["classes"] for p in predict(api, body).json()["predictions"]]
+    assert np.mean(np.array(classes) == mnist_test_labels()[:200]) > 0.85
+
+
+def test_a_picture_upload_answers_the_28x28_it_saw(api):
+    from PIL import Image
+    img = Image.new("L", (200, 200), 255)
+    img.paste(0, (90, 30, 110, 170))  # a dark upright bar on white: a "1"
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    r = api.post("/image", content=out.getvalue(), headers={"Content-Type": "image/png"})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    seen = np.array(answer["image"])
+    assert seen.shape == (28, 28) and seen.max() == pytest.approx(1, abs=0.01) and seen[0].max() == 0
+    assert len(answer["predictions"]) == 10 and answer["classes"] == int(np.argmax(answer["predictions"]))
+    assert answer["classes"] == 1
+
+
+ZEROS = [[0] * 28] * 28
+BAD = [  # (what, body or callable, status, words of the message)
+    ("not JSON", b"{instances: oops", 400, "not valid JSON"),
+    ("NaN literal", b'{"instances": [' + json.dumps(ZEROS).replace("0", "NaN", 1).encode() + b"]}", 400, "NaN"),
+    ("a JSON list", b"[1, 2]", 400, 'one of "instances"'),
+    ("neither key", {"images": [ZEROS]}, 400, 'one of "instances"'),
+    ("both keys", {"instances": [ZEROS], "inputs": [ZEROS]}, 400, 'one of "instances"'),
+    ("instances not a list", {"instances": {"image": ZEROS}}, 400, "must be a list"),
+    ("wrong shape", {"instances": [[[0] * 28] * 27]}, 400, "got shape [27, 28]"),
+    ("flat 784", {"instances": [[0] * 784]}, 400, "got shape [784]"),
+    ("ragged rows", {"instances": [[[0] * 28] * 27 + [[0] * 5]]}, 400, "different lengths"),
+    ("strings", {"instances": [[["0"] * 28] * 28]}, 400, "found strings"),
+    ("nulls", {"instances": [[[None] * 28] * 28]}, 400, "null"),
+    ("infinite", b'{"instances": [' + json.dumps(ZEROS).replace("0", "1e999", 1).encode() + b"]}", 400, "infinit"),
+    ("grey levels 0..255", {"instances": [[[255] * 28] * 28]}, 400, "divide 0..255 grey levels by 255"),
+    ("negative", {"instances": [[[-1] * 28] * 28]}, 400, "values must be in 0..1"),
+    ("unknown input name", {"instances": [{"pixels": ZEROS}]}, 400, 'expected {"image"'),
+    ("columnar wrong key", {"inputs": {"pixels": [ZEROS]}}, 400, 'expected {"image"'),
+    ("empty list", {"instances": []}, 400, "no instances"),
+    ("empty columnar", {"inputs": {"image": []}}, 400, "no instances"),
+    ("too many instances", {"instances": [0] * 1001}, 413, "too many instances: 1,001"),
+    ("unknown signature", {"signature_name": "predict_images", "instances": [ZEROS]}, 400, "no signature"),
+]
+
+
+@pytest.mark.parametrize("what, body, status, words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input_gets_a_4xx_error_and_the_service_goes_on(api, what, body, status, words):
+    r = predict(api, body)
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json" and words in r.json()["error"]
+    assert api.get("/v1/models/mnist").status_code == 200 and service().alive()
+
+
+def test_oversized_bodies_are_refused_before_they_are_read(api):
+    big = b'{"instances": [' + b"0," * (9 << 20) + b"0]}"  # 18 MB > the 16 MB limit
+    r = predict(api, big)
+    assert r.status_code == 413 and "too large" in r.json()["error"]
+    chunked = api.post("/v1/models/mnist:predict", content=(big[i:i + 65536] for i in range(0, len(big), 65536)))
+    assert chunked.status_code == 413 and "too large" in chunked.json()["error"]  # no Content-Length
+    assert api.get("/v1/models/mnist").status_code == 200
+
+
+@pytest.mark.parametrize("method, path, body, status, words", [
+    ("POST", "/image", b"this is not a picture", 415, "not a readable image"),
+    ("POST", "/image", b"", 415, "empty file"),
+    ("GET", "/v1/models/fashion", None, 404, "Servable not found"),
+    ("POST", "/v1/models/fashion:predict", b"{}", 404, "Servable not found"),
+    ("GET", "/v1/models/mnist/versions/7", None, 404, "version 7"),
+    ("POST", "/v1/models/mnist:classify", b"{}", 400, "unsupported verb"),
+    ("GET", "/v1/models/mnist:predict", None, 404, "Servable not found"),
+    ("POST", "/v1/models/mnist", b"{}", 405, "Method Not Allowed"),
+    ("GET", "/no/such/page", None, 404, "Not Found"),
+])
+def test_wrong_urls_and_files_get_a_4xx_error(api, method, path, body, status, words):
+    r = api.request(method, path, content=body)
+    assert r.status_code == status and words in r.json()["error"], r.text
+    assert service().alive()
+
+
+def test_the_draw_page_is_served(api):
+    r = api.get("/")
+    assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+    assert 'id="pad"' in r.text and 'id="bars"' in r.text and 'type="file"' in r.text
+
+
+def test_a_missing_web_extra_is_one_line_saying_what_to_install(monkeypatch):
+    from trainer import serve
+    monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
+    with pytest.raises(SystemExit) as e:
+        serve.main(["--model-dir", "nowhere"])
+    assert str(e.value) == ("trainer.serve needs fastapi: pip install -r mlengine/requirements.txt "
+                            "(fastapi, uvicorn, pillow)")

@@ -1,0 +1,145 @@
+"""The training job (mlengine/trainer): flags, data order, job directory, resume after kill -9, export."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
+from mlengine_helpers import (ENV, MLENGINE, SHORT, command, run, scratch, trained_job,  # noqa: E402
+                              wait_for)
+
+from trainer import jobdir, task  # noqa: E402
+
+
+def test_flags_have_the_courses_defaults():
+    args = task.parser().parse_args([])
+    assert (args.hp_iterations, args.hp_lr0, args.hp_lr1, args.hp_lr2, args.hp_dropout, args.hp_conv1,
+            args.hp_conv2, args.hp_conv3, args.hp_bnexp) == (3000, 0.02, 0.0001, 600, 0.3, 6, 12, 24, 0.993)
+    assert args.checkpoint_every == 200 and args.summary_every == 10 and args.data_dir is None
+
+
+def test_bad_flags_are_refused_before_tensorflow_loads():
+    done = run("trainer.task", "--job-dir", scratch("bad-flags"), "--hp-dropout", "1.5")
+    assert done.returncode == 2 and "--hp-dropout must be in [0, 1)" in done.stderr
+
+
+def test_learning_rate_decays_from_lr0_plus_lr1_to_lr1():
+    from trainer.model import CourseDecay, learning_rate
+    hp = {"lr0": 0.02, "lr1": 0.0001, "lr2": 600}
+    assert learning_rate(0, hp) == pytest.approx(0.0201)
+    assert learning_rate(600, hp) == pytest.approx(0.0001 + 0.02 / np.e)
+    assert float(CourseDecay(0.02, 0.0001, 600)(1200)) == pytest.approx(learning_rate(1200, hp), rel=1e-6)
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+    from trainer.train import train_batches
+    n = 250  # not a multiple of the batch: batches straddle epochs
+    images = np.arange(n, dtype=np.float32).reshape(n, 1, 1, 1) * np.ones((1, 28, 28, 1), np.float32)
+    labels = np.eye(10, dtype=np.float32)[np.arange(n) % 10]
+    ids = lambda ds: [X[:, 0, 0, 0].numpy().astype(int).tolist() for X, _ in ds]  # noqa: E731
+    whole = ids(train_batches(images, labels, seed=3, start_step=0, end_step=10))
+    assert ids(train_batches(images, labels, seed=3, start_step=6, end_step=10)) == whole[6:]
+    flat = np.concatenate(whole)  # 1,000 positions = 4 epochs, each a permutation of the 250 examples
+    for e in range(4):
+        assert sorted(flat[e * n:(e + 1) * n]) == list(range(n))
+    assert not np.array_equal(flat[:n], flat[n:2 * n])  # a new order every epoch
+    other = np.concatenate(ids(train_batches(images, labels, seed=4, start_step=0, end_step=10)))
+    assert not np.array_equal(flat, other)
+
+
+def test_short_job_writes_checkpoints_summaries_metrics_and_export():
+    job, out = trained_job()
+    assert "Tunable hyperparameters" in out and "--hp-conv2" in out and "--hp-bnexp" in out
+    state = open(os.path.join(job, "checkpoints", "checkpoint")).read()
+    assert 'model_checkpoint_path: "ckpt-300"' in state
+    for step in (100, 200, 300):
+        assert os.path.exists(os.path.join(job, "checkpoints", f"ckpt-{step}.index"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    train = EventAccumulator(os.path.join(job, "train"), size_guidance={"tensors": 0}).Reload()
+    assert set(train.Tags()["tensors"]) >= {"loss", "accuracy", "learning_rate"}
+    assert [e.step for e in train.Tensors("loss")] == list(range(10, 301, 10))
+    from tensorflow import make_ndarray
+    lr = [float(make_ndarray(e.tensor_proto)) for e in train.Tensors("learning_rate")]
+    assert lr[0] == pytest.approx(0.0001 + 0.02 * np.exp(-9 / 600), rel=1e-5) and lr == sorted(lr, reverse=True)
+    evals = EventAccumulator(os.path.join(job, "eval"), size_guidance={"tensors": 0}).Reload()
+    assert [e.step for e in evals.Tensors("accuracy")] == [100, 200, 300]
+    metrics = json.load(open(os.path.join(job, "metrics.json")))
+    assert metrics["step"] == 300 and metrics["test_examples"] == 10000
+    assert metrics["test_accuracy"] > 0.85, metrics  # 300 steps of the default net: about 93%
+    assert metrics["export_accuracy"] == metrics["test_accuracy"]
+    assert os.path.exists(os.path.join(job, "export", "300", "saved_model.pb"))
+    assert json.load(open(os.path.join(job, "config.json")))["hyperparameters"]["conv3"] == 24
+
+
+def test_kill_and_resume_end_with_the_metrics_of_an_uninterrupted_run():
+    job = os.path.join(scratch("jobs"), "interrupted")
+    flags = command("trainer.task", "--job-dir", job, *SHORT)
+    latest = lambda: open(os.path.join(job, "checkpoints", "checkpoint")).read()  # noqa: E731
+
+    def start_and(stop, after_checkpoint):
+        proc = subprocess.Popen(flags, cwd=MLENGINE, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        wait_for(lambda: os.path.exists(os.path.join(job, "checkpoints", "checkpoint"))
+                 and f"ckpt-{after_checkpoint}\"" in latest(), 240, f"checkpoint {after_checkpoint}")
+        proc.send_signal(stop)
+        out = proc.communicate(timeout=60)[0]
+        return proc.returncode, out
+
+    # Ctrl-C: the job saves a checkpoint where it stands, says how to resume, exits non-zero
+    code, out = start_and(signal.SIGINT, after_checkpoint=100)
+    assert code != 0 and "checkpoint saved" in out and "run the same command to resume" in out, out
+    # kill -9 right after the next checkpoint, wherever the job is (maybe mid-step, mid-evaluation)
+    code, out = start_and(signal.SIGKILL, after_checkpoint=200)
+    assert code == -signal.SIGKILL and "resuming from" in out, out
+    done = subprocess.run(flags, cwd=MLENGINE, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "resuming from" in done.stdout, done.stdout + done.stderr
+    resumed = json.load(open(os.path.join(job, "metrics.json")))
+    whole = json.load(open(os.path.join(trained_job()[0], "metrics.json")))
+    assert resumed["resumed_from"] >= 200
+    for key in ("test_accuracy", "test_loss", "correct", "fingerprint"):
+        assert resumed[key] == whole[key], key
+
+
+def test_another_configuration_is_refused_not_mixed():
+    job, _ = trained_job()
+    done = run("trainer.task", "--job-dir", job, *SHORT, "--hp-conv1", "8")
+    assert done.returncode != 0
+    assert "written by another configuration" in done.stderr and "conv1: 6 there, 8 now" in done.stderr
+    assert json.load(open(os.path.join(job, "config.json")))["hyperparameters"]["conv1"] == 6
+
+
+def test_a_folder_that_is_not_a_job_directory_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(jobdir.JobDirError, match="not a job directory"):
+        jobdir.claim(str(tmp_path), {"format": 1})
+    fresh = tmp_path / "new"
+    assert jobdir.claim(str(fresh), {"format": 1, "seed": 0}) is True
+    assert jobdir.claim(str(fresh), {"format": 1, "seed": 0}) is False
+    with pytest.raises(jobdir.JobDirError, match="seed: 0 there, 1 now"):
+        jobdir.claim(str(fresh), {"format": 1, "seed": 1})
+
+
+def test_export_signature_and_its_reloaded_accuracy():
+    import tensorflow as tf
+    from trainer import export
+    import mnistdata
+    job, _ = trained_job()
+    folder, fn = export.load(job)
+    assert folder.endswith(os.path.join("export", "300"))
+    _, inputs = fn.structured_input_signature
+    assert list(inputs) == ["image"]
+    assert inputs["image"].shape.as_list() == [None, 28, 28] and inputs["image"].dtype == tf.float32
+    outputs = fn.structured_outputs
+    assert outputs["predictions"].shape.as_list() == [None, 10] and outputs["predictions"].dtype == tf.float32
+    assert outputs["classes"].shape.as_list() == [None] and outputs["classes"].dtype == tf.int64
+    test = mnistdata.read_data_sets(None, one_hot=False).test
+    scored = export.score(folder, test.images, test.labels)
+    metrics = json.load(open(os.path.join(job, "metrics.json")))
+    assert scored["correct"] == metrics["correct"]
+    out = fn(image=tf.constant(test.images[:50, :, :, 0]))
+    np.testing.assert_allclose(out["predictions"].numpy().sum(1), 1, atol=1e-5)
+    assert (out["classes"].numpy() == out["predictions"].numpy().argmax(1)).all()
