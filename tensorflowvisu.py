@@ -35,6 +35,7 @@ logging.getLogger("tensorflow").setLevel(os.environ.get("TFVISU_TF_LOG_LEVEL", "
 DRAW_BUDGET = 0.10        # the window redraws only as often as keeps drawing under 10% of one core (a frame costs
                           # ~150 ms of CPU: a redraw every ~1.5 s, about 5% of this 2-core machine)
 MIN_REDRAW_S = 0.25       # and at most 4 times a second
+MOVIE_BUDGET = 0.08       # --save-movie: frames are skipped past 8% of the wall time (a frame: ~0.2 s of CPU)
 _FLAGS = None
 _FLAGS_ARGV = None        # the sys.argv _FLAGS was parsed from: a notebook's next %run brings a new one
 
@@ -151,12 +152,13 @@ def _output_problem(path, extensions):
 
 
 def tf_format_mnist_images(X, Y, Y_, n=100, lines=10):
-    """In the graph: one uint8 image [lines*28, n/lines*28, 3] of n digits of X, every mistake first (on red,
-    with the correct label small on the left and the computed one on the right), then recognised digits.
-    X [batch, 28, 28, 1] (or [batch, 784]) in 0..1; Y, Y_ [batch, 10] computed and correct. Cost: a sort and
-    a gather; for 1,000 of 10,000 test digits about 2 ms."""
+    """In the graph: n digits of X for a panel, every mistake first, then recognised digits; the panel shows
+    them in `lines` lines, mistakes on red with the correct label small on the left and the computed one on
+    the right. X [batch, 28, 28, 1] (or [batch, 784]) in 0..1; Y, Y_ [batch, 10] computed and correct.
+    What sess.run returns is compact (the n digits as uint8 and their labels, ~80 KB for 1,000): the picture
+    itself is put together in numpy only when a panel is drawn, so --text pays for a sort and a gather only
+    (0.5 ms for 1,000 of 10,000 test digits, against 20 ms for building the picture in the graph)."""
     import tensorflow.compat.v1 as tf
-    import visupanels
     if n % lines:
         raise ValueError(f"tf_format_mnist_images: n={n} digits do not fill {lines} lines evenly")
     computed, correct_label = tf.argmax(Y, 1), tf.argmax(Y_, 1)
@@ -164,19 +166,9 @@ def tf_format_mnist_images(X, Y, Y_, n=100, lines=10):
     order = tf.concat([tf.where(tf.logical_not(correct))[:, 0], tf.where(correct)[:, 0]], 0)[:n]
     shown = tf.shape(order)[0]
     order = tf.pad(order, [[0, n - shown]])              # fewer than n digits fed: empty cells at the end
-    valid = tf.cast(tf.range(n) < shown, tf.float32)[:, None, None, None]       # [n, 1, 1, 1]
-    ink = tf.gather(tf.reshape(X, [-1, 28, 28]), order)[..., None] * valid      # [n, 28, 28, 1]
-    wrong = tf.cast(tf.logical_not(tf.gather(correct, order)), tf.float32)[:, None, None, None] * valid
-    glyphs = tf.constant(visupanels.label_glyphs())                              # [2, 10, 28, 28]: left, right
-    marks = tf.maximum(tf.gather(glyphs[0], tf.gather(correct_label, order)),
-                       tf.gather(glyphs[1], tf.gather(computed, order)))[..., None] * wrong
-    white, red, empty = (tf.constant(c, tf.float32) for c in (visupanels.WHITE, visupanels.RED, visupanels.EMPTY))
-    background = valid * (wrong * red + (1 - wrong) * white) + (1 - valid) * empty
-    rgb = background * (1 - ink) + tf.constant(visupanels.INK, tf.float32) * ink
-    rgb = rgb * (1 - marks) + tf.constant(visupanels.LABEL, tf.float32) * marks
-    tiles = tf.reshape(rgb, [lines, n // lines, 28, 28, 3])
-    image = tf.reshape(tf.transpose(tiles, [0, 2, 1, 3, 4]), [lines * 28, n // lines * 28, 3])
-    return tf.cast(image * 255 + 0.5, tf.uint8)
+    digits = tf.cast(tf.gather(tf.reshape(X, [-1, 28, 28]), order) * 255 + 0.5, tf.uint8)   # [n, 28, 28]
+    return {"digits": digits, "labels": tf.gather(correct_label, order), "computed": tf.gather(computed, order),
+            "shown": shown, "lines": tf.constant(lines)}
 
 
 def device_line():
@@ -200,7 +192,7 @@ class MnistDataVis:
         self.train = ([], [], [])          # iterations, accuracies, losses
         self.test = ([], [], [])
         self.bands = ([], [], [])          # iterations, 8 weight percentiles, 8 bias percentiles
-        self.image1 = self.image2 = None   # uint8 [H, W, 3] from tf_format_mnist_images
+        self._images, self._pictures = {}, {}   # panel 1, 2: what tf_format_mnist_images fetched, its picture
         self.iteration = 0
         self.version = 0                   # bumped by every update: the window redraws only when it moved
         self.mode = self._choose_mode()
@@ -226,12 +218,27 @@ class MnistDataVis:
             self.board.histograms(i, weights, biases)
 
     def update_image1(self, im):
-        self.image1 = np.asarray(im)
+        self._images[1] = im
         self.version += 1
 
     def update_image2(self, im):
-        self.image2 = np.asarray(im)
+        self._images[2] = im
         self.version += 1
+
+    # The panels' pictures, made from what tf_format_mnist_images fetched the first time they are drawn
+    # (an RGB array given instead is taken as it is).
+    image1 = property(lambda self: self._picture(1))
+    image2 = property(lambda self: self._picture(2))
+
+    def _picture(self, n):
+        raw = self._images.get(n)
+        if raw is None or isinstance(raw, np.ndarray):
+            return raw
+        cached = self._pictures.get(n)
+        if cached is None or cached[0] is not raw:
+            import visupanels
+            cached = self._pictures[n] = (raw, visupanels.digit_mosaic(raw))
+        return cached[1]
 
     def get_max_test_accuracy(self):
         # rounded: a float32 accuracy such as 0.9236 would otherwise print as 0.9236000180244446

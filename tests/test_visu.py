@@ -23,7 +23,9 @@ def formatted(images, predicted, labels, n, lines):
         Y = tf.placeholder(tf.float32, [None, 10])
         Y_ = tf.placeholder(tf.float32, [None, 10])
         im = tensorflowvisu.tf_format_mnist_images(X, Y, Y_, n, lines)
-        return sess.run(im, {X: images, Y: np.eye(10)[predicted], Y_: np.eye(10)[labels]})
+        raw = sess.run(im, {X: images, Y: np.eye(10)[predicted], Y_: np.eye(10)[labels]})
+    assert raw["digits"].dtype == np.uint8 and raw["digits"].nbytes == n * 784       # compact, as fetched
+    return visupanels.digit_mosaic(raw)
 
 
 def cell(image, k, cols):
@@ -161,6 +163,7 @@ def test_movie(vis, tmp_path, name):
     fill(vis)
     path = str(tmp_path / name)
     movie = visupanels.MovieWriter(vis, path)
+    movie.budget = 1.0                                               # every frame (the budget has its own test)
     for i in range(3):
         vis.append_test_curves_data(100 + i, 0.9, 10)               # frames differ, as in training
         movie.frame()
@@ -217,3 +220,15 @@ def test_drawing_while_the_training_thread_appends(vis):
     panels.draw()
     panels.fig.canvas.draw()
     assert len(panels.lines[4][0].get_xdata()) == len(panels.lines[4][0].get_ydata()) == 5
+
+
+def test_movie_keeps_to_its_budget_and_ends_on_the_last_state(vis, tmp_path):
+    fill(vis)
+    movie = visupanels.MovieWriter(vis, str(tmp_path / "m.gif"))
+    movie.budget = 0.0                                               # no time for drawing at all
+    for i in range(5):
+        vis.append_test_curves_data(100 + i, 0.9, 10)
+        movie.frame()
+    assert (movie.frames, movie.skipped) == (1, 4)                   # the first frame only
+    movie.close()
+    assert movie.frames == 2 and movie.drawn == vis.version          # and the final state, forced

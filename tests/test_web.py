@@ -225,6 +225,7 @@ def test_movie_frames_are_drawn_on_the_renderers_thread(live, tmp_path):
     import visupanels
     from PIL import Image
     movie = visupanels.MovieWriter(live.vis, str(tmp_path / "run.gif"))
+    movie.budget = 1.0                                        # every frame (the budget is tested in test_visu)
     loop = tensorflowvisu.Loop(lambda i, test, train: live.vis.append_test_curves_data(300 + i, 0.9, 5),
                                lambda i: (True, False), 3, movie)
     visulive.Live(live.vis, loop).run()                       # --web with --save-movie: one frame per test
