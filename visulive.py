@@ -18,7 +18,7 @@ import visupanels
 WATCHED_S = 15            # a page that has not asked for a frame for this long is gone: stop drawing for it
 
 
-class Live:
+class Live(visupanels.GuiFrames):
     """The training in a worker thread; this thread applies the keys and renders PNG frames of the panels
     for whoever watches (on_frame for the notebook; the pages through the Server). run() returns when the
     training ends (linger=False) or, after it, on Q or Ctrl-C (linger=True, the web page stays up)."""
@@ -35,15 +35,7 @@ class Live:
         self.watched_until = 0.0
         self.message, self.finished, self.quit, self.closing = "", False, False, False
         self.on_frame = None
-        self.frame_wanted, self.frame_done = threading.Event(), threading.Event()
-        if loop.movie is not None:      # movie frames are rendered on this thread too, while the loop waits
-            self.movie, loop.movie = loop.movie, self
-
-    def frame(self):                    # called by the loop (worker thread) at every test evaluation
-        self.frame_done.clear()
-        self.frame_wanted.set()
-        while not self.frame_done.wait(0.1) and not self.loop.stop.is_set():
-            pass
+        self.take_movie(loop)           # movie frames are rendered on this thread too, while the loop waits
 
     def watch(self):                    # a page asked for a frame
         self.watched_until = time.monotonic() + WATCHED_S
@@ -79,10 +71,7 @@ class Live:
         redraw = False
         while not self.keys.empty():
             redraw = self.apply(self.keys.get()) or redraw
-        if self.frame_wanted.is_set():
-            self.frame_wanted.clear()
-            self.movie.frame()
-            self.frame_done.set()
+        self.serve_frame()
         if self.loop.done.is_set() and not self.finished:
             self.finished = redraw = True
             self.quit = self.quit or self.loop.error is not None     # an error: no lingering, animate raises it

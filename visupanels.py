@@ -277,7 +277,29 @@ def no_window_reason():
     return None
 
 
-class Window:
+class GuiFrames:
+    """Movie frames drawn on the GUI thread while the training loop waits for them (matplotlib is not
+    thread-safe): the loop's movie becomes this object, and the GUI thread's tick calls serve_frame()."""
+
+    def take_movie(self, loop):
+        self.frame_wanted, self.frame_done, self.movie = threading.Event(), threading.Event(), None
+        if loop.movie is not None:
+            self.movie, loop.movie = loop.movie, self
+
+    def frame(self):                 # called by the loop (worker thread) at every test evaluation
+        self.frame_done.clear()
+        self.frame_wanted.set()
+        while not self.frame_done.wait(0.1) and not self.loop.stop.is_set():
+            pass
+
+    def serve_frame(self):           # on the GUI thread
+        if self.frame_wanted.is_set():
+            self.frame_wanted.clear()
+            self.movie.frame()
+            self.frame_done.set()
+
+
+class Window(GuiFrames):
     """The live window: the GUI on the main thread (Tk, like Cocoa, must not be touched from another); the
     training loop in a worker thread; every 50 ms tick() redraws if the data moved, within the draw budget."""
 
@@ -296,15 +318,7 @@ class Window:
         canvas.mpl_connect("close_event", lambda event: self.stop())
         self.drawn, self.next_draw, self.draw_seconds, self.draws = -1, 0.0, 0.0, 0
         self.message, self.finished = "", False
-        self.frame_wanted, self.frame_done = threading.Event(), threading.Event()
-        if loop.movie is not None:   # movie frames are rendered here, on the GUI thread, while the loop waits
-            self.movie, loop.movie = loop.movie, self
-
-    def frame(self):                 # called by the loop (worker thread) at every test evaluation
-        self.frame_done.clear()
-        self.frame_wanted.set()
-        while not self.frame_done.wait(0.1) and not self.loop.stop.is_set():
-            pass
+        self.take_movie(loop)
 
     def run(self):
         """Our own event loop: 50 ms of GUI events, then tick(), until the window closes. Not plt.show():
@@ -336,10 +350,7 @@ class Window:
         self.loop.running.set()
 
     def tick(self):
-        if self.frame_wanted.is_set():
-            self.frame_wanted.clear()
-            self.movie.frame()
-            self.frame_done.set()
+        self.serve_frame()
         if self.loop.done.is_set() and not self.finished:
             self.finished = True
             if self.loop.error is not None:
