@@ -2,7 +2,7 @@
 
 tensorflowvisu is what the scripts call; this file is its drawing half and the only one that imports
 matplotlib. Artists are created once and only their data changes (set_data), so a redraw costs one Agg
-render of the figure (about 60-90 ms at 1280x720 here) and never a re-layout. The window (GUI on the main
+render of the figure (about 150-200 ms of CPU at 1280x720 here) and never a re-layout. The window (GUI on the main
 thread, training in a worker) redraws only when the data moved and no more often than keeps drawing within
 tensorflowvisu.DRAW_BUDGET of the wall time.
 """
