@@ -69,8 +69,10 @@ def differences(old, new, prefix=""):
     return out
 
 
-def claim(job_dir, config):
-    """Make job_dir this configuration's, or check that it already is. Raises JobDirError otherwise."""
+def claim(job_dir, config, owner=True):
+    """Make job_dir this configuration's, or check that it already is. Raises JobDirError otherwise.
+
+    owner=False (a multi-worker job's non-chief workers): only check, never write; the chief owns the folder."""
     path = os.path.join(job_dir, CONFIG)
     if os.path.exists(path):
         try:
@@ -82,6 +84,8 @@ def claim(job_dir, config):
             raise JobDirError(f"the job directory {job_dir} was written by another configuration, not mixing "
                               "the two:\n  " + "\n  ".join(diff) + f"\nRepeat that job's flags (saved in {path}) "
                               "to resume it, or give this one a new --job-dir.")
+        return False
+    if not owner:
         return False
     if os.path.isdir(job_dir) and os.listdir(job_dir):
         raise JobDirError(f"{job_dir} is not empty and holds no {CONFIG}: it is not a job directory of "

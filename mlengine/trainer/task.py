@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from . import REPO_ROOT
+from . import REPO_ROOT, cluster
 
 TUNABLE = [  # (flag, default, type, help)
     ("iterations", 3000, int, "training steps (batches of 100)"),
@@ -35,6 +35,16 @@ def parser():
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and dropout")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
+    p.add_argument("--threads", type=int, default=0,
+                   help="TensorFlow's intra- and inter-op threads (default 0: one per core)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="start this many local worker processes, data-parallel, on loopback ports, and "
+                        "supervise them (restarting all from the last checkpoint if one dies); on a cluster, "
+                        "leave it out and set TF_CONFIG instead (default: %(default)s)")
+    p.add_argument("--ports", default=None,
+                   help="with --workers: the loopback ports, comma-separated (default: free ones)")
+    p.add_argument("--max-restarts", type=int, default=3,
+                   help="with --workers: restarts after a worker dies before giving up (default: %(default)s)")
     for name, default, kind, text in TUNABLE:
         p.add_argument(f"--hp-{name}", type=kind, default=default, help=f"{text} (default: %(default)s)")
     return p
@@ -56,21 +66,42 @@ def check(p, args):
         p.error(f"--hp-bnexp must be in (0, 1), got {args.hp_bnexp}")
     if args.hp_lr0 < 0 or args.hp_lr1 < 0 or args.hp_lr0 + args.hp_lr1 <= 0:
         p.error("--hp-lr0 and --hp-lr1 must be >= 0, and not both 0")
+    if args.threads < 0 or args.max_restarts < 0:
+        p.error("--threads and --max-restarts must be >= 0")
+    if not 1 <= args.workers <= 100:  # each worker holds a slice of the batch of 100
+        p.error(f"--workers must be in 1..100, got {args.workers}")
+    if args.ports is not None:
+        try:
+            args.ports = [int(port) for port in args.ports.split(",")]
+        except ValueError:
+            p.error(f"--ports must be comma-separated port numbers, got {args.ports!r}")
+        if len(args.ports) != args.workers or not all(0 < port < 65536 for port in args.ports):
+            p.error(f"--ports must give {args.workers} ports in 1..65535 (one per --workers), got {args.ports}")
+    if args.workers > 1 and os.environ.get("TF_CONFIG"):
+        p.error("--workers starts its own local cluster: unset TF_CONFIG, or leave --workers out to be "
+                "one task of the cluster TF_CONFIG describes")
 
 
 def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
     check(p, args)
+    if args.workers > 1:
+        from . import launch
+        return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
+                                ports=args.ports, max_restarts=args.max_restarts)
+    role = cluster.from_env()  # a malformed TF_CONFIG stops here, in one line, before TensorFlow reads it
     print("Tunable hyperparameters (set with --hp-NAME):")
     for name, default, *_ in TUNABLE:
         value = getattr(args, "hp_" + name)
         print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
-    print(f"job dir: {args.job_dir}   seed: {args.seed}", flush=True)
+    print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
+          + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
     from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
     train.run(hyperparameters(args), args.job_dir, data_dir=args.data_dir, seed=args.seed,
               iterations=args.hp_iterations, checkpoint_every=args.checkpoint_every,
-              summary_every=args.summary_every, log=lambda line: print(line, flush=True))
+              summary_every=args.summary_every, log=lambda line: print(line, flush=True), role=role,
+              threads=args.threads)
     return 0
 
 

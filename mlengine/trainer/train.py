@@ -7,7 +7,9 @@ the steps an uninterrupted run takes, and ends with the same weights and metrics
 """
 import hashlib
 import os
+import shutil
 import signal
+import tempfile
 import time
 
 import numpy as np
@@ -15,7 +17,7 @@ import tensorflow as tf
 
 import mnistdata
 
-from . import export, jobdir
+from . import cluster, export, jobdir
 from .model import CourseDecay, build
 
 BATCH = 100
@@ -126,17 +128,40 @@ class StopRequests:
 
 
 def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=200, summary_every=10,
-        log=print):
-    """Train (or resume) the job in job_dir to `iterations` steps; export; return the final metrics."""
+        log=print, role=cluster.SINGLE, threads=0):
+    """Train (or resume) the job in job_dir to `iterations` steps; export; return the final metrics.
+
+    role (trainer.cluster.Role, from TF_CONFIG): with several workers, every worker runs this function in
+    step with the others (trainer.distribute); the chief alone writes job_dir. The others save their
+    checkpoints and export into a temporary folder (saving is collective under MultiWorkerMirroredStrategy)
+    deleted at the end, and resume from the chief's checkpoints, which must be on storage all can read.
+    threads: TensorFlow's intra- and inter-op threads (0: its default, one per core)."""
+    if threads:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
     tf.config.experimental.enable_op_determinism()
+    from .distribute import DistributedTrainer, make_strategy  # it imports this module
+    strategy = make_strategy(role)  # before any other op: MultiWorkerMirroredStrategy starts a server
     data = mnistdata.read_data_sets(data_dir, one_hot=True, reshape=False, seed=seed)
-    jobdir.claim(job_dir, jobdir.make_config(hp, seed, data, BATCH))
-    trainer = Trainer(hp, seed)
-    manager = tf.train.CheckpointManager(trainer.checkpoint, os.path.join(job_dir, "checkpoints"),
+    jobdir.claim(job_dir, jobdir.make_config(hp, seed, data, BATCH), owner=role.is_chief)
+    trainer = Trainer(hp, seed) if strategy is None else DistributedTrainer(hp, seed, strategy)
+    own_dir = job_dir if role.is_chief else tempfile.mkdtemp(prefix=f"trainer-worker{role.index}-")
+    try:
+        return _train(trainer, strategy, role, data, hp, job_dir, own_dir, seed, iterations, checkpoint_every,
+                      summary_every, log if role.is_chief else lambda line: None)
+    finally:
+        if own_dir != job_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _train(trainer, strategy, role, data, hp, job_dir, own_dir, seed, iterations, checkpoint_every,
+           summary_every, log):
+    manager = tf.train.CheckpointManager(trainer.checkpoint, os.path.join(own_dir, "checkpoints"),
                                          max_to_keep=3)
-    if manager.latest_checkpoint:
-        trainer.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        log(f"resuming from {manager.latest_checkpoint} (step {trainer.step})")
+    latest = tf.train.latest_checkpoint(os.path.join(job_dir, "checkpoints"))  # the chief's, for everyone
+    if latest:
+        trainer.checkpoint.restore(latest).assert_consumed()
+        log(f"resuming from {latest} (step {trainer.step})")
     start = trainer.step
     if start > iterations:
         raise jobdir.JobDirError(f"{job_dir} is already at step {start}, past --hp-iterations {iterations}; "
@@ -148,11 +173,21 @@ def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=20
             log(f"{job_dir} already finished at step {iterations}: test accuracy {metrics['test_accuracy']:.4f}")
             return metrics
 
-    train_writer = tf.summary.create_file_writer(os.path.join(job_dir, "train"))
-    eval_writer = tf.summary.create_file_writer(os.path.join(job_dir, "eval"))
+    if role.is_chief:
+        train_writer = tf.summary.create_file_writer(os.path.join(job_dir, "train"))
+        eval_writer = tf.summary.create_file_writer(os.path.join(job_dir, "eval"))
+    else:
+        train_writer = eval_writer = tf.summary.create_noop_writer()
+
+    def save(step):
+        if strategy is not None:
+            trainer.synchronise()  # the same batch-norm averages on every worker before they are used
+        manager.save(checkpoint_number=step)
 
     def checkpoint_and_evaluate(step):
-        manager.save(checkpoint_number=step)
+        save(step)
+        if not role.is_chief:
+            return None
         result = trainer.evaluate(data.test.images, data.test.labels)
         with eval_writer.as_default(step=step):
             tf.summary.scalar("loss", result["loss"])
@@ -166,8 +201,13 @@ def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=20
     try:
         with StopRequests() as stop:
             for X, Y_ in train_batches(data.train.images, data.train.labels, seed, start, iterations):
-                stop.check()
-                loss, accuracy, lr = trainer.train_step(X, Y_)
+                if strategy is None:
+                    stop.check()
+                    loss, accuracy, lr = trainer.train_step(X, Y_)
+                else:  # every worker takes this step, then all stop if any one was asked to
+                    loss, accuracy, lr, stops = trainer.train_step(X, Y_, tf.constant(float(bool(stop.signal))))
+                    if stops > 0:
+                        raise Interrupted(stop.signal or "another worker was stopped")
                 step += 1
                 if step % summary_every == 0:
                     with train_writer.as_default(step=step):
@@ -178,17 +218,21 @@ def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=20
                     log(f"{step}: accuracy:{float(accuracy):.4f} loss: {float(loss):.4f} lr: {float(lr):.6f}")
                 if step % checkpoint_every == 0 and step < iterations:
                     checkpoint_and_evaluate(step)
-            stop.check()
+            if strategy is None:  # (a late request on one worker alone must not leave the others waiting)
+                stop.check()
     except Interrupted as e:
         step = trainer.step  # the variables are the truth: a step either happened or did not
-        manager.save(checkpoint_number=step)
+        save(step)
         train_writer.flush()
         raise jobdir.JobDirError(f"stopped ({e}) at step {step}: checkpoint saved in {job_dir}; "
                                  "run the same command to resume") from None
     seconds = time.perf_counter() - t0
     train_writer.flush()
     result = checkpoint_and_evaluate(iterations)
-    export_dir = export.export(trainer.model, job_dir, iterations)
+    export_dir = export.export(trainer.model, own_dir, iterations)
+    if not role.is_chief:  # its fingerprint, printed, shows that every worker ends with the same variables
+        print(f"worker {role.index} done: fingerprint {trainer.fingerprint()}", flush=True)
+        return {"step": iterations, "worker": role.index, "fingerprint": trainer.fingerprint()}
     exported = export.score(export_dir, data.test.images, data.test.labels)
     log(f"exported {export_dir}: reloaded, it scores {exported['accuracy']:.4f} on the test set")
     if exported["correct"] != result["correct"]:
@@ -198,6 +242,7 @@ def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=20
                "correct": result["correct"], "test_examples": result["examples"],
                "export": export_dir, "export_accuracy": exported["accuracy"],
                "fingerprint": trainer.fingerprint(), "hyperparameters": dict(hp), "seed": seed,
+               "workers": role.workers,
                "resumed_from": start, "train_seconds_this_run": round(seconds, 1),
                "ms_per_step_this_run": round(1e3 * seconds / max(1, iterations - start), 2)}
     jobdir.write_json(metrics_path, metrics)
