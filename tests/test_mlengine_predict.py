@@ -50,11 +50,12 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
     from make_digits import first_of_each_class
     labels = mnist_test_labels()
     indices = first_of_each_class(labels)
-    seven, three = mnist_test_digit(indices[7]), mnist_test_digit(indices[3])
+    # (not digits.json's 3: an ambiguous digit, 51% a 3 for a 300-step model, that a stretched copy can flip)
+    seven, six = mnist_test_digit(indices[7]), mnist_test_digit(indices[6])
     (tmp_path / "seven.png").write_bytes(png(seven, (300, 300), invert=True))      # dark on light, big
-    (tmp_path / "three.jpg").write_bytes(png(three, (90, 120), fmt="JPEG"))        # light on dark, JPEG
+    (tmp_path / "six.jpg").write_bytes(png(six, (90, 120), fmt="JPEG"))            # light on dark, JPEG
     done = run("trainer.predict", "--model-dir", trained_job()[0], "--json-instances", DIGITS_JSON,
-               "--images", tmp_path / "seven.png", tmp_path / "three.jpg", timeout=120)
+               "--images", tmp_path / "seven.png", tmp_path / "six.jpg", timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
     assert lines[0].split() == ["CLASSES", "PREDICTIONS"] and len(lines) == 1 + 10 + 2
@@ -68,7 +69,7 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
     assert probabilities.shape == (12, 10) and np.allclose(probabilities.sum(1), 1, atol=1e-3)
     assert classes == list(probabilities.argmax(1))
     assert sum(c == d for c, d in zip(classes[:10], range(10))) >= 8, classes  # a 300-step model: ~93%
-    assert classes[10:] == [7, 3], classes
+    assert classes[10:] == [7, 6], classes
 
 
 def test_predict_says_what_is_wrong_with_its_input(tmp_path):

@@ -51,6 +51,32 @@ def test_batches_are_a_pure_function_of_seed_and_step():
     assert not np.array_equal(flat, other)
 
 
+def test_shifts_move_each_digit_whole_and_follow_seed_and_step():
+    from trainer.train import shifted, train_batches
+    import tensorflow as tf
+    X = np.zeros((64, 28, 28, 1), np.float32)
+    X[:, 10:18, 12:16] = 1.0  # a block with a 10-pixel margin: any shift of up to 2 keeps all of it
+    out = shifted(tf.constant(X), 5, tf.constant(3, tf.int64), 2).numpy()
+    assert out.shape == X.shape and np.array_equal(out.sum(axis=(1, 2, 3)), X.sum(axis=(1, 2, 3)))
+    moves = set()
+    for a, b in zip(X, out):
+        (y0, x0), (y1, x1) = np.argwhere(a[..., 0])[0], np.argwhere(b[..., 0])[0]
+        moves.add((y1 - y0, x1 - x0))
+        assert np.array_equal(np.roll(a, (y1 - y0, x1 - x0), axis=(0, 1)), b)  # moved whole, not distorted
+    assert {m for move in moves for m in move} == {-2, -1, 0, 1, 2}        # every offset is drawn
+    again = shifted(tf.constant(X), 5, tf.constant(3, tf.int64), 2).numpy()
+    other = shifted(tf.constant(X), 5, tf.constant(4, tf.int64), 2).numpy()
+    assert np.array_equal(out, again) and not np.array_equal(out, other)
+    assert shifted(X, 5, tf.constant(3, tf.int64), 0) is X
+    labels = np.eye(10, dtype=np.float32)[np.arange(250) % 10]
+    images = np.random.default_rng(0).random((250, 28, 28, 1), np.float32)
+    whole = [(x.numpy(), y.numpy()) for x, y in train_batches(images, labels, 3, 0, 6, shift=1)]
+    part = [(x.numpy(), y.numpy()) for x, y in train_batches(images, labels, 3, 4, 6, shift=1)]
+    plain = [y.numpy() for _, y in train_batches(images, labels, 3, 0, 6)]
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(whole[4:], part))  # a resumed job sees the same
+    assert all(np.array_equal(a[1], b) for a, b in zip(whole, plain))       # labels untouched
+
+
 def test_short_job_writes_checkpoints_summaries_metrics_and_export():
     job, out = trained_job()
     assert "Tunable hyperparameters" in out and "--hp-conv2" in out and "--hp-bnexp" in out

@@ -25,8 +25,12 @@ L = keras.layers
 class ConvNet(keras.Model):
     def __init__(self, hp, seed=0):
         super().__init__(name="mnist_bn_cnn")
-        init = lambda k: keras.initializers.GlorotUniform(seed=seed * 10 + k)  # noqa: E731 (seeded, per layer)
-        bn = lambda: L.BatchNormalization(momentum=hp["bnexp"], scale=False)   # noqa: E731
+        # The original job's choices: weights from a normal of stddev 0.1, batch norm's epsilon 1e-5 (Keras:
+        # 1e-3), Adam's epsilon below. Default job, seed 0, no shifts: 99.32% with all three, 99.25% with
+        # Keras's defaults. With --hp-shift 1 (seeds 0-2, an earlier draw of the shifts): 99.38% mean with
+        # Glorot's init, 99.42% with this one.
+        init = lambda k: keras.initializers.TruncatedNormal(stddev=0.1, seed=seed * 10 + k)  # noqa: E731
+        bn = lambda: L.BatchNormalization(momentum=hp["bnexp"], epsilon=1e-5, scale=False)   # noqa: E731
         self.hp = dict(hp)
         self.conv1 = L.Conv2D(hp["conv1"], 6, 1, padding="same", use_bias=False, kernel_initializer=init(1))
         self.bn1 = bn()
@@ -72,6 +76,8 @@ def build(hp, seed=0):
     """The network and its Adam optimiser, with every variable created (a checkpoint restores into them)."""
     model = ConvNet(hp, seed)
     model(tf.zeros([1, 28, 28, 1]))
-    optimizer = keras.optimizers.Adam(CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"]))
+    # The original minimised 100 x the mean cross-entropy with TF1's Adam (epsilon 1e-8); Adam's steps are the
+    # same for the plain mean with epsilon 1e-10 (m / (sqrt(v) + eps) scales with the loss, eps does not).
+    optimizer = keras.optimizers.Adam(CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"]), epsilon=1e-10)
     optimizer.build(model.trainable_variables)
     return model, optimizer
