@@ -73,6 +73,7 @@ def test_a_worker_killed_with_kill_9_is_restarted_and_the_job_ends_as_if_uninter
     assert proc.returncode == 0, out[-3000:]
     assert "worker 1 was killed (SIGKILL)" in out and "restarting all 2 from the last checkpoint" in out
     assert "resuming from" in out and "all 2 workers finished" in out
+    assert "Traceback" not in out and "GRPC" not in out, out[-3000:]  # the launcher's line says it all
     resumed, whole = metrics(job), metrics(two_workers()[0])
     assert resumed["resumed_from"] >= 100
     for key in ("test_accuracy", "test_loss", "correct", "fingerprint"):

@@ -45,7 +45,10 @@ def worker_flags(argv):
     return out
 
 
-CHATTER = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on")
+CHATTER = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
+           # gRPC's and the collectives' C++ log lines when a peer is gone: the launcher says it in one line
+           "Additional GRPC error information", "Error received from peer", "Aborting RingReduce",
+           "BaseCollectiveExecutor::StartAbort")
 
 
 def _relay(proc, prefix, lock):

@@ -147,6 +147,10 @@ class StopRequests:
             signal.signal(s, handler)
 
 
+LOST_PEER = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+             tf.errors.DeadlineExceededError)  # what a collective raises when a worker is gone
+
+
 def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=200, summary_every=10,
         log=print, role=cluster.SINGLE, threads=0):
     """Train (or resume) the job in job_dir to `iterations` steps; export; return the final metrics.
@@ -169,6 +173,13 @@ def run(hp, job_dir, data_dir=None, seed=0, iterations=3000, checkpoint_every=20
     try:
         return _train(trainer, strategy, role, data, hp, job_dir, own_dir, seed, iterations, checkpoint_every,
                       summary_every, log if role.is_chief else lambda line: None)
+    except LOST_PEER as e:
+        if strategy is None:
+            raise
+        # a peer died in mid all-reduce (kill -9, a lost machine): one line, not gRPC's pages; the launcher or
+        # the cluster manager restarts every worker, and the job resumes from the chief's last checkpoint
+        raise jobdir.JobDirError(f"worker {role.index} lost contact with another worker ({type(e).__name__}) "
+                                 f"at step {trainer.step}; restart the job to resume from {job_dir}") from None
     finally:
         if own_dir != job_dir:
             shutil.rmtree(own_dir, ignore_errors=True)
