@@ -147,6 +147,8 @@ def test_a_folder_that_is_not_a_job_directory_is_refused(tmp_path):
     assert jobdir.claim(str(fresh), {"format": 1, "seed": 0}) is False
     with pytest.raises(jobdir.JobDirError, match="seed: 0 there, 1 now"):
         jobdir.claim(str(fresh), {"format": 1, "seed": 1})
+    with pytest.raises(jobdir.JobDirError, match="earlier version of the trainer .format 1, now 2"):
+        jobdir.claim(str(fresh), {"format": 2, "seed": 0})
 
 
 def test_export_signature_and_its_reloaded_accuracy():

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 
-FORMAT = 1
+FORMAT = 2  # 2: the original job's initialisation and epsilons, and --hp-shift (a format-1 job would not resume alike)
 CONFIG = "config.json"
 METRICS = "metrics.json"
 
@@ -80,6 +80,10 @@ def claim(job_dir, config, owner=True):
         except (OSError, ValueError) as e:
             raise JobDirError(f"{path} is unreadable ({e}): this job directory is damaged; use a new --job-dir")
         diff = differences(old, config)
+        if old.get("format") != config.get("format"):
+            raise JobDirError(f"the job directory {job_dir} was written by an earlier version of the trainer "
+                              f"(format {old.get('format')}, now {config.get('format')}), whose network trains "
+                              "differently: it cannot be resumed; give a new --job-dir")
         if diff:
             raise JobDirError(f"the job directory {job_dir} was written by another configuration, not mixing "
                               "the two:\n  " + "\n  ".join(diff) + f"\nRepeat that job's flags (saved in {path}) "
