@@ -126,3 +126,12 @@ def test_the_command_refuses_a_bad_config_before_any_trial(tmp_path):
     resume = run("trainer.hptune", "--config", os.path.join(MLENGINE, "config-hptune-small.yaml"), "--study-dir",
                  tmp_path / "none", "--resume", timeout=60)
     assert resume.returncode == 1 and "there is no study 'config-hptune-small' to resume" in resume.stderr
+
+
+def test_trial_flags_after_the_double_dash_may_not_set_what_the_search_sets(tmp_path):
+    from trainer import hptune
+    config = os.path.join(MLENGINE, "config-hptune-small.yaml")
+    for flag in ("--hp-conv2=20", "--job-dir"):
+        with pytest.raises(hpconfig.ConfigError, match=f"after -- set {flag.split('=')[0]}, which the search"):
+            hptune.main(["--config", config, "--study-dir", str(tmp_path / "study"), "--", flag, "x"])
+    assert not (tmp_path / "study").exists()  # refused before the storage was opened

@@ -109,13 +109,22 @@ def check(root, path):
     for item in params.value:
         space.append(_param(item, fail, mapping, need, seen))
     fixed = [str(a.value) for a in args.value]
-    for a in fixed:
-        flag = a.split("=", 1)[0]
-        if flag == "--job-dir" or flag[2:] in seen:
-            fail(args, f"trainingInput.args sets {flag}, which the search sets for every trial")
+    flag = clash(fixed, seen)
+    if flag:
+        fail(args, f"trainingInput.args sets {flag}, which the search sets for every trial")
     return {"goal": goal.value, "metric": tag.value, "metric_key": METRICS[tag.value],
             "max_trials": counts["maxTrials"], "max_parallel": counts["maxParallelTrials"],
             "params": space, "args": fixed}
+
+
+def clash(flags, names):
+    """The first of flags (["--hp-conv1", "8", ...]) that the search sets itself (--job-dir, a searched
+    parameter's name such as hp-conv1), or None."""
+    for a in flags:
+        flag = a.split("=", 1)[0]
+        if flag == "--job-dir" or flag[2:] in names:
+            return flag
+    return None
 
 
 def _param(item, fail, mapping, need, seen):

@@ -247,8 +247,9 @@ def drive(study, spec, study_dir, parallel, extra, iterations, log=print):
                 reap_stale(study, log)
                 last_reap = now
             trials = study.get_trials(deepcopy=False)
+            rerun = retried(trials)
             spent = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-                t.state == TrialState.FAIL and t.number not in retried(trials)) for t in trials)
+                t.state == TrialState.FAIL and t.number not in rerun) for t in trials)
             running = sum(t.state == TrialState.RUNNING for t in trials)
             if spent >= spec["max_trials"] and not mine:
                 return
@@ -300,10 +301,10 @@ def main(argv=None):
     if not args.config:
         die("give --config FILE (the search spec; see config-hptune-small.yaml)")
     spec = hpconfig.read(args.config)
-    fixed = [*spec["args"], *extra]
-    for flag in fixed:
-        if flag.split("=", 1)[0] == "--job-dir" or flag.split("=", 1)[0][2:] in {p["name"] for p in spec["params"]}:
-            die(f"the trial flags set {flag.split('=', 1)[0]}, which the search sets for every trial")
+    fixed = [*spec["args"], *extra]  # spec["args"] were checked with their line by hpconfig.read
+    flag = hpconfig.clash(extra, {p["name"] for p in spec["params"]})
+    if flag:
+        die(f"the trial flags after -- set {flag}, which the search sets for every trial")
     try:
         trial_args = task.parser().parse_args([*fixed, "--job-dir", "unused"])
     except SystemExit:

@@ -79,11 +79,11 @@ def claim(job_dir, config, owner=True):
             old = read_json(path)
         except (OSError, ValueError) as e:
             raise JobDirError(f"{path} is unreadable ({e}): this job directory is damaged; use a new --job-dir")
-        diff = differences(old, config)
         if old.get("format") != config.get("format"):
             raise JobDirError(f"the job directory {job_dir} was written by an earlier version of the trainer "
                               f"(format {old.get('format')}, now {config.get('format')}), whose network trains "
                               "differently: it cannot be resumed; give a new --job-dir")
+        diff = differences(old, config)
         if diff:
             raise JobDirError(f"the job directory {job_dir} was written by another configuration, not mixing "
                               "the two:\n  " + "\n  ".join(diff) + f"\nRepeat that job's flags (saved in {path}) "
