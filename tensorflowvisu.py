@@ -95,20 +95,21 @@ def flags(argv=None):
 THREADS = None            # (intra-op, inter-op) as set by set_threads, for the device line
 
 
-def thread_counts(intra=None):
+def thread_counts(intra=None, inter=None):
     """(intra-op, inter-op): --threads, else $TF_NUM_INTRAOP_THREADS, else $OMP_NUM_THREADS, else one per core
-    this process may use; between ops $TF_NUM_INTEROP_THREADS, else 1 (the course's graphs are chains of ops:
-    measured on 5.0, a second inter-op thread gave the same figures and no speed)."""
+    this process may use; between ops `inter`, else $TF_NUM_INTEROP_THREADS, else 1 (the course's graphs are
+    chains of ops: measured on a one-tower 5.0, a second inter-op thread gave the same figures and no speed;
+    5.0's towers are not a chain and ask for one thread per tower)."""
     env = lambda name: int(os.environ[name]) if os.environ.get(name, "").isdigit() and int(os.environ[name]) else None
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores, env("TF_NUM_INTEROP_THREADS") or 1
+    return intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores, inter or env("TF_NUM_INTEROP_THREADS") or 1
 
 
-def set_threads(intra=None):
+def set_threads(intra=None, inter=None):
     """TensorFlow's two thread pools, set before the first Session: tf.compat.v1.Session() without a config
     takes the eager context's (session.py: `config = context.context().config`)."""
     global THREADS
-    intra, inter = thread_counts(intra)
+    intra, inter = thread_counts(intra, inter)
     if "tensorflow" not in sys.modules:      # the scripts import it first; nothing to set without it
         return None
     import tensorflow as tf
@@ -175,7 +176,8 @@ def device_line():
     import tensorflow as tf
     gpus = tf.config.list_physical_devices("GPU")
     where = ("GPU: " + ", ".join(g.name for g in gpus)) if gpus else "CPU (TensorFlow sees no GPU)"
-    threads = f", {THREADS[0]} threads per op, {THREADS[1]} between ops" if THREADS else ""
+    plural = lambda n, what: f"{n} {what}" + ("s" if n != 1 else "")
+    threads = f", {plural(THREADS[0], 'thread')} per op, {THREADS[1]} between ops" if THREADS else ""
     return f"TensorFlow {tf.__version__}, training on {where}{threads}"
 
 

@@ -66,7 +66,7 @@ def aggregate(runs):
            "max_accuracy": spread([r["max_accuracy"] for r in runs]),
            "s_per_100": spread([r["s_per_100"] for r in runs]),
            "startup_s": spread([r["startup_s"] for r in runs]),
-           "load_before": [r["load_before"] for r in runs]}
+           "load_before": [r["load_before"] for r in runs], "steal": [r.get("steal") for r in runs]}
     return row
 
 
@@ -89,6 +89,22 @@ def comparable(rows):
 
 
 # -- running -----------------------------------------------------------------------------------------------
+def cpu_ticks():
+    """(stolen, all) CPU ticks of the machine so far, from /proc/stat's first line; (0, 0) where there is none.
+    'Stolen' is time the hypervisor gave this VM's cores to another guest: on this shared 2-core VM the same
+    run has varied 1.5x from hour to hour, and the share stolen during a run is one reason that can be seen."""
+    try:
+        ticks = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
+
+
+def steal_share(before, after):
+    stolen, total = after[0] - before[0], after[1] - before[1]
+    return round(stolen / total, 3) if total > 0 else None
+
+
 def command(step, seed, threads=None):
     if step == PEER:
         cmd = [sys.executable, os.path.join(HERE, "keras_convnet.py")]
@@ -104,6 +120,7 @@ def run(step, seed, threads=None, until=None):
     env["PYTHONUNBUFFERED"] = "1"
     load = os.getloadavg()[0]
     cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    ticks = cpu_ticks()
     start = time.perf_counter()
     # SIGINT back to its default in the child: a benchmark started in the background (nohup, `&`) inherits
     # it ignored, and --until's Ctrl-C would then be lost
@@ -125,6 +142,7 @@ def run(step, seed, threads=None, until=None):
     err = proc.stderr.read()
     proc.wait()
     wall = time.perf_counter() - start
+    steal = steal_share(ticks, cpu_ticks())
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = round(after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, 1)   # the whole process's
     out = "".join(lines)
@@ -133,7 +151,7 @@ def run(step, seed, threads=None, until=None):
         raise SystemExit(f"speed: {name} (seed {seed}) failed:\n{err[-3000:]}")
     row = ladder.summarise(step, name, out, wall, load)
     levels = time_to_levels(tests, arrivals, trained_at, row["training_s"])
-    row.update(seed=seed, threads=threads, cpu_s=cpu_s, stopped_at_level=until, times={f"{k:g}": v for k, v in levels.items()})
+    row.update(seed=seed, threads=threads, cpu_s=cpu_s, steal=steal, stopped_at_level=until, times={f"{k:g}": v for k, v in levels.items()})
     return row
 
 
@@ -161,16 +179,21 @@ def fmt_time(s):
     return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f}{extra})"
 
 
+def stolen(row):
+    shares = [x for x in row.get("steal") or [] if x is not None]
+    return f"{min(shares):.1%}-{max(shares):.1%}" if shares else "-"
+
+
 def table(results):
     lines = ["| step | condition | seeds | time to 98% | time to 99% | time to 99.5% | max accuracy, median (min-max) "
-             "| s / 100 it | start-up s | load before |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "| s / 100 it | start-up s | load before | CPU stolen by the host |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(results["rows"]):
         r = results["rows"][key]
         acc = r["max_accuracy"]
         lines.append(f"| {r['script']} | {r.get('condition', 'no added load')} | {len(r['seeds'])} | "
                      + " | ".join(fmt_time(r["time_to"][f"{lv:g}"]) for lv in LEVELS)
                      + f" | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) | {r['s_per_100']['median']:.2f} | "
-                       f"{r['startup_s']['median']:.1f} | {'/'.join(f'{x:.1f}' for x in r['load_before'])} |")
+                       f"{r['startup_s']['median']:.1f} | {'/'.join(f'{x:.1f}' for x in r['load_before'])} | {stolen(r)} |")
     return "\n".join(lines)
 
 
@@ -224,7 +247,8 @@ def main(argv=None):
                 t = r["times"]
                 print(f"{step} seed {seed} ({condition}): max {r['max_accuracy']:.2%}, to 98/99/99.5%: "
                       f"{t['0.98']} / {t['0.99']} / {t['0.995']} s, {r['s_per_100']:.2f} s/100 it, start-up "
-                      f"{r['startup_s']:.1f} s, CPU {r['cpu_s']:.0f} s, load before {r['load_before']:.2f}", flush=True)
+                      f"{r['startup_s']:.1f} s, CPU {r['cpu_s']:.0f} s, load before {r['load_before']:.2f}, "
+                      f"stolen by the host {r['steal'] if r['steal'] is None else format(r['steal'], '.1%')}", flush=True)
                 runs.append({k: v for k, v in r.items() if k != "curve"} | {"curve": r["curve"]})
                 results["runs"][key] = runs
                 results["rows"][key] = dict(aggregate(runs), condition=condition)
