@@ -60,7 +60,7 @@ B4 = tf.Variable(tf.zeros([10]))
 # network (a "tower", as in TensorFlow 1's multi-GPU samples), the copies sharing one set of weights. Each
 # tower runs on one thread, both at once (TensorFlow's pools: 1 thread inside an op, one per tower between
 # ops), and they meet once per step, where their gradients are added. Splitting every small op over two
-# threads instead stalls them on each other dozens of times a step: measured 1.6x slower on this 2-core VM.
+# threads instead stalls them on each other dozens of times a step: 1.4x and 2.0x slower in two measured pairs.
 # At most 4 towers (ghost batches of 32 or more, below); on a GPU one: the GPU runs each op in parallel itself.
 CORES = tensorflowvisu.THREADS[0]  # --threads, else one per core
 TOWERS = 1 if tf.config.list_physical_devices("GPU") else min(CORES, 4)
@@ -114,13 +114,17 @@ towers = [tower(x) for x in tf.split(Xcrop, [(n * (t + 1)) // TOWERS - (n * t) /
 Ylogits = tf.concat([logits for logits, _ in towers], 0)
 Y = tf.nn.softmax(Ylogits)
 
-# as tf.train.ExponentialMovingAverage(decay, iteration) in 4.2: no averaging over steps not yet made; the
-# batch statistics are the towers' average
+# as tf.train.ExponentialMovingAverage(decay, iteration) in 4.2: no averaging over steps not yet made; a
+# layer's batch statistics are the average of its towers'
 iteration = tf.cast(iter, tf.float32)
 decay = tf.minimum(0.9, (1 + iteration) / (10 + iteration))
-update_ema = tf.group(*[
-    tf.assign(average, decay * average + (1 - decay) * tf.add_n([t[1][layer][k] for t in towers]) / TOWERS)
-    for layer in range(3) for k, average in enumerate(averages[layer])])
+update_ema = []
+for layer, (mean_avg, variance_avg) in enumerate(averages):
+    mean = tf.add_n([statistics[layer][0] for _, statistics in towers]) / TOWERS
+    variance = tf.add_n([statistics[layer][1] for _, statistics in towers]) / TOWERS
+    update_ema += [tf.assign(mean_avg, decay * mean_avg + (1 - decay) * mean),
+                   tf.assign(variance_avg, decay * variance_avg + (1 - decay) * variance)]
+update_ema = tf.group(*update_ema)
 
 # loss: cross-entropy from the logits, the mean over the batch *100 for the panels, as in every step.
 cross_entropy = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits_v2(logits=Ylogits, labels=Y_)) * 100
@@ -227,6 +231,6 @@ datavis.animate(training_step, iterations=ITERATIONS + 1, train_data_update_freq
 
 print("max test accuracy: " + str(datavis.get_max_test_accuracy()))
 
-# Measured on this code (AMD EPYC, 2 cores, TensorFlow 2.21, load average about 2.4): max test accuracy
-# 99.03-99.18% over seeds 0-4 (median 99.17%), 99% after 6.4 s of training (median, 6.1-6.7 s), start-up
-# 5.2 s: python3 benchmarks/speed.py --steps 5.0 --seeds 5 (docs/next-steps.md)
+# Measured on this code (AMD EPYC, 2 cores, TensorFlow 2.21, load average 0.9-1.2, 2026-12-02): max test
+# accuracy 99.07-99.20% over seeds 0-4 (median 99.11%), 99% after 4.4 s of training (median, 3.8-4.5 s),
+# start-up 6.4 s: python3 benchmarks/speed.py --steps 5.0 --seeds 5 (README, "Past the course")

@@ -153,8 +153,9 @@ class Panels:
                 lo, hi = b.min(), b.max()
                 margin = (hi - lo) * 0.05 or 0.1
                 self._limits(n, (0, last), (lo - margin, hi + margin))
-            self.ax[n].set_title(f"{title}: 7 percentile bands" + (f", {b[-1, 0]:.2g} .. {b[-1, -1]:.2g}"
-                                                                    if len(steps) else ""), fontsize=10)
+            full = f"{title}: 7 percentile bands" + (f", {b[-1, 0]:.2g} .. {b[-1, -1]:.2g}" if len(steps) else "")
+            # a panel's width holds about 55 characters at this size: the batch-norm steps' longer title wraps
+            self.ax[n].set_title(full.replace(": ", ":\n", 1) if len(full) > 55 else full, fontsize=10)
 
     def _make_scale(self, cols):
         """Panel 2's right-hand scale: the row where the red (mistakes come first) stops, read as the

@@ -70,10 +70,12 @@ def run(step, mode, iterations, display, folder):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--step", default="3.1", choices=sorted(ladder.COURSE))
+    p.add_argument("--step", default="3.1", choices=sorted(ladder.COURSE) + ["5.0", "5.1"])
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--out", default=os.path.join(ladder.HERE, "results", "visu_overhead.json"),
+                   help="results file (default benchmarks/results/visu_overhead.json)")
     args = p.parse_args(argv)
     server, display = start_xvfb() if "window" in args.modes else (None, "")
     results = {m: {"training_s": [], "wall_s": []} for m in args.modes}
@@ -98,7 +100,7 @@ def main(argv=None):
                              wall_ratio=round(med["wall_s"] / base["wall_s"], 3) if base else None)
         print(f"{mode:7s} median training {med['training_s']:.1f} s (x{summary[mode]['training_ratio']}), "
               f"wall {med['wall_s']:.1f} s (x{summary[mode]['wall_ratio']})")
-    out = os.path.join(ladder.HERE, "results", "visu_overhead.json")
+    out = args.out
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out, "w") as f:
         json.dump({"step": args.step, "iterations": args.iterations, "rounds": args.rounds,
