@@ -62,9 +62,7 @@ B4 = tf.Variable(tf.zeros([10]))
 # ops), and they meet once per step, where their gradients are added. Splitting every small op over two
 # threads instead stalls them on each other dozens of times a step: 1.4x and 2.0x slower in two measured pairs.
 # At most 4 towers (ghost batches of 32 or more, below); on a GPU one: the GPU runs each op in parallel itself.
-CORES = tensorflowvisu.thread_counts(flags.threads)[0]  # --threads, else one per core
-TOWERS = 1 if tf.config.list_physical_devices("GPU") else min(CORES, 4)
-tensorflowvisu.set_threads(max(1, CORES // TOWERS), TOWERS)
+TOWERS = tensorflowvisu.towers(flags.threads, most=4)  # --threads, else one per core; sets the thread pools
 
 # Batch norm as in 4.2, with TensorFlow's fused kernel (one pass computes the statistics and normalises, and
 # its gradient is one op too): measured a few percent faster per step than tf.nn.moments +

@@ -123,6 +123,17 @@ def set_threads(intra=None, inter=None):
     return THREADS
 
 
+def towers(threads=None, most=4):
+    """5.0's layout: as many copies ("towers") of the network as --threads asks, else one per core, at most
+    `most`, each on one thread: the pools become 1 thread per op and one per tower between ops. On a GPU,
+    one tower and the usual pools (the GPU runs each op in parallel itself). Returns the tower count."""
+    import tensorflow as tf
+    cores = thread_counts(threads)[0]
+    count = 1 if tf.config.list_physical_devices("GPU") else min(cores, most)
+    set_threads(max(1, cores // count), count)
+    return count
+
+
 def _positive(text):
     try:
         n = int(text)
