@@ -1,4 +1,4 @@
-"""The course, step by step: what each step changes and why, what to watch, the diff, and the run.
+"""The course, step by step: its steps, what each changes and why, what to watch, the diff, and the run.
 
     python3 course.py                      # the steps, with the course's figure and ours
     python3 course.py 2.2                  # the lesson of step 2.2: what it changes from 2.1 and why,
@@ -6,13 +6,14 @@
     python3 course.py 2.2 --run            # run it (any script flag may follow: --iterations 300 --text),
                                            #   then compare its result with step 2.1's recorded one
 
-The figures are never typed here: the course's come from benchmarks/ladder.py (COURSE), ours from
-benchmarks/results/ladder.json, which `python3 benchmarks/ladder.py` writes (full runs, seed 0); a step it has
-not run yet says so. Standard library only.
+This module is also where the rest of the repository learns about the steps: steps() finds them (every
+mnist_<step>_*.py at the top: a new step needs only its script, and a lesson here), figures() reads what the
+course reports for each (data/course.json), and parse_run() reads the lines every step prints (the tests,
+the benchmarks and this file all parse a run through it). No figure is typed here: ours come from
+benchmarks/results/ladder.json, which `python3 benchmarks/ladder.py` writes. Standard library only.
 """
 import argparse
 import difflib
-import importlib.util
 import json
 import os
 import re
@@ -20,9 +21,48 @@ import subprocess
 import sys
 import textwrap
 
+from visualiser.loop import TRAINED_LINE
+
 ROOT = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "ladder.json")
-TEST_LINE = re.compile(r"^(\d+): \*+ epoch \d+ \*+ test accuracy:([\d.]+) test loss: \S+$", re.M)
+FIGURES = os.path.join(ROOT, "data", "course.json")
+
+# The lines every step prints, as the course's scripts print them (training_step prints the first two, the
+# script's last line the third; tensorflowvisu prints TRAINED_LINE). "nan" and "1.8e+12" are losses too.
+TRAIN_LINE = re.compile(r"^(\d+): accuracy:(\S+) loss: (\S+?)(?: \(lr:(\S+)\))?$", re.M)
+TEST_LINE = re.compile(r"^(\d+): \*+ epoch (\d+) \*+ test accuracy:(\S+) test loss: (\S+)$", re.M)
+MAX_LINE = re.compile(r"^max test accuracy: (\S+)$", re.M)
+
+
+def parse_run(text):
+    """A step's printed output -> {"train": [(i, accuracy, loss)], "test": [(i, accuracy, loss)],
+    "epochs": [the epoch of each test line], "trained": (iterations, seconds, seconds per 100) or None,
+    "max": the last line's max test accuracy or None}."""
+    trained, best = TRAINED_LINE.search(text), MAX_LINE.search(text)
+    tests = TEST_LINE.findall(text)
+    return {"train": [(int(i), float(a), float(c)) for i, a, c, _ in TRAIN_LINE.findall(text)],
+            "test": [(int(i), float(a), float(c)) for i, _, a, c in tests],
+            "epochs": [int(e) for _, e, _, _ in tests],
+            "trained": trained and (int(trained.group(1).replace(",", "")), float(trained.group(2)),
+                                    float(trained.group(3))),
+            "max": best and float(best.group(1))}
+
+
+def steps():
+    """{step: script} for every mnist_<step>_*.py here, in course order (1.0 ... 4.2, and any later ones)."""
+    found = {}
+    for name in os.listdir(ROOT):
+        m = re.fullmatch(r"mnist_(\d+\.\d+)_.+\.py", name)
+        if m:
+            found[m.group(1)] = name
+    return dict(sorted(found.items(), key=lambda kv: tuple(int(x) for x in kv[0].split("."))))
+
+
+def figures():
+    """{step: {"reports": what the course reports (None past the course), ...}} from data/course.json."""
+    with open(FIGURES) as f:
+        return json.load(f)["steps"]
+
 
 # Lessons in our words. "against": the step whose script this one is best read against (the one before,
 # except where the course goes back to an earlier network and adds one idea to it).
@@ -108,29 +148,34 @@ LESSONS = {
             "against memorising. This is the course's best network.",
         watch="The test accuracy climbs the highest of the course and stays there, with the fewest red digits. "
               "It is also the slowest step per iteration: try --iterations to see where it gets early."),
+    "5.0": dict(
+        title="past the course: a fast network", against="4.2",
+        changes="The ideas of step 4.2 spent on speed: three small 3x3 convolutions, each pooled at once, then "
+                "batch norm (TensorFlow's fused kernel) and ReLU; digits cropped to the 24x24 pixels that hold "
+                "their ink; one copy of the network per core, each on its share of the batch; SGD with "
+                "Nesterov momentum on a one-cycle learning rate (up over the first third, down to zero at the "
+                "end); label smoothing and a little weight decay; and under one epoch of training, tested "
+                "only three times.",
+        why="Per digit seen, a well-tuned small network learns as much as a big one, so the time goes where "
+            "it buys accuracy: pooling before batch norm runs it on a quarter of the pixels, the crop drops "
+            "pixels that are always blank, and the towers keep both cores busy instead of splitting each "
+            "small operation over them. The one-cycle schedule travels fast and then settles, which is what "
+            "lets so few steps reach the course's best figures.",
+        watch="The test curve has three points only, and the last one, where the learning rate reaches zero, "
+              "is the result. Compare the time it prints with step 4.2's: benchmarks/speed.py measures both "
+              "side by side."),
+    "5.1": dict(
+        title="past the course: towards the record, with augmentation",
+        changes="Step 5.0's network twice as wide, with a second convolution in every stage, trained for 21 "
+                "epochs on digits that are shifted, turned and zoomed at random at every step, in the graph. "
+                "One network instead of towers, a longer one-cycle schedule, a test every 500 steps.",
+        why="A bigger network can learn more, and augmented digits keep it from learning the training set by "
+            "heart: it never sees the same image twice, so it has to learn what a seven looks like rather "
+            "than these sixty thousand sevens. Labels are unchanged: a shifted seven is a seven.",
+        watch="The training digits panel shows the digits as the network sees them, shifted, turned and "
+              "zoomed. The test accuracy keeps creeping up long after step 5.0 would have stopped, and the red "
+              "rows of the test digits nearly vanish: a few dozen mistakes out of ten thousand remain."),
 }
-
-
-def steps():
-    """{step: script} for every mnist_<step>_*.py here, in course order (1.0 ... 4.2, and any later ones)."""
-    found = {}
-    for name in os.listdir(ROOT):
-        m = re.fullmatch(r"mnist_(\d+\.\d+)_.+\.py", name)
-        if m:
-            found[m.group(1)] = name
-    return dict(sorted(found.items(), key=lambda kv: tuple(int(x) for x in kv[0].split("."))))
-
-
-def course_figures():
-    """What the course reports for each step: benchmarks/ladder.py's COURSE table."""
-    spec = importlib.util.spec_from_file_location("ladder", os.path.join(ROOT, "benchmarks", "ladder.py"))
-    try:
-        ladder = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(ladder)
-    except (OSError, SyntaxError, ImportError):
-        return {}
-    table = getattr(ladder, "COURSE", {})
-    return {step: (v[0] if isinstance(v, (tuple, list)) else str(v)) for step, v in table.items()}
 
 
 def recorded(path):
@@ -229,7 +274,7 @@ def run(step, order, results, script_args):
         out.append(line)
     if proc.wait():
         raise SystemExit(f"course: {script} ended with exit code {proc.returncode}")
-    tests = [(int(i), float(a)) for i, a in TEST_LINE.findall("".join(out))]
+    tests = [(i, a) for i, a, _ in parse_run("".join(out))["test"]]
     if not tests:
         raise SystemExit(f"course: {script} printed no test line")
     last = tests[-1][0]
@@ -259,7 +304,8 @@ def main(argv=None):
     args, script_args = p.parse_known_args(argv)
     if script_args and not args.run:
         p.error("unrecognized arguments: " + " ".join(script_args) + " (script flags go after --run)")
-    order, course, results = steps(), course_figures(), recorded(args.results)
+    order, results = steps(), recorded(args.results)
+    course = {s: f['reports'] for s, f in figures().items() if f.get('reports')}
     if args.step is None:
         if args.run:
             p.error("--run needs a step, e.g. python3 course.py 1.0 --run")

@@ -1,11 +1,11 @@
 # Step 1.0 of "TensorFlow and deep learning, without a PhD": one layer of 10 softmax neurons.
 # Every pixel of a digit votes for each of the ten classes with a learned weight; softmax turns the ten
 # sums into probabilities. Run: python3 mnist_1.0_softmax.py  (--text for no window, --help for all flags)
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network with 1 layer of 10 softmax neurons

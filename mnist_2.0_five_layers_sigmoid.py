@@ -1,11 +1,11 @@
 # Step 2.0 of "TensorFlow and deep learning, without a PhD": five fully connected layers, sigmoid.
 # Going deeper: 200, 100, 60 and 30 hidden neurons before the 10 softmax ones. Sigmoid is the classic
 # activation; watch how slowly the accuracy starts. Run: python3 mnist_2.0_five_layers_sigmoid.py
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network with 5 layers

@@ -2,11 +2,11 @@
 # ReLU instead of sigmoid: no flat regions where the gradient vanishes, so training starts at once. A
 # learning rate that decays from 0.003 to 0.0001 calms the late noise. Run: python3 mnist_2.1_five_layers_relu_lrdecay.py
 import math
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network with 5 layers

@@ -3,11 +3,11 @@
 # a random quarter of the neurons at every training step, so no neuron can rely on another.
 # Run: python3 mnist_2.2_five_layers_relu_lrdecay_dropout.py
 import math
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network with 5 layers

@@ -2,11 +2,11 @@
 # Flattening the pixels threw away their arrangement in 2D. Convolutional layers slide small learned
 # filters over the image, so a stroke is recognised wherever it is. Run: python3 mnist_3.0_convolutional.py
 import math
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network structure for this sample:

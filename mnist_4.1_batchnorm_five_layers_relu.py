@@ -2,23 +2,23 @@
 # The same normalisation in front of ReLU. A learned scale is useless there (the next layer's weights can
 # absorb any scale of a ReLU's output), so only the offset is learned. Run: python3 mnist_4.1_batchnorm_five_layers_relu.py
 import math
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network with 5 layers
 #
 # · · · · · · · · · ·          (input data, flattened pixels)       X [batch, 784]   # 784 = 28*28
-# \x/x\x/x\x/x\x/x\x/       -- fully connected layer (bn+relu)      W1 [784, 200]     O1[200]
+# \x/x\x/x\x/x\x/x\x/       -- fully connected layer (bn+relu)      W1 [784, 200]     B1[200]
 #  · · · · · · · · ·                                                Y1 [batch, 200]
-#   \x/x\x/x\x/x\x/         -- fully connected layer (bn+relu)      W2 [200, 100]     O2[100]
+#   \x/x\x/x\x/x\x/         -- fully connected layer (bn+relu)      W2 [200, 100]     B2[100]
 #    · · · · · · ·                                                  Y2 [batch, 100]
-#     \x/x\x/x\x/           -- fully connected layer (bn+relu)      W3 [100, 60]      O3[60]
+#     \x/x\x/x\x/           -- fully connected layer (bn+relu)      W3 [100, 60]      B3[60]
 #      · · · · ·                                                    Y3 [batch, 60]
-#       \x/x\x/             -- fully connected layer (bn+relu)      W4 [60, 30]       O4[30]
+#       \x/x\x/             -- fully connected layer (bn+relu)      W4 [60, 30]       B4[30]
 #        · · ·                                                      Y4 [batch, 30]
 #         \x/               -- fully connected layer (softmax)      W5 [30, 10]        B5[10]
 #          ·                                                        Y5 [batch, 10]
@@ -41,48 +41,48 @@ M = 100
 N = 60
 O = 30
 # Weights initialised with small random values between -0.2 and +0.2: with several layers, all-zero
-# weights would make every neuron of a layer compute (and learn) the same thing. Batch norm's offsets O
+# weights would make every neuron of a layer compute (and learn) the same thing. Batch norm's offsets B
 # take the place of the biases, at 0.1 as biases before ReLU; no scales with ReLU.
 W1 = tf.Variable(tf.truncated_normal([784, L], stddev=0.1))  # 784 = 28 * 28
-O1 = tf.Variable(tf.ones([L]) / 10)
+B1 = tf.Variable(tf.ones([L]) / 10)
 W2 = tf.Variable(tf.truncated_normal([L, M], stddev=0.1))
-O2 = tf.Variable(tf.ones([M]) / 10)
+B2 = tf.Variable(tf.ones([M]) / 10)
 W3 = tf.Variable(tf.truncated_normal([M, N], stddev=0.1))
-O3 = tf.Variable(tf.ones([N]) / 10)
+B3 = tf.Variable(tf.ones([N]) / 10)
 W4 = tf.Variable(tf.truncated_normal([N, O], stddev=0.1))
-O4 = tf.Variable(tf.ones([O]) / 10)
+B4 = tf.Variable(tf.ones([O]) / 10)
 W5 = tf.Variable(tf.truncated_normal([O, 10], stddev=0.1))
 B5 = tf.Variable(tf.zeros([10]))
 
 
 
 # Batch norm: normalise each neuron's input over the mini-batch (mean 0, variance 1), then offset it
-# with a learned O. Testing uses the moving averages of the training batches' statistics,
+# with a learned B. Testing uses the moving averages of the training batches' statistics,
 # so that a test digit's answer never depends on the other digits of its batch.
-def batchnorm(Ylogits, Offset, is_test, iteration):
+def batchnorm(Ylogits, is_test, iteration, offset):
     exp_moving_avg = tf.train.ExponentialMovingAverage(0.999, iteration)  # iteration: no averaging over
     bnepsilon = 1e-5                                                       # iterations that did not happen
     mean, variance = tf.nn.moments(Ylogits, [0])
     update_moving_averages = exp_moving_avg.apply([mean, variance])
     m = tf.cond(is_test, lambda: exp_moving_avg.average(mean), lambda: mean)
     v = tf.cond(is_test, lambda: exp_moving_avg.average(variance), lambda: variance)
-    Ybn = tf.nn.batch_normalization(Ylogits, m, v, Offset, None, bnepsilon)
+    Ybn = tf.nn.batch_normalization(Ylogits, m, v, offset, None, bnepsilon)
     return Ybn, update_moving_averages
 
 
 # the model
 XX = tf.reshape(X, [-1, 784])
 Y1l = tf.matmul(XX, W1)
-Y1bn, update_ema1 = batchnorm(Y1l, O1, tst, iter)
+Y1bn, update_ema1 = batchnorm(Y1l, tst, iter, B1)
 Y1 = tf.nn.relu(Y1bn)
 Y2l = tf.matmul(Y1, W2)
-Y2bn, update_ema2 = batchnorm(Y2l, O2, tst, iter)
+Y2bn, update_ema2 = batchnorm(Y2l, tst, iter, B2)
 Y2 = tf.nn.relu(Y2bn)
 Y3l = tf.matmul(Y2, W3)
-Y3bn, update_ema3 = batchnorm(Y3l, O3, tst, iter)
+Y3bn, update_ema3 = batchnorm(Y3l, tst, iter, B3)
 Y3 = tf.nn.relu(Y3bn)
 Y4l = tf.matmul(Y3, W4)
-Y4bn, update_ema4 = batchnorm(Y4l, O4, tst, iter)
+Y4bn, update_ema4 = batchnorm(Y4l, tst, iter, B4)
 Y4 = tf.nn.relu(Y4bn)
 Ylogits = tf.matmul(Y4, W5) + B5
 Y = tf.nn.softmax(Ylogits)
@@ -105,8 +105,8 @@ train_step = tf.train.AdamOptimizer(lr).minimize(cross_entropy)
 # for the panels: every weight, every bias, and the digits as images with the mistakes marked
 allweights = tf.concat([tf.reshape(W1, [-1]), tf.reshape(W2, [-1]), tf.reshape(W3, [-1]),
                         tf.reshape(W4, [-1]), tf.reshape(W5, [-1])], 0)
-allbiases = tf.concat([tf.reshape(O1, [-1]), tf.reshape(O2, [-1]), tf.reshape(O3, [-1]),
-                       tf.reshape(O4, [-1]), tf.reshape(B5, [-1])], 0)
+allbiases = tf.concat([tf.reshape(B1, [-1]), tf.reshape(B2, [-1]), tf.reshape(B3, [-1]),
+                       tf.reshape(B4, [-1]), tf.reshape(B5, [-1])], 0)
 I = tensorflowvisu.tf_format_mnist_images(X, Y, Y_)  # 100 training digits, 10 lines
 It = tensorflowvisu.tf_format_mnist_images(X, Y, Y_, 1000, lines=25)  # 1000 test digits, mistakes first
 datavis = tensorflowvisu.MnistDataVis(biases_title="offsets (batch norm) and biases")

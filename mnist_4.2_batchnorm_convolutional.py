@@ -3,11 +3,11 @@
 # network (24, 48, 64 channels) train fast at a high learning rate; dropout stays on the dense layer.
 # Run: python3 mnist_4.2_batchnorm_convolutional.py
 import math
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()
 tf.set_random_seed(flags.seed)
 
 # neural network structure for this sample:

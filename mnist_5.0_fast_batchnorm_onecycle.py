@@ -3,12 +3,12 @@
 # core, SGD with Nesterov momentum on a one-cycle learning rate, less than one epoch of training, and test
 # evaluations that cost little and come only when 99% can.
 # Run: python3 mnist_5.0_fast_batchnorm_onecycle.py
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import mnistdata
 import numpy as np
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()  # also sets TensorFlow's threads (--threads), before the Session exists
 tf.set_random_seed(flags.seed)
 
 # neural network structure for this sample (in the style of the fastest known CIFAR-10 / MNIST trainers),
@@ -27,7 +27,7 @@ tf.set_random_seed(flags.seed)
 mnist = mnistdata.read_data_sets(flags.data_dir, one_hot=True, reshape=False, seed=flags.seed)
 
 BATCH = 128        # images per step: 256 for half the steps (the same images) reached only 98.6%
-ITERATIONS = flags.iterations or 390  # 390 x 128 = 49,920 images: 0.83 epoch (--iterations: a shorter cycle)
+ITERATIONS = tensorflowvisu.iterations(390)  # 390 x 128 = 49,920 images: 0.83 epoch (--iterations: a shorter cycle)
 
 # input X: 28x28 greyscale images; the first dimension (None) indexes the images of the mini-batch
 X = tf.placeholder(tf.float32, [None, 28, 28, 1])
@@ -194,16 +194,10 @@ def training_step(i, update_test_data, update_train_data):
     batch_X, batch_Y = mnist.train.next_batch(BATCH)
     learning_rate = learning_rate_at(i)
 
-    # compute test values for the panels: on all 10,000 test digits, before this step's update
-    if update_test_data:
-        a, c, im = test_accuracy_and_loss()
-        datavis.append_test_curves_data(i, a, c)
-        datavis.update_image2(im)
-        print(str(i) + ": ********* epoch " + str(i * BATCH // mnist.train.images.shape[0] + 1) +
-              " ********* test accuracy:" + str(a) + " test loss: " + str(c))
-
-    if i == ITERATIONS:
-        return  # the last call only tests: the one-cycle schedule has ended
+    # compute test values for the panels: on all 10,000 test digits, before this step's update (the last
+    # iteration is tested after its update instead, below: where the one-cycle schedule ends)
+    if update_test_data and i < ITERATIONS - 1:
+        show_test(i)
 
     # the backpropagation training step, and the moving averages of this batch's means and variances.
     # Cheap training figures: when the panels want them, they come from this step's own forward pass (no
@@ -218,11 +212,21 @@ def training_step(i, update_test_data, update_train_data):
         print(str(i) + ": accuracy:" + str(a) + " loss: " + str(c) + " (lr:" + str(learning_rate) + ")")
     else:
         sess.run([train_step, update_ema], feed_dict=feed)
+    if i == ITERATIONS - 1:
+        show_test(ITERATIONS)  # the network after all ITERATIONS updates
+
+
+def show_test(i):
+    a, c, im = test_accuracy_and_loss()
+    datavis.append_test_curves_data(i, a, c)
+    datavis.update_image2(im)
+    print(str(i) + ": ********* epoch " + str(i * BATCH // mnist.train.images.shape[0] + 1) +
+          " ********* test accuracy:" + str(a) + " test loss: " + str(c))
 
 
 # tests at a third, two thirds and the end of the cycle (130, 260, 390): three points of the test curve for
 # the panels, and none before the network can be near 99% (a test at step 0 would cost as much as 25 steps)
-datavis.animate(training_step, iterations=ITERATIONS + 1, train_data_update_freq=20,
+datavis.animate(training_step, iterations=ITERATIONS, train_data_update_freq=20,
                 test_data_update_freq=max(1, ITERATIONS // 3), one_test_at_start=False)
 
 # to train without the panels, run with --text (the same lines print; nothing draws)

@@ -2,13 +2,13 @@
 # convolutions per stage, trained for 21 epochs on digits that are randomly shifted, turned and zoomed at
 # every step (data augmentation, in the graph), with a little weight decay. About 10 minutes on 2 cores.
 # Run: python3 mnist_5.1_best_augmentation.py
-import tensorflowvisu  # first: it quietens TensorFlow's start-up log
+import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
+flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads
 import math
 import mnistdata
 import numpy as np
 import tensorflow.compat.v1 as tf
 tf.disable_v2_behavior()  # the course's TensorFlow 1 style: a graph, placeholders, a Session
-flags = tensorflowvisu.flags()  # also sets TensorFlow's threads (--threads), before the Session exists
 tf.set_random_seed(flags.seed)
 
 # neural network structure for this sample (5.0's, wider, and two convolutions per stage):
@@ -30,7 +30,7 @@ tf.set_random_seed(flags.seed)
 mnist = mnistdata.read_data_sets(flags.data_dir, one_hot=True, reshape=False, seed=flags.seed)
 
 BATCH = 128        # images per step: on 2 cores 256 gives no more images per second, so half the steps
-ITERATIONS = flags.iterations or 10000  # 10,000 x 128 images: 21 epochs (--iterations: a shorter cycle)
+ITERATIONS = tensorflowvisu.iterations(10000)  # 10,000 x 128 images: 21 epochs (--iterations: a shorter cycle)
 
 # input X: 28x28 greyscale images; the first dimension (None) indexes the images of the mini-batch
 X = tf.placeholder(tf.float32, [None, 28, 28, 1])
@@ -65,7 +65,9 @@ W4 = tf.Variable(tf.truncated_normal([3 * 3 * M, 10], stddev=(1 / (3 * 3 * M)) *
 B4 = tf.Variable(tf.zeros([10]))
 
 
-# Batch norm with TensorFlow's fused kernel, as in 5.0; the averages for testing over the last ~100 steps.
+# Batch norm with TensorFlow's fused kernel, as in 5.0, written as 4.2's batchnorm(): one network, not
+# towers (its wider layers keep both cores busy within each op), so each layer keeps and updates its own
+# moving averages, over the last ~100 steps (decay 0.99: 5.0's 0.9 suits a 390-step run, not 10,000).
 def batchnorm(Ylogits, is_test, iteration, offset):
     n = Ylogits.shape[-1]
     mean_avg = tf.Variable(tf.zeros([n]), trainable=False)
@@ -190,16 +192,10 @@ def training_step(i, update_test_data, update_train_data):
     batch_X, batch_Y = mnist.train.next_batch(BATCH)
     learning_rate = learning_rate_at(i)
 
-    # compute test values for the panels: on all 10,000 test digits, before this step's update
-    if update_test_data:
-        a, c, im = test_accuracy_and_loss()
-        datavis.append_test_curves_data(i, a, c)
-        datavis.update_image2(im)
-        print(str(i) + ": ********* epoch " + str(i * BATCH // mnist.train.images.shape[0] + 1) +
-              " ********* test accuracy:" + str(a) + " test loss: " + str(c))
-
-    if i == ITERATIONS:
-        return  # the last call only tests: the one-cycle schedule has ended
+    # compute test values for the panels: on all 10,000 test digits, before this step's update (the last
+    # iteration is tested after its update instead, below: where the one-cycle schedule ends)
+    if update_test_data and i < ITERATIONS - 1:
+        show_test(i)
 
     # the backpropagation training step, and the moving averages of this batch's means and variances.
     # Cheap training figures: when the panels want them, they come from this step's own forward pass (no
@@ -214,10 +210,20 @@ def training_step(i, update_test_data, update_train_data):
         print(str(i) + ": accuracy:" + str(a) + " loss: " + str(c) + " (lr:" + str(learning_rate) + ")")
     else:
         sess.run([train_step, update_ema], feed_dict=feed)
+    if i == ITERATIONS - 1:
+        show_test(ITERATIONS)  # the network after all ITERATIONS updates
+
+
+def show_test(i):
+    a, c, im = test_accuracy_and_loss()
+    datavis.append_test_curves_data(i, a, c)
+    datavis.update_image2(im)
+    print(str(i) + ": ********* epoch " + str(i * BATCH // mnist.train.images.shape[0] + 1) +
+          " ********* test accuracy:" + str(a) + " test loss: " + str(c))
 
 
 # a test every 500 steps (about 1 s each, 2% of the run); the best accuracy comes at the end of the cycle
-datavis.animate(training_step, iterations=ITERATIONS + 1, train_data_update_freq=20,
+datavis.animate(training_step, iterations=ITERATIONS, train_data_update_freq=20,
                 test_data_update_freq=max(1, min(500, ITERATIONS // 3)), one_test_at_start=False)
 
 # to train without the panels, run with --text (the same lines print; nothing draws)

@@ -65,10 +65,9 @@ class Datasets:
 def read_data_sets(data_dir=None, one_hot=True, reshape=False, seed=0):
     """The MNIST training (60,000) and test (10,000) sets from `data_dir` (None: the bundled copy)."""
     folder = BUNDLED if data_dir is None else os.path.expanduser(str(data_dir))
-    if not os.path.isdir(folder):
-        raise MnistDataError(f"the data folder {folder} does not exist: give --data-dir a folder holding "
-                             "the four MNIST-format files (train-images-idx3-ubyte.gz, ...), or leave it out "
-                             "to use the bundled MNIST")
+    problem = folder_problem(folder)
+    if problem:
+        raise MnistDataError(f"the data folder {folder}: {problem}")
     sums = read_checksums(folder, required=data_dir is None)
     sets = []
     for part, (images_name, labels_name) in FILES.items():
@@ -86,6 +85,21 @@ def read_data_sets(data_dir=None, one_hot=True, reshape=False, seed=0):
         # The two sets draw from different streams so that seeding one never mirrors the other.
         sets.append(DataSet(x, y, seed=seed + (part == "test")))
     return Datasets(*sets, data_dir=folder)
+
+
+def folder_problem(folder):
+    """Why `folder` cannot be a data folder (a short phrase that says what to do), or None. Cheap: the flags
+    call it before TensorFlow loads, so that a wrong --data-dir is answered at once."""
+    folder = os.path.expanduser(str(folder))
+    if not os.path.exists(folder):
+        return ("does not exist: give --data-dir a folder holding the four MNIST-format files "
+                "(train-images-idx3-ubyte.gz, ...), or leave it out to use the bundled MNIST")
+    if not os.path.isdir(folder):
+        return ("is a file, not a folder: give --data-dir the folder that holds the four MNIST-format files "
+                "(train-images-idx3-ubyte.gz, ...)")
+    if not os.access(folder, os.R_OK | os.X_OK):
+        return "cannot be read (permission denied): make it readable (chmod +rx), or copy the files elsewhere"
+    return None
 
 
 def read_checksums(folder, required):
@@ -117,6 +131,11 @@ def read_file(folder, name, sums):
     try:
         with open(path, "rb") as f:
             data = f.read()
+    except PermissionError:
+        raise MnistDataError(f"{path} cannot be read (permission denied): make it readable (chmod +r)") from None
+    except OSError as e:
+        raise MnistDataError(f"{path} cannot be read ({e.strerror}): copy the file again") from None
+    try:
         if path.endswith(".gz"):
             data = gzip.decompress(data)
     except (OSError, EOFError, zlib.error) as e:

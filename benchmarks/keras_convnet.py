@@ -16,7 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tensorflowvisu  # noqa: E402  (quiet TensorFlow's start-up log; the same thread pools as the steps)
+import tensorflowvisu  # noqa: E402,F401  (quiets TensorFlow's start-up log)
+from visualiser import device  # noqa: E402  (the same thread pools as the steps)
 import mnistdata  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def main(argv=None):
     p.add_argument("--text", action="store_true", help="accepted for the steps' command line; always text")
     args = p.parse_args(argv)
     import tensorflow  # noqa: F401  (imported before its thread pools are set)
-    tensorflowvisu.set_threads(args.threads)
+    device.set_threads(args.threads)
     import keras
     from keras import layers
 
@@ -36,7 +37,7 @@ def main(argv=None):
     mnist = mnistdata.read_data_sets(None, one_hot=True, reshape=False, seed=args.seed)
     x_train, y_train = mnist.train.images, mnist.train.labels
     x_test, y_test = mnist.test.images, mnist.test.labels
-    print(tensorflowvisu.device_line() + f"; Keras {keras.__version__}; display: text", flush=True)
+    print(device.device_line() + f"; Keras {keras.__version__}; display: text", flush=True)
 
     model = keras.Sequential([
         keras.Input(shape=(28, 28, 1)),

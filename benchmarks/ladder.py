@@ -1,6 +1,6 @@
 """Every step of the course at its full iteration count, in --text mode, as a learner runs it.
 
-    python3 benchmarks/ladder.py                      # all nine steps (about 30 minutes on 2 cores)
+    python3 benchmarks/ladder.py                      # every step (about 45 minutes on 2 cores)
     python3 benchmarks/ladder.py --steps 1.0 3.1      # some of them
     python3 benchmarks/ladder.py --readme             # and rewrite the README's table from the results
 
@@ -13,28 +13,24 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+import course  # noqa: E402  (the steps, what the course reports, and the parser of what a step prints)
+
 RESULTS = os.path.join(HERE, "results", "ladder.json")
-# What the course reports for each step, and the original scripts' seconds per 100 iterations measured on
-# TensorFlow 2.21 on this 2-core machine (issue 13): the figures to hold ours against.
-COURSE = {"1.0": ("92% (2k it), 92.68% (10k)", 0.10), "2.0": ("97.9%", 0.27), "2.1": ("98.2%", 0.35),
-          "2.2": ("98.2%", 0.35), "3.0": ("98.9%", 1.24), "3.1": ("99.3% (99.21-99.35)", 1.86),
-          "4.0": ("98.6% max", 0.34), "4.1": ("98.4%", 0.31), "4.2": ("99.5% max (99.47-99.58)", 9.3)}
-TEST_LINE = re.compile(r"^(\d+): \*+ epoch \d+ \*+ test accuracy:([\d.]+) test loss: ([\d.naninf]+)$", re.M)
-TRAINED = re.compile(r"^trained ([\d,]+) iterations in ([\d.]+) s \(([\d.]+) s per 100", re.M)
 
 
 def script_for(step):
-    names = [f for f in os.listdir(ROOT) if f.startswith(f"mnist_{step}_") and f.endswith(".py")]
-    if len(names) != 1:
-        raise SystemExit(f"ladder: no step {step!r} (steps: {', '.join(sorted(COURSE))})")
-    return names[0]
+    """A step's script, or one line that names the steps there are."""
+    order = course.steps()
+    if step not in order:
+        raise SystemExit(f"ladder: no step {step!r} (steps: {', '.join(order)})")
+    return order[step]
 
 
 def run_step(step, iterations=None, seed=0):
@@ -53,18 +49,18 @@ def run_step(step, iterations=None, seed=0):
 
 
 def summarise(step, script, out, wall, load=None):
-    tests = [(int(i), float(a)) for i, a, _ in TEST_LINE.findall(out)]
-    trained = TRAINED.search(out)
-    if not tests or not trained:
+    run = course.parse_run(out)
+    tests = [(i, a) for i, a, _ in run["test"]]
+    if not tests or not run["trained"]:
         raise SystemExit(f"ladder: {script} printed no test line or no 'trained ...' line")
     best_i, best = max(tests, key=lambda t: (t[1], -t[0]))
-    first = lambda level: next((i for i, a in tests if a >= level), None)
-    training = float(trained.group(2))
-    return {"step": step, "script": script, "iterations": int(trained.group(1).replace(",", "")) - 1,
+    first = lambda level: next((i for i, a in tests if a >= level), None)  # noqa: E731
+    _, training, per_100 = run["trained"]
+    return {"step": step, "script": script, "iterations": tests[-1][0],     # the iteration the run ended at
             "max_accuracy": best, "max_at": best_i, "final_accuracy": tests[-1][1],
             "first_98": first(0.98), "first_99": first(0.99), "wall_s": round(wall, 1),
             "training_s": training, "startup_s": round(wall - training, 1),
-            "s_per_100": float(trained.group(3)), "load_before": load, "curve": tests}
+            "s_per_100": per_100, "load_before": load, "curve": tests}
 
 
 def machine():
@@ -83,11 +79,14 @@ def machine():
 def table(rows):
     lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
              "| s / 100 it (original) | start-up s | load |", "|---|---|---|---|---|---|---|---|"]
+    reported = course.figures()
     for r in rows:
-        course, original = COURSE[r["step"]]
-        lines.append(f"| {r['script']} | {course} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
+        known = reported.get(r["step"], {})
+        reports, original = known.get("reports") or "-", known.get("original_s_per_100")
+        lines.append(f"| {r['script']} | {reports} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
-                     f"{r['s_per_100']:.2f} ({original:.2f}) | {r['startup_s']:.1f} | {r['load_before']:.1f} |")
+                     f"{r['s_per_100']:.2f} ({'-' if original is None else format(original, '.2f')}) | "
+                     f"{r['startup_s']:.1f} | {r['load_before']:.1f} |")
     return "\n".join(lines)
 
 
@@ -107,8 +106,9 @@ def write_readme(rows, meta):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", nargs="+", default=sorted(COURSE), choices=sorted(COURSE), metavar="STEP",
-                   help="steps to run (default: all): " + " ".join(sorted(COURSE)))
+    order = list(course.steps())
+    p.add_argument("--steps", nargs="+", default=order, choices=order, metavar="STEP",
+                   help="steps to run (default: all): " + " ".join(order))
     p.add_argument("--iterations", type=int, help="override every step's iteration count (a quick check)")
     p.add_argument("--readme", action="store_true", help="rewrite the README's table from the results file")
     p.add_argument("--out", default=RESULTS, help="results file (default: benchmarks/results/ladder.json)")

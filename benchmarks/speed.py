@@ -27,13 +27,14 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import ladder  # noqa: E402  (one parser of the scripts' output: ladder.summarise, TEST_LINE, TRAINED, machine)
+import ladder  # noqa: E402  (ladder.summarise, ladder.machine)
+import course  # noqa: E402  (the steps, and the patterns of the lines they print)
 
 RESULTS = os.path.join(HERE, "results", "speed.json")
 LEVELS = (0.98, 0.99, 0.995)
 PEER = "keras"
 FAST, BEST_COURSE = "5.0", "4.2"
-STEPS = sorted(ladder.COURSE) + ["5.0", "5.1", PEER]
+STEPS = list(course.steps()) + [PEER]
 
 
 # -- statistics: plain functions of timings, tested from synthetic ones -----------------------------------
@@ -131,13 +132,13 @@ def run(step, seed, threads=None, until=None):
     for line in proc.stdout:
         now = time.perf_counter()
         lines.append(line)
-        m = ladder.TEST_LINE.match(line.rstrip("\n"))
+        m = course.TEST_LINE.match(line.rstrip("\n"))
         if m:
-            tests.append((int(m.group(1)), float(m.group(2))))
+            tests.append((int(m.group(1)), float(m.group(3))))
             arrivals.append(now)
-            if until and float(m.group(2)) >= until and proc.poll() is None:
+            if until and float(m.group(3)) >= until and proc.poll() is None:
                 proc.send_signal(signal.SIGINT)         # the scripts end cleanly on Ctrl-C, with their lines
-        elif ladder.TRAINED.match(line):
+        elif course.TRAINED_LINE.match(line):
             trained_at = now
     err = proc.stderr.read()
     proc.wait()

@@ -12,7 +12,6 @@ after the loop); medians over the rounds, and the ratio to --text. Results in be
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -21,7 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ladder  # noqa: E402  (script names, parsing, machine description)
+import ladder  # noqa: E402  (script names, machine description)
+import course  # noqa: E402  (the steps and the patterns of their lines)
 
 MODES = ("text", "window", "png", "movie")
 
@@ -60,7 +60,7 @@ def run(step, mode, iterations, display, folder):
         else:
             wall = time.perf_counter() - start
     text = open(log).read()
-    trained = ladder.TRAINED.search(text)
+    trained = course.TRAINED_LINE.search(text)
     if proc.returncode or not trained:
         raise SystemExit(f"visu_overhead: {mode} run failed:\n{text[-2000:]}")
     if mode == "window" and "display: window" not in text:
@@ -70,7 +70,7 @@ def run(step, mode, iterations, display, folder):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--step", default="3.1", choices=sorted(ladder.COURSE) + ["5.0", "5.1"])
+    p.add_argument("--step", default="3.1", choices=list(course.steps()))
     p.add_argument("--iterations", type=int, default=2000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)

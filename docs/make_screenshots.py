@@ -11,4 +11,4 @@ ROOT = os.path.dirname(DOCS)
 
 if __name__ == "__main__":
     subprocess.run([sys.executable, os.path.join(ROOT, "mnist_3.1_convolutional_bigger_dropout.py"), "--text",
-                    "--iterations", "2000", "--save-png", os.path.join(DOCS, "panels.png")], check=True)
+                    "--iterations", "2001", "--save-png", os.path.join(DOCS, "panels.png")], check=True)

@@ -35,7 +35,7 @@ def free_port():
 
 def web(browser):
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_3.1_convolutional_bigger_dropout.py"), "--web",
-                             "0", "--iterations", "2000"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                             "0", "--iterations", "2001"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env=ENV, cwd=ROOT)
     try:
         for line in proc.stdout:
@@ -55,7 +55,7 @@ def web(browser):
 
 def tensorboard(browser):
     with tempfile.TemporaryDirectory() as logdir:
-        runs = [subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--text", "--iterations", "4000",
+        runs = [subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--text", "--iterations", "4001",
                                   "--logdir", logdir], stdout=subprocess.DEVNULL, env=ENV, cwd=ROOT)
                 for script in ("mnist_2.1_five_layers_relu_lrdecay.py", "mnist_2.2_five_layers_relu_lrdecay_dropout.py")]
         assert all(r.wait() == 0 for r in runs)
@@ -84,7 +84,7 @@ def notebook(browser):
     import nbconvert
     import nbformat
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%run mnist_3.1_convolutional_bigger_dropout.py --iterations 300")]
+    nb.cells = [nbformat.v4.new_code_cell("%run mnist_3.1_convolutional_bigger_dropout.py --iterations 301")]
     nbclient.NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
     nb.cells[0].outputs = [o for o in nb.cells[0].outputs      # TensorFlow's C++ start-up lines: not ours
                            if not (o.output_type == "stream" and o.name == "stderr")]

@@ -7,7 +7,9 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-SCRIPTS = sorted(f for f in os.listdir(ROOT) if f.startswith("mnist_") and f.endswith(".py"))
+import course  # noqa: E402
+
+SCRIPTS = list(course.steps().values())       # every step, found once (course.steps), in course order
 
 
 def run_script(script, *args, cwd=None, env=None, timeout=600):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import course
-from conftest import SCRIPTS
+from conftest import SCRIPTS, run_script
 
 COURSE_STEPS = ["1.0", "2.0", "2.1", "2.2", "3.0", "3.1", "4.0", "4.1", "4.2"]
 
@@ -34,8 +34,8 @@ def test_list_has_every_step_with_both_figures(capsys, results):
     assert list(lines) == [re.match(r"mnist_(\d+\.\d+)_", s).group(1) for s in SCRIPTS]   # 5.x too, if any
     assert "91.23% (max, at 1,234 of 2,000)" in lines["1.0"] and "98.77% (max, at 6,543 of 10,000)" in lines["2.2"]
     assert "not measured yet" in lines["3.1"]
-    figures = course.course_figures()
-    assert figures["3.1"] in lines["3.1"] and figures["1.0"] in lines["1.0"]               # benchmarks/ladder.py's
+    figures = course.figures()
+    assert figures["3.1"]["reports"] in lines["3.1"] and figures["1.0"]["reports"] in lines["1.0"]   # data/course.json
 
 
 def test_no_results_file_says_not_measured(capsys, tmp_path):
@@ -43,8 +43,8 @@ def test_no_results_file_says_not_measured(capsys, tmp_path):
     assert out.count("not measured yet") == len(SCRIPTS) and "python3 benchmarks/ladder.py" in out
 
 
-def test_every_course_step_has_a_lesson_without_typed_figures():
-    assert set(COURSE_STEPS) <= set(course.LESSONS)
+def test_every_step_has_a_lesson_without_typed_figures():
+    assert set(COURSE_STEPS) <= set(course.steps()) == set(course.LESSONS)
     for step, lesson in course.LESSONS.items():
         text = " ".join(v for k, v in lesson.items() if k != "against")
         assert not re.search(r"\d\s*%|\d\.\d\d", text), (step, text)          # no accuracy typed in a lesson
@@ -81,8 +81,8 @@ def test_bad_step_and_misplaced_flags(capsys):
 
 
 def test_run_compares_with_the_previous_steps_record(capsys, results):
-    out = run(capsys, "2.0", "--run", "--text", "--iterations", "100", "--results", results)
-    assert "$ python3 mnist_2.0_five_layers_sigmoid.py --text --iterations 100" in out
+    out = run(capsys, "2.0", "--run", "--text", "--iterations", "101", "--results", results)
+    assert "$ python3 mnist_2.0_five_layers_sigmoid.py --text --iterations 101" in out
     assert "100: ********* epoch 1 ********* test accuracy:" in out                 # the run's own lines
     mine = float(re.search(r"Your run of step 2\.0: max test accuracy ([\d.]+)% \(at iteration [\d,]+, of 100\)",
                            out).group(1))
@@ -90,3 +90,20 @@ def test_run_compares_with_the_previous_steps_record(capsys, results):
                   r"yours ([+-][\d.]+) points", out)
     assert m and float(m.group(1)) == pytest.approx(mine - 77.77, abs=0.011)     # against the same stretch
     assert "step 2.0: not measured yet" in out
+
+
+def test_parse_run_reads_every_line_a_step_prints():
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "21")
+    run = course.parse_run(r.stdout)
+    assert [i for i, _, _ in run["train"]] == [0, 10, 20] and [i for i, _, _ in run["test"]] == [0, 10, 20]
+    assert run["trained"][0] == 21 and run["max"] == max(a for _, a, _ in run["test"])
+    odd = course.parse_run("0: ********* epoch 1 ********* test accuracy:0.0549 test loss: 1.7787832e+12\n"
+                           "10: accuracy:0.1 loss: nan (lr:0.02)\ntrained 1 iteration in 0.5 s (50.00 s per 100 "
+                           "iterations, tests included)\nmax test accuracy: 0.0549\n")
+    assert odd["test"] == [(0, 0.0549, 1.7787832e12)] and odd["train"][0][2] != odd["train"][0][2]   # nan
+    assert odd["trained"] == (1, 0.5, 50.0) and odd["max"] == 0.0549
+
+
+def test_every_step_is_found_and_has_its_figures_entry():
+    assert list(course.steps()) == [re.match(r"mnist_(\d+\.\d+)_", s).group(1) for s in SCRIPTS]
+    assert set(course.steps()) == set(course.figures())

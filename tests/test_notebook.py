@@ -14,6 +14,7 @@ from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import tensorflowvisu  # noqa: E402
+from visualiser import loop as runloop  # noqa: E402
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -59,10 +60,10 @@ def text_of(outputs, name="stdout"):
 @pytest.fixture(scope="module")
 def notebook():
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%run mnist_3.1_convolutional_bigger_dropout.py --iterations 100"),
+    nb.cells = [nbformat.v4.new_code_cell("%run mnist_3.1_convolutional_bigger_dropout.py --iterations 101"),
                 nbformat.v4.new_code_cell("import threading\nprint(datavis.mode, datavis.get_max_test_accuracy())\n"
                                           "print(sorted(t.name for t in threading.enumerate()))"),
-                nbformat.v4.new_code_cell("%run mnist_1.0_softmax.py --iterations 40"),
+                nbformat.v4.new_code_cell("%run mnist_1.0_softmax.py --iterations 41"),
                 nbformat.v4.new_code_cell(OWN_CELL)]
     client = CountingClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": ROOT}})
     client.execute()
@@ -88,7 +89,7 @@ def test_the_kernel_is_free_after_the_run(notebook):
     out = text_of(notebook[0].cells[1].outputs)
     mode, accuracy = out.splitlines()[0].split()
     assert mode == "notebook" and float(accuracy) > 0.5
-    assert "training" not in out and "visuweb" not in out                   # no thread left behind
+    assert "training" not in out and "visualiser.web" not in out                   # no thread left behind
 
 
 def test_a_second_run_in_the_same_kernel_takes_its_own_flags(notebook):
@@ -136,7 +137,7 @@ def serve_html(text):
 
 
 def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
-    import visunotebook
+    from visualiser import notebook
     from test_web import WEIGHTS_PANEL, ink
     monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags(["--text"]))
     vis = tensorflowvisu.MnistDataVis(title="buttons")
@@ -147,7 +148,7 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
         time.sleep(0.01)
         vis.append_training_curves_data(i, 0.5, 50)
         vis.append_data_histograms(i, np.random.default_rng(i).normal(size=50), np.ones(5) * i)
-    loop = tensorflowvisu.Loop(step, lambda i: (False, True), 10 ** 6)
+    loop = runloop.Loop(step, lambda i: (False, True), 10 ** 6)
     shown = []
 
     class Handle:
@@ -156,7 +157,7 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
 
         def update(self, obj):
             shown.append(obj)
-    run = threading.Thread(target=visunotebook.run, args=(vis, loop), kwargs={"display": lambda o, **k: Handle(o)})
+    run = threading.Thread(target=notebook.run, args=(vis, loop), kwargs={"display": lambda o, **k: Handle(o)})
     run.start()
     try:
         while not any(type(o).__name__ == "Image" for o in shown):
@@ -165,11 +166,11 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
         browser_page.goto(f"http://127.0.0.1:{jupyter.server_address[1]}/")
         images = lambda: [o.data for o in shown if type(o).__name__ == "Image"]
         before = len(images())
-        browser_page.click("button[data-key='1']")
+        browser_page.click("button[data-key='3']")
         deadline = time.time() + 20
         while time.time() < deadline and not (len(images()) > before and ink(images()[-1], WEIGHTS_PANEL) < 0.01):
             time.sleep(0.05)
-        assert ink(images()[-1], WEIGHTS_PANEL) < 0.01          # panel 1 alone: the weights panel is gone
+        assert ink(images()[-1], WEIGHTS_PANEL) < 0.01          # panel 3 alone: the weights panel is gone
         browser_page.click("button[data-key=' ']")
         deadline = time.time() + 10
         while loop.running.is_set() and time.time() < deadline:

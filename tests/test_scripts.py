@@ -13,11 +13,10 @@ import pytest
 
 from conftest import ROOT, SCRIPTS, run_script
 
-TRAIN_LINE = re.compile(r"^\d+: accuracy:[\d.]+ loss: [\d.]+( \(lr:[\d.e-]+\))?$", re.M)
-TEST_LINE = re.compile(r"^(\d+): \*+ epoch (\d+) \*+ test accuracy:([\d.]+) test loss: [\d.]+$", re.M)
+import course  # noqa: E402  (the patterns of the printed lines)
 
 
-def test_there_are_the_course_steps():
+def test_there_are_the_course_steps_in_order():
     assert SCRIPTS == ["mnist_1.0_softmax.py", "mnist_2.0_five_layers_sigmoid.py",
                        "mnist_2.1_five_layers_relu_lrdecay.py", "mnist_2.2_five_layers_relu_lrdecay_dropout.py",
                        "mnist_3.0_convolutional.py", "mnist_3.1_convolutional_bigger_dropout.py",
@@ -34,11 +33,10 @@ def test_script_in_text_mode(script, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     out = r.stdout
     assert "TensorFlow 2." in out and "training on CPU" in out
-    assert len(TRAIN_LINE.findall(out)) >= 6
-    tests = TEST_LINE.findall(out)
-    assert tests and tests[-1][0] == "120" and tests[-1][1] == "1"
-    final = float(re.search(r"^max test accuracy: ([\d.]+)$", out, re.M).group(1))
-    assert final == max(float(t[2]) for t in tests) and final > 0.5     # it learned something in 120 steps
+    run = course.parse_run(out)
+    assert len(run["train"]) >= 6 and run["trained"][0] == 120           # --iterations N: N iterations
+    assert run["test"] and run["test"][-1][0] in (119, 120) and run["epochs"][-1] == 1   # the last one tested
+    assert run["max"] == max(a for _, a, _ in run["test"]) and run["max"] > 0.5   # it learned in 120 steps
     assert "Traceback" not in r.stderr
     assert os.listdir(tmp_path) == []                                   # nothing written unasked
 
@@ -47,8 +45,8 @@ def test_from_another_folder_and_same_seed_same_figures(tmp_path):
     a = run_script("mnist_2.2_five_layers_relu_lrdecay_dropout.py", "--text", "--iterations", "60", cwd=str(tmp_path))
     b = run_script("mnist_2.2_five_layers_relu_lrdecay_dropout.py", "--text", "--iterations", "60")
     c = run_script("mnist_2.2_five_layers_relu_lrdecay_dropout.py", "--text", "--iterations", "60", "--seed", "1")
-    figures = [TRAIN_LINE.findall(r.stdout) and re.findall(r"accuracy:[\d.]+ loss: [\d.]+", r.stdout) for r in (a, b, c)]
-    assert figures[0] == figures[1] and figures[0] != figures[2]
+    figures = [course.parse_run(r.stdout)["train"] + course.parse_run(r.stdout)["test"] for r in (a, b, c)]
+    assert figures[0] and figures[0] == figures[1] and figures[0] != figures[2]
 
 
 def test_help_lists_every_flag():
@@ -78,9 +76,93 @@ def test_movie_and_png_headless(tmp_path):
     import imageio_ffmpeg
     from PIL import Image
     frames = list(imageio_ffmpeg.read_frames(str(tmp_path / "run.mp4")))[1:]
-    # at most one per test (every 10 during the first 50, then every 50), within the drawing budget
-    assert 2 <= len(frames) <= 1 + 200 // 10 // 5 + 4 and "saved the movie" in r.stdout
+    assert len(frames) == len(course.parse_run(r.stdout)["test"]) and "saved the movie" in r.stdout
     assert np.asarray(Image.open(tmp_path / "end.png").convert("L")).std() > 20
+
+
+def test_a_short_movie_has_a_frame_per_test(tmp_path):
+    """301 iterations of 2.0 test 8 times: the movie keeps all 8 (the frame budget starts after 60)."""
+    r = run_script("mnist_2.0_five_layers_sigmoid.py", "--text", "--iterations", "301", "--save-movie", "m.gif",
+                   cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    from PIL import Image
+    tests = course.parse_run(r.stdout)["test"]
+    assert len(tests) == 8 and Image.open(tmp_path / "m.gif").n_frames == 8, r.stdout[-500:]
+
+
+@pytest.mark.parametrize("script", ["mnist_4.1_batchnorm_five_layers_relu.py", "mnist_4.2_batchnorm_convolutional.py"])
+def test_batchnorm_steps_loss_panel_shows_both_curves(script, tmp_path):
+    """Tested at 0 before their moving averages fill, batch-norm steps print a test loss of 1e10-1e12: the
+    loss panel's axis must still fit the curves, not that point. Read from the saved PNG's pixels."""
+    r = run_script(script, "--text", "--iterations", "201", "--save-png", "end.png", cwd=str(tmp_path),
+                   env={"OMP_NUM_THREADS": "2"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    first_test_loss = course.parse_run(r.stdout)["test"][0][2]
+    assert first_test_loss > 1e6                                          # the case this test is about
+    assert loss_panel_curves(tmp_path / "end.png") == (True, True)
+
+
+def loss_panel_curves(path):
+    """(training curve seen, test curve seen) in panel 2 of a saved PNG: pixels of each colour spread over
+    more than a tenth of the panel's height (a curve lying on zero is a flat line a few pixels high)."""
+    from PIL import Image
+    from visualiser import panels
+    im = np.asarray(Image.open(path).convert("RGB"), int)
+    h, w, _ = im.shape
+    x, y, pw, ph = panels.slot_rect(*panels.SLOTS[2])
+    box = im[int((1 - y - ph) * h):int((1 - y) * h), int(x * w):int((x + pw) * w)]
+    def spread(color, alpha):
+        rgb = np.array([int(color[k:k + 2], 16) for k in (1, 3, 5)]) * alpha + 255 * (1 - alpha)   # on white
+        rows = np.nonzero((np.abs(box - rgb).sum(-1) < 40).any(1))[0]
+        return len(rows) > 0 and (rows.max() - rows.min()) > 0.1 * len(box)
+    return spread(panels.TRAIN_COLOR, 0.8), spread(panels.TEST_COLOR, 1.0)       # the lines' alphas
+
+
+FASHION = "/usr/share/datasets/fashion-mnist"
+
+
+@pytest.mark.skipif(not os.path.isdir(FASHION), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_test_digits_read_their_accuracy(tmp_path):
+    """On a harder set (71% after a short run) the test digits panel is not all red: its red stops where its
+    scale reads the printed accuracy."""
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "101", "--data-dir", FASHION,
+                   "--save-png", "fashion.png", cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    accuracy = course.parse_run(r.stdout)["test"][-1][1]
+    mistakes = round((1 - accuracy) * 10000)
+    assert mistakes > 1000                                                # more than the panel's 1,000 cells
+    per_cell = next(s for s in (1, 2, 5, 10) if mistakes <= 900 * s)     # tf_format_mnist_images' rule
+    red_rows = red_rows_of_test_digits(tmp_path / "fashion.png")
+    assert abs(red_rows - mistakes / per_cell / 40) <= 1.0, (red_rows, accuracy, per_cell)   # 40 digits a row
+
+
+def red_rows_of_test_digits(path):
+    """How many of panel 6's 25 rows of digits are red, from a saved PNG (the panel's place in the picture
+    comes from the same drawing code, in an empty figure)."""
+    from PIL import Image
+    import tensorflowvisu
+    from visualiser import panels
+    tensorflowvisu._FLAGS = tensorflowvisu.flags(["--text"])
+    vis = tensorflowvisu.MnistDataVis(title="geometry")
+    vis.update_image2(np.zeros((700, 1120, 3), np.uint8))
+    figure = panels.agg_figure(vis)
+    figure.draw()
+    figure.fig.canvas.draw()
+    box = figure.ax[6].get_window_extent()
+    im = np.asarray(Image.open(path).convert("RGB"), int)
+    h = im.shape[0]
+    digits = im[int(h - box.y1) + 1:int(h - box.y0) - 1, int(box.x0) + 1:int(box.x1) - 1]
+    red = np.array([round(c * 255) for c in panels.RED])
+    red_share = (np.abs(digits - red).sum(-1) < 60).mean(1)               # in each pixel row
+    return (red_share > 0.1).sum() / len(digits) * 25        # a white row has no red at all
+
+
+def test_no_window_with_the_agg_backend_names_it(tmp_path):
+    r = run_script("mnist_1.0_softmax.py", "--iterations", "3", env={"DISPLAY": ":99", "MPLBACKEND": "Agg"},
+                   cwd=str(tmp_path))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "matplotlib's backend is 'agg' (set by $MPLBACKEND)" in r.stdout and "display" not in r.stdout.split(
+        "so this run")[0].split("backend")[0]
 
 
 # -- a real window under Xvfb -----------------------------------------------------------------------------
@@ -114,7 +196,7 @@ def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
                              "--iterations", "100000"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         out = lambda: (tmp_path / "out.txt").read_text()
-        assert wait_for(lambda: "display: window" in out() and len(TEST_LINE.findall(out())) >= 3), out()
+        assert wait_for(lambda: "display: window" in out() and len(course.parse_run(out())["test"]) >= 3), out()
         window = subprocess.run(["xdotool", "search", "--sync", "--name", "mnist_2.1"], env=env,
                                 capture_output=True, text=True, timeout=30).stdout.split()[0]
         key = lambda k: subprocess.run(["xdotool", "key", "--window", window, k], env=env, capture_output=True)
@@ -128,11 +210,12 @@ def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
         assert np.abs(one - six).mean() > 5                                 # the layout changed
         key("space")
         time.sleep(1.5)
-        paused_at = len(TRAIN_LINE.findall(out()))
+        trained = lambda: len(course.parse_run(out())["train"])  # noqa: E731
+        paused_at = trained()
         time.sleep(2.5)
-        assert len(TRAIN_LINE.findall(out())) == paused_at                  # SPACE paused the training
+        assert trained() == paused_at                                      # SPACE paused the training
         key("space")
-        assert wait_for(lambda: len(TRAIN_LINE.findall(out())) > paused_at + 3, 20)
+        assert wait_for(lambda: trained() > paused_at + 3, 20)
         key("ctrl+s")
         assert wait_for(lambda: "saved the panels to" in out(), 20)
         assert any(f.endswith(".png") for f in os.listdir(tmp_path))

@@ -4,7 +4,6 @@ the benchmark's statistics from synthetic timings, and its bad arguments refused
 import ast
 import math
 import os
-import re
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ from conftest import ROOT, run_script
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import speed  # noqa: E402
+import course  # noqa: E402
 
 FAST = "mnist_5.0_fast_batchnorm_onecycle.py"
 BEST = "mnist_5.1_best_augmentation.py"
@@ -25,10 +25,10 @@ def test_fast_step_reaches_98_5_in_its_normal_run():
     # The gate is 98.5%, robust to another CPU's rounding; 99% over 5 seeds is the benchmark's figure.
     r = run_script(FAST, "--text")
     assert r.returncode == 0, r.stderr[-3000:]
-    tests = [(int(i), float(a)) for i, a in re.findall(r"^(\d+): \*+ epoch \d+ \*+ test accuracy:([\d.]+)", r.stdout, re.M)]
-    assert [i for i, _ in tests] == [130, 260, 390]          # few tests, late: and still a curve for the panels
-    assert max(a for _, a in tests) >= 0.985, r.stdout[-1500:]
-    assert re.search(r"^trained 391 iterations in [\d.]+ s", r.stdout, re.M)
+    run = course.parse_run(r.stdout)
+    assert [i for i, _, _ in run["test"]] == [130, 260, 390]  # few tests, late: and still a curve for the panels
+    assert max(a for _, a, _ in run["test"]) >= 0.985, r.stdout[-1500:]
+    assert run["trained"][0] == 390                           # 390 iterations, the last one tested after its update
     cores = len(os.sched_getaffinity(0))                                 # one tower per core (at most 4)
     towers, per_op = min(cores, 4), max(1, cores // min(cores, 4))
     assert f"{per_op} thread{'s' * (per_op > 1)} per op, {towers} between ops" in r.stdout, r.stdout[:500]
@@ -39,8 +39,9 @@ def test_fast_step_splits_a_batch_over_towers_unevenly():
     r = run_script(FAST, "--text", "--threads", "3", "--iterations", "6")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "1 thread per op, 3 between ops" in r.stdout
-    accuracies = [float(a) for a in re.findall(r"test accuracy:([\d.]+)", r.stdout)]
-    assert len(accuracies) == 3 and all(0 <= a <= 1 for a in accuracies), r.stdout[-1500:]
+    run = course.parse_run(r.stdout)
+    assert [i for i, _, _ in run["test"]] == [2, 4, 6] and all(0 <= a <= 1 for _, a, _ in run["test"]), r.stdout[-1500:]
+    assert run["trained"][0] == 6
 
 
 # -- the augmentation, from 5.1's own code ------------------------------------------------------------------
@@ -144,25 +145,24 @@ def test_bad_arguments_on_the_command_line_are_one_message():
 
 # -- threads ---------------------------------------------------------------------------------------------------
 def test_thread_counts_from_flag_environment_and_cores(monkeypatch):
-    import tensorflowvisu
+    from visualiser import device
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
-    assert tensorflowvisu.thread_counts() == (len(os.sched_getaffinity(0)), 1)
+    assert device.thread_counts() == (len(os.sched_getaffinity(0)), 1)
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert tensorflowvisu.thread_counts() == (3, 1)
+    assert device.thread_counts() == (3, 1)
     monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "1")
     monkeypatch.setenv("TF_NUM_INTEROP_THREADS", "2")
-    assert tensorflowvisu.thread_counts() == (1, 2)
-    assert tensorflowvisu.thread_counts(4) == (4, 2)                # the flag wins
-    assert tensorflowvisu.thread_counts(1, 3) == (1, 3)             # a script's own layout (5.0's towers) too
+    assert device.thread_counts() == (1, 2)
+    assert device.thread_counts(4) == (4, 2)                # the flag wins
+    assert device.thread_counts(1, 3) == (1, 3)             # a script's own layout (5.0's towers) too
 
 
 def test_threads_flag_reaches_the_session():
     # set through tf.config.threading: a Session made without a config must carry them
     code = ("import sys; sys.argv = ['x.py', '--text', '--threads', '1']\n"
             "import tensorflowvisu, tensorflow.compat.v1 as tf\n"
-            "tf.disable_v2_behavior(); tensorflowvisu.flags()\n"
-            "s = tf.Session(); print(s._config.intra_op_parallelism_threads, s._config.inter_op_parallelism_threads,"
-            " tensorflowvisu.device_line())")
+            "tf.disable_v2_behavior(); tensorflowvisu.flags(); tensorflowvisu.MnistDataVis()\n"
+            "s = tf.Session(); print(s._config.intra_op_parallelism_threads, s._config.inter_op_parallelism_threads)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
-    assert out.startswith("1 1 ") and "1 thread per op, 1 between ops" in out, out
+    assert out.splitlines()[-1] == "1 1" and "1 thread per op, 1 between ops; display: text" in out, out

@@ -2,7 +2,6 @@
 TensorBoard's own EventAccumulator, and served by a real `tensorboard` on a loopback port."""
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -12,10 +11,10 @@ import urllib.request
 import numpy as np
 import pytest
 
+import course
 from conftest import ROOT
 
 STEPS = {"1.0_softmax": "mnist_1.0_softmax.py", "2.0_five_layers_sigmoid": "mnist_2.0_five_layers_sigmoid.py"}
-TEST_LINE = re.compile(r"^(\d+): \*+ epoch \d+ \*+ test accuracy:([\d.]+) test loss: ([\d.]+)$", re.M)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def logdir(tmp_path_factory):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     runs = [("1.0_softmax", "mnist_1.0_softmax.py"), ("2.0_five_layers_sigmoid", "mnist_2.0_five_layers_sigmoid.py"),
             ("again", "mnist_1.0_softmax.py")]
-    procs = {name: subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--text", "--iterations", "100",
+    procs = {name: subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--text", "--iterations", "101",
                                      "--logdir", str(folder)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True, env=env, cwd=str(folder)) for name, script in runs}
     outs = {name: p.communicate(timeout=300) for name, p in procs.items()}
@@ -61,7 +60,7 @@ def test_scalars_are_the_printed_figures(logdir):
                 if v.HasField("simple_value"):
                     scalars.setdefault(v.tag, []).append((e.step, v.simple_value))
         assert set(scalars) == {"accuracy/training", "accuracy/test", "loss/training", "loss/test"}
-        printed = [(int(i), float(a), float(c)) for i, a, c in TEST_LINE.findall(outs[name])]
+        printed = course.parse_run(outs[name])["test"]
         assert [s for s, _ in scalars["accuracy/test"]] == [i for i, _, _ in printed]
         assert np.allclose([a for _, a in scalars["accuracy/test"]], [a for _, a, _ in printed], atol=1e-6)
         assert np.allclose([c for _, c in scalars["loss/test"]], [c for _, _, c in printed], rtol=1e-5)

@@ -19,8 +19,7 @@ from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import tensorflowvisu  # noqa: E402
-import visulive  # noqa: E402
-import visuweb  # noqa: E402
+from visualiser import files, live as rendering, loop as runloop, web  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -77,7 +76,7 @@ def ink(png, box):
     return float((im[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] < 200).mean())
 
 
-WEIGHTS_PANEL = (0.75, 0.12, 0.95, 0.42)    # where panel 5 (weights) sits in the six-panel layout
+WEIGHTS_PANEL = (0.07, 0.6, 0.24, 0.9)      # where panel 4 (weights) sits in the six-panel layout (bottom left)
 
 
 def test_live_page_keys_pause_late_page_two_pages(browser):
@@ -93,8 +92,8 @@ def test_live_page_keys_pause_late_page_two_pages(browser):
         assert int(page.get_attribute("#frame", "data-iteration")) > it
         six = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
 
-        page.keyboard.press("1")                                        # a layout key: panel 1 alone
-        page.wait_for_function("() => document.getElementById('frame').dataset.layout === '1'")
+        page.keyboard.press("3")                                        # a layout key: panel 3 alone
+        page.wait_for_function("() => document.getElementById('frame').dataset.layout === '3'")
         alone = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
         assert six > 0.05 and alone < 0.01, (six, alone)                # the weights panel is gone
         page.keyboard.press("Escape")
@@ -140,7 +139,7 @@ def test_live_page_keys_pause_late_page_two_pages(browser):
 
 
 def test_page_stays_after_the_run_until_ctrl_c(browser):
-    proc, url, lines = start_web_run("--iterations", "100")
+    proc, url, lines = start_web_run("--iterations", "101")
     try:
         deadline = time.time() + 60
         while "the page stays up" not in "".join(lines) and time.time() < deadline:
@@ -165,13 +164,13 @@ def live(monkeypatch):
         vis.append_training_curves_data(i, 0.5 + i / 500, 50 - i / 5)
         vis.append_test_curves_data(i, 0.6 + i / 500, 40 - i / 5)
         vis.append_data_histograms(i, np.random.default_rng(i).normal(size=100), np.ones(10) * i / 100)
-    live = visulive.Live(vis, tensorflowvisu.Loop(lambda *a: None, lambda i: (False, False), 0))
+    live = rendering.Live(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 0))
     live.render()
     return live
 
 
 def test_box_zoom_and_reset(live):
-    ax = live.panels.ax[4]                                   # accuracy: top middle
+    ax = live.panels.ax[1]                                   # accuracy: top left
     x0, y0, x1, y1 = ax.get_position().bounds[0], 0.2, ax.get_position().bounds[0] + 0.1, 0.3
     before = ax.get_xlim(), ax.get_ylim()
     live.apply(("zoom", x0, y0, x1, y1))
@@ -185,7 +184,7 @@ def test_box_zoom_and_reset(live):
 
 
 def test_server_takes_keys_with_its_token_only(live):
-    server = visuweb.Server(live, "127.0.0.1", 0).start()
+    server = web.Server(live, "127.0.0.1", 0).start()
     try:
         def post(body, host=None):
             req = urllib.request.Request(server.url + "key", data=json.dumps(body).encode(), method="POST")
@@ -217,27 +216,27 @@ def test_busy_port_is_one_clear_line(live):
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(SystemExit) as e:
-            visuweb.run(live.vis, live.loop, "127.0.0.1", port)
+            web.run(live.vis, live.loop, "127.0.0.1", port)
     assert f"cannot serve on 127.0.0.1:{port}" in str(e.value) and "--web 0" in str(e.value)
 
 
 def test_movie_frames_are_drawn_on_the_renderers_thread(live, tmp_path):
-    import visupanels
+
     from PIL import Image
-    movie = visupanels.MovieWriter(live.vis, str(tmp_path / "run.gif"))
-    movie.budget = 1.0                                        # every frame (the budget is tested in test_visu)
-    loop = tensorflowvisu.Loop(lambda i, test, train: live.vis.append_test_curves_data(300 + i, 0.9, 5),
+    movie = files.MovieWriter(live.vis, str(tmp_path / "run.gif"))
+
+    loop = runloop.Loop(lambda i, test, train: live.vis.append_test_curves_data(300 + i, 0.9, 5),
                                lambda i: (True, False), 3, movie)
-    visulive.Live(live.vis, loop).run()                       # --web with --save-movie: one frame per test
+    rendering.Live(live.vis, loop).run()                       # --web with --save-movie: one frame per test
     movie.close()
-    assert loop.error is None and Image.open(tmp_path / "run.gif").n_frames == 4
+    assert loop.error is None and Image.open(tmp_path / "run.gif").n_frames == 3
 
 
 def test_an_error_in_training_ends_the_page_at_once(live):
     def step(i, test, train):
         raise RuntimeError("bad step")
-    loop = tensorflowvisu.Loop(step, lambda i: (False, False), 10)
-    run = threading.Thread(target=visulive.Live(live.vis, loop).run, kwargs={"linger": True})
+    loop = runloop.Loop(step, lambda i: (False, False), 10)
+    run = threading.Thread(target=rendering.Live(live.vis, loop).run, kwargs={"linger": True})
     run.start()
     run.join(20)
     assert not run.is_alive() and str(loop.error) == "bad step"     # animate() then raises it

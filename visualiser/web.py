@@ -3,7 +3,7 @@
     python3 mnist_3.1_convolutional_bigger_dropout.py --web       # then open http://127.0.0.1:8000/
     ssh -L 8000:127.0.0.1:8000 gpu-box                           # from a laptop, for a run on gpu-box
 
-The frames are visulive's: PNGs of the window's own Panels, drawn on the main thread while the training runs
+The frames are visualiser.live's: PNGs of the window's own Panels, drawn on the main thread while the training runs
 in a worker. Every page shows that one frame, so a page opened late sees every curve from iteration 0,
 several pages see the same thing, and a key pressed in one page (a layout, SPACE pause, O box zoom, H reset)
 changes it for all. A page polls /state (answered as soon as a newer frame exists, else after 10 s), then
@@ -19,10 +19,10 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import visupanels
+from . import panels
 
-KEYS = set(visupanels.LAYOUTS) | {" ", "h", "q"}
-POLL_S = 10               # a /state request waits at most this long for a newer frame (< visulive.WATCHED_S)
+KEYS = {key for key, _ in panels.KEYS} | set(panels.LAYOUTS)
+POLL_S = 10               # a /state request waits at most this long for a newer frame (< live.WATCHED_S)
 
 
 class Server(ThreadingHTTPServer):
@@ -37,7 +37,7 @@ class Server(ThreadingHTTPServer):
         self.url = f"http://{shown}:{self.server_address[1]}/"
 
     def start(self):
-        threading.Thread(target=self.serve_forever, name="visuweb", daemon=True).start()
+        threading.Thread(target=self.serve_forever, name="visualiser.web", daemon=True).start()
         return self
 
     def close(self):
@@ -107,8 +107,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def run(vis, loop, host, port):
     """--web: serve the live panels until the training ends and then until Q or Ctrl-C."""
-    import visulive
-    live = visulive.Live(vis, loop)
+    from . import live as rendering
+    live = rendering.Live(vis, loop)
     try:
         server = Server(live, host, port).start()
     except OSError as e:
@@ -138,10 +138,7 @@ def controls_html(base, token):
             f'tfvControls(root, root, {json.dumps(base)}, {json.dumps(token)}); }})();</script>')
 
 
-BUTTONS = [("1", "1", "training digits"), ("2", "2", "test digits"), ("3", "3", "loss"), ("4", "4", "accuracy"),
-           ("5", "5", "weights"), ("6", "6", "biases"), ("7", "7", "panels 1+2"), ("8", "8", "4+5"),
-           ("9", "9", "3+6"), ("0", "0", "all six"), (" ", "SPACE", "pause / resume"), ("h", "H", "reset zoom"),
-           ("q", "Q", "stop the training")]
+BUTTONS = [(key, *label.split(" ", 1)) for key, label in panels.KEYS]     # (key, what it is called, label)
 
 # The keys of the window, in JavaScript: tfvControls(buttons, keyTarget, base, token) wires both the buttons
 # (data-key) and the keyboard to POST base + "key"; O and Ctrl-S are the page's own (zoom box, download).
@@ -173,8 +170,8 @@ PAGE = """<!doctype html>
  #wrap.zoom { cursor: crosshair; } #box { position: absolute; border: 1px dashed #000; display: none; }
 </style></head><body>
 <header><b>{{TITLE}}</b><span id="status">waiting for the first frame</span>
- <small>keys as in the window: 1-6 one panel, 7/8/9 two, 0 or ESC all six, SPACE pause, O box zoom, H reset,
- Ctrl-S save, Q stop</small></header>
+ <small>keys as in the window: 1-6 one panel, 7 the curves (1+2), 8 the bands (4+5), 9 the digits (3+6), 0 or ESC
+ all six, SPACE pause, O box zoom, H reset, Ctrl-S save, Q stop</small></header>
 <div class="tfv" id="controls"><span class="tfv-note"></span></div>
 <div id="wrap"><img id="frame" data-frame="0" alt="the six panels"><div id="box"></div></div>
 <script>

@@ -4,7 +4,7 @@ script runs in an IPython kernel:
     %run mnist_3.1_convolutional_bigger_dropout.py --iterations 2000
 
 The cell shows a row of buttons (the window's keys; they also answer the keys themselves once clicked), then
-one image of the panels replaced in place as the training goes (visulive's frames of the window's own
+one image of the panels replaced in place as the training goes (visualiser.live's frames of the window's own
 drawing, at most one a second), then the script's printed lines. When the run ends the image stays as its
 last frame, the buttons are replaced by a note, and the kernel is free: no thread is left behind. The
 kernel's interrupt (the stop button) ends the training cleanly. The buttons reach the kernel through a small
@@ -12,8 +12,7 @@ server on 127.0.0.1 (the cell is busy while the training runs, so widget message
 it); they work where the browser runs on the kernel's machine (Jupyter, JupyterLab, VS Code), not from a
 remote notebook such as Colab, where the image still updates and the stop button still works.
 """
-import visulive
-import visuweb
+from . import live as rendering, web
 
 NOTEBOOK_MIN_WAIT_S = 1.0     # one image a second at most: each is a ~100-300 KB message to the browser
 
@@ -31,9 +30,9 @@ def run(vis, loop, display=None):
     from IPython.display import HTML, Image
     if display is None:
         from IPython.display import display
-    live = visulive.Live(vis, loop, min_wait=NOTEBOOK_MIN_WAIT_S, always_watched=True)
-    server = visuweb.Server(live, "127.0.0.1", 0).start()
-    controls = display(HTML(visuweb.controls_html(server.url, server.token)), display_id=True)
+    live = rendering.Live(vis, loop, min_wait=NOTEBOOK_MIN_WAIT_S, always_watched=True)
+    server = web.Server(live, "127.0.0.1", 0).start()
+    controls = display(HTML(web.controls_html(server.url, server.token)), display_id=True)
     live.render()
     image = display(Image(data=live.png, format="png"), display_id=True)
     live.on_frame = lambda png: image.update(Image(data=png, format="png"))

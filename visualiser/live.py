@@ -1,9 +1,9 @@
 """The renderer behind the browser page and the notebook: the training in a worker thread, the panels drawn
 here, on the main thread, into PNG frames.
 
-The same Panels as the window's (visupanels), in one Agg figure, with the same keys and the same pacing: a
-frame is drawn only when the data moved, someone watches, and drawing stays within tensorflowvisu's draw
-budget; a key redraws at once. Keys come from other threads through press() and are applied here, since a
+The same Panels as the window's, in one Agg figure, with the same keys and the same pacing: a frame is drawn
+only when the data moved, someone watches, and drawing stays within the window's draw budget; a key
+redraws at once. Keys come from other threads through press() and are applied here, since a
 matplotlib figure must not be touched from two threads. Movie frames are drawn here too, as in the window.
 """
 import io
@@ -13,21 +13,20 @@ import time
 
 import numpy as np
 
-import visupanels
+from . import files, panels, window
 
 WATCHED_S = 15            # a page that has not asked for a frame for this long is gone: stop drawing for it
 
 
-class Live(visupanels.GuiFrames):
+class Live(files.GuiFrames):
     """The training in a worker thread; this thread applies the keys and renders PNG frames of the panels
     for whoever watches (on_frame for the notebook; the pages through the Server). run() returns when the
     training ends (linger=False) or, after it, on Q or Ctrl-C (linger=True, the web page stays up)."""
 
     def __init__(self, vis, loop, min_wait=None, always_watched=False):
-        import tensorflowvisu
         self.vis, self.loop, self.always_watched = vis, loop, always_watched
-        self.budget, self.min_wait = tensorflowvisu.DRAW_BUDGET, min_wait or tensorflowvisu.MIN_REDRAW_S
-        self.panels = visupanels.agg_figure(vis)
+        self.budget, self.min_wait = window.DRAW_BUDGET, min_wait or window.MIN_REDRAW_S
+        self.panels = panels.agg_figure(vis)
         self.keys, self.woken = queue.Queue(), threading.Event()
         self.changed = threading.Condition()      # notified at every new frame and when closing
         self.png, self.frames, self.state = None, 0, {"frame": 0}   # frames: how many drawn
@@ -48,10 +47,8 @@ class Live(visupanels.GuiFrames):
                 self.tick(linger)
                 self.woken.wait(0.05)   # at once for a key, else every 50 ms
                 self.woken.clear()
-        except KeyboardInterrupt:
-            if not self.loop.done.is_set():
-                print(f"\ninterrupted (Ctrl-C) at iteration {self.vis.iteration}", flush=True)
-                self.loop.stopped_at = self.vis.iteration
+        except KeyboardInterrupt as e:
+            self.loop.interrupted(e)
         finally:
             self.loop.stop.set()
             self.loop.running.set()
@@ -82,14 +79,15 @@ class Live(visupanels.GuiFrames):
         watched = self.always_watched or time.monotonic() < self.watched_until
         if redraw or (watched and self.drawn != self.vis.version and time.perf_counter() >= self.next_draw):
             self.render()
-            self.next_draw = time.perf_counter() + max(self.min_wait, self.draw_seconds / self.draws / self.budget)
+            self.next_draw = time.perf_counter() + max(self.min_wait,
+                                                       self.draw_seconds / max(self.draws, 1) / self.budget)
 
     def apply(self, key):
         """One key of the window's, or a box zoom: ("zoom", x0, y0, x1, y1) in fractions of the image."""
         running = self.loop.running
         if isinstance(key, tuple):
             self.zoom(*key[1:])
-        elif key in visupanels.LAYOUTS:
+        elif key in panels.LAYOUTS:
             self.panels.set_layout("0" if key == "escape" else key)
         elif key == " ":
             (running.clear if running.is_set() else running.set)()

@@ -35,9 +35,8 @@ def run_folder(logdir, title):
 class Board:
     """The events of one run of `vis` (a MnistDataVis), fed by its append_* calls."""
 
-    def __init__(self, vis):
+    def __init__(self, vis, logdir):
         import tensorflow.compat.v1 as tf
-        logdir = vis.flags.logdir
         self.tf, self.path = tf, run_folder(logdir, vis.title)
         graph = tf.get_default_graph()     # the script's model, built before MnistDataVis: the Graphs tab
         graph = graph if graph.get_operations() else None

@@ -1,0 +1,75 @@
+"""The device a step trains on and TensorFlow's two thread pools, chosen once and announced in one line.
+
+MnistDataVis() calls use() before the script makes its Session (tf.compat.v1.Session() without a config
+takes the eager context's: `config = context.context().config` in session.py), so the pools set here are the
+Session's; 5.0 asks for its own layout earlier, through towers(), and use() then keeps it.
+"""
+import os
+import sys
+
+THREADS = None            # (intra-op, inter-op) once set, for the device line
+
+
+def thread_counts(intra=None, inter=None):
+    """(intra-op, inter-op): --threads, else $TF_NUM_INTRAOP_THREADS, else $OMP_NUM_THREADS, else one per core
+    this process may use; between ops `inter`, else $TF_NUM_INTEROP_THREADS, else 1 (the course's graphs are
+    chains of ops: measured on a one-tower 5.0, a second inter-op thread gave the same figures and no speed;
+    5.0's towers are not a chain and ask for one thread per tower)."""
+    def env(name):
+        value = os.environ.get(name, "")
+        return int(value) if value.isdigit() and int(value) else None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores,
+            inter or env("TF_NUM_INTEROP_THREADS") or 1)
+
+
+def set_threads(intra=None, inter=None):
+    """Set TensorFlow's pools (before the first Session); returns (intra, inter), or None if they could not
+    be set because TensorFlow already runs (a notebook's second run keeps its first run's pools)."""
+    global THREADS
+    import tensorflow as tf
+    intra, inter = thread_counts(intra, inter)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+        THREADS = (intra, inter)
+    except RuntimeError:
+        pass
+    return THREADS
+
+
+def use(threads=None):
+    """The pools for --threads unless a layout was set already (towers()); returns the device line."""
+    if THREADS is None:
+        set_threads(threads)
+    return device_line()
+
+
+def towers(threads=None, most=4):
+    """5.0's layout: as many copies ("towers") of the network as --threads asks, else one per core, at most
+    `most`, each on one thread: the pools become 1 thread per op and one per tower between ops. On a GPU,
+    one tower and the usual pools (the GPU runs each op in parallel itself). Returns the tower count."""
+    import tensorflow as tf
+    cores = thread_counts(threads)[0]
+    count = 1 if tf.config.list_physical_devices("GPU") else min(cores, most)
+    set_threads(max(1, cores // count), count)
+    return count
+
+
+def device_line():
+    import tensorflow as tf
+    gpus = tf.config.list_physical_devices("GPU")
+    where = ("GPU: " + ", ".join(g.name for g in gpus)) if gpus else "CPU (TensorFlow sees no GPU)"
+    plural = lambda n, what: f"{n} {what}" + ("s" if n != 1 else "")  # noqa: E731
+    threads = f", {plural(THREADS[0], 'thread')} per op, {THREADS[1]} between ops" if THREADS else ""
+    return f"TensorFlow {tf.__version__}, training on {where}{threads}"
+
+
+def quiet_tensorflow():
+    """TensorFlow's start-up lines (oneDNN notices, deprecations of the 1.x API the course uses on purpose)
+    would bury the course's output: set before TensorFlow is imported, overridable from the environment."""
+    import logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "ipykernel" in sys.modules:   # in a Jupyter kernel, importing TensorFlow sets its logger to INFO on stdout
+        import tensorflow  # noqa: F401
+    logging.getLogger("tensorflow").setLevel(os.environ.get("TFVISU_TF_LOG_LEVEL", "ERROR"))

@@ -1,0 +1,135 @@
+"""The flags every step script takes, read in one place, before TensorFlow is imported.
+
+Standard library only (and mnistdata's folder check), so that `--help`, a typo or a bad value is answered in a
+fraction of a second rather than after TensorFlow's 5-10 s import: the step scripts call
+tensorflowvisu.flags() on their second line. Every value that can be judged before training is judged here,
+output paths included: a run never trains for minutes to fail at its last line.
+"""
+import argparse
+import os
+import sys
+
+MOVIE_FRAMES_KEPT = 60    # --save-movie: every test evaluation has its frame up to this many (7.5 s of movie at
+MOVIE_BUDGET = 0.08       # 8 frames a second); past them, a frame is kept only while drawing stays within 8% of
+                          # the wall time (a frame costs ~0.2 s of CPU)
+SEED_MAX = 2 ** 31 - 2    # numpy's RandomState takes < 2**32, TensorFlow's graph seed an int64; the test set's
+                          # stream is seed + 1: one range that every consumer accepts
+KEYS_HELP = ("Keys in the window (and on the --web page): 1 accuracy, 2 loss, 3 training digits, 4 weights, "
+             "5 biases, 6 test digits (one panel alone); 7 panels 1+2 (the curves), 8 panels 4+5 (the bands), "
+             "9 panels 3+6 (the digits); 0 or ESC all six; SPACE pause; O box zoom; H reset zoom; Ctrl-S save "
+             "a PNG; Q quit.")
+
+
+def parser(prog=None):
+    p = argparse.ArgumentParser(
+        prog=prog or os.path.basename(sys.argv[0]) or "mnist_step.py",
+        description="Train this step of 'TensorFlow and deep learning, without a PhD' and watch it in six "
+                    "panels. " + KEYS_HELP)
+    p.add_argument("--text", action="store_true", help="text only: no window, the same printed lines")
+    p.add_argument("--iterations", type=positive, metavar="N",
+                   help="train N iterations (i = 0 .. N-1), the last one tested (default: the course's "
+                        "number for this step, e.g. 10000+1)")
+    p.add_argument("--save-movie", nargs="?", const="", metavar="FILE",
+                   help="save the panels as a movie: .mp4 (H.264 through imageio-ffmpeg's own ffmpeg) or .gif "
+                        f"(default FILE: <script>.mp4 in the current folder). One frame per test evaluation, "
+                        f"the first {MOVIE_FRAMES_KEPT} always; past those, frames are skipped to keep drawing "
+                        f"within {MOVIE_BUDGET * 100:.0f}%% of the run's time; the end of the run is always the last frame")
+    p.add_argument("--save-png", metavar="FILE", help="save the six panels as they stand at the end, as a PNG")
+    p.add_argument("--data-dir", metavar="DIR",
+                   help="a folder of MNIST-format IDX files, e.g. Fashion-MNIST (default: the MNIST bundled "
+                        "in data/)")
+    p.add_argument("--seed", type=seed, default=0, metavar="N",
+                   help=f"random seed of the weights, dropout and batch order, 0 to {SEED_MAX:,} (default 0: "
+                        "two runs with the same seed print the same figures on CPU)")
+    p.add_argument("--threads", type=positive, metavar="N",
+                   help="TensorFlow's threads inside one operation (default: $TF_NUM_INTRAOP_THREADS, else "
+                        "$OMP_NUM_THREADS, else one per core this process may use); between operations: 1, "
+                        "or $TF_NUM_INTEROP_THREADS (5.0 runs N copies of its network instead, at most 4, one "
+                        "thread each). The same seed gives the same figures at the same N")
+    p.add_argument("--web", nargs="?", const=8000, type=port, metavar="PORT",
+                   help="no window: serve the live panels and their keys to a browser at http://127.0.0.1:PORT/ "
+                        "(default PORT 8000; 0: any free port); the page stays up after the run until Ctrl-C")
+    p.add_argument("--web-host", default="127.0.0.1", metavar="ADDR",
+                   help="the address --web listens on (default 127.0.0.1, this machine only: reach it from "
+                        "elsewhere with ssh -L 8000:127.0.0.1:8000; 0.0.0.0 lets anyone on the network watch "
+                        "and press its keys)")
+    p.add_argument("--logdir", metavar="DIR",
+                   help="also write the run for TensorBoard into DIR/<step> (accuracy and loss, weights and "
+                        "biases); compare steps with: tensorboard --logdir DIR")
+    return p
+
+
+def parse(argv=None, lenient=False):
+    """The flags of argv (default sys.argv[1:]); lenient: unknown ones are ignored (a notebook's %run brings
+    the kernel's own). A bad value exits 2 with one line, as argparse does."""
+    p = parser()
+    args = p.parse_known_args(argv)[0] if lenient else p.parse_args(argv)
+    if args.save_movie == "":
+        args.save_movie = os.path.splitext(os.path.basename(sys.argv[0]) or "mnist")[0] + ".mp4"
+    for name, extensions in (("save_movie", (".mp4", ".gif")), ("save_png", (".png",))):
+        path = getattr(args, name)
+        problem = path is not None and output_problem(path, extensions)
+        if problem:
+            p.error(f"--{name.replace('_', '-')} {path}: {problem}")
+    if args.logdir is not None and (problem := folder_to_make_problem(args.logdir)):
+        p.error(f"--logdir {args.logdir}: {problem}")
+    if args.data_dir is not None:
+        import mnistdata
+        if problem := mnistdata.folder_problem(args.data_dir):
+            p.error(f"--data-dir {args.data_dir}: {problem}")
+    return args
+
+
+def positive(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
+
+
+def seed(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed: give a whole number from 0 to {SEED_MAX:,}")
+    return n
+
+
+def port(text):
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return int(text)
+
+
+def output_problem(path, extensions):
+    """Why `path` cannot be written at the end of the run, or None: checked before any training."""
+    if not path.lower().endswith(extensions):
+        return "the name must end in " + " or ".join(extensions)
+    if os.path.isdir(path):
+        return "that is a folder"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist" + (" (it is a file)" if os.path.exists(folder) else "")
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable"
+    return None
+
+
+def folder_to_make_problem(path):
+    """Why the folder `path` can neither be used nor made, or None."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            return "that is a file, not a folder"
+        return None if os.access(path, os.W_OK | os.X_OK) else "the folder is not writable"
+    parent = os.path.dirname(path)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        return f"{parent} is a file, not a folder"
+    return None if os.access(parent, os.W_OK | os.X_OK) else f"the folder {parent} is not writable"
