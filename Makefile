@@ -48,7 +48,7 @@ endif
 # Which Python made .venv/ (its base prefix and major.minor) against the one that would make it now. A
 # .venv/ made by another one (another pyenv version, a Python since removed, a copied folder) is made
 # again, with one line that says so; a patch release at the same place (3.11.2 -> 3.11.9) keeps it.
-WHO = import sys; print(sys.base_prefix, "%d.%d" % sys.version_info[:2])
+WHO = import sys; print("%d.%d at" % sys.version_info[:2], sys.base_prefix)
 ifneq ($(wildcard $(VENV)/pyvenv.cfg),)
   VENV_FROM := $(shell $(PY) -c '$(WHO)' 2>/dev/null)
   WANTED := $(shell $(PYTHON) -c '$(WHO)' 2>/dev/null)
@@ -136,8 +136,8 @@ for req in (r for n in names for r in listed(n)):
 endef
 
 # Each stamp is touched once its pip install succeeded; pyproject.toml newer than a stamp, or a new .venv/,
-# installs again (pip then only adds what is missing). The test tools are installed with the course's
-# dependencies in one pip call, so that one resolution keeps both (and the TensorFlow build) consistent.
+# installs again (pip then only adds what is missing). .test installs the course's dependencies and the
+# test tools in one pip call, so that one resolution keeps them (and the TensorFlow build) consistent.
 $(VENV)/.train $(VENV)/.test requirements: export DEPS_PY := $(value DEPS_PY)
 
 $(VENV)/.train: $(VENV)/.made pyproject.toml
@@ -147,7 +147,7 @@ $(VENV)/.train: $(VENV)/.made pyproject.toml
 	@$(PIP) -r $(VENV)/requirements-train.txt
 	@touch $@
 
-$(VENV)/.test: $(VENV)/.train pyproject.toml
+$(VENV)/.test: $(VENV)/.made pyproject.toml
 	@$(if $(NEW_VENV),,$(if $(wildcard $@),echo "make: pyproject.toml changed: updating $(VENV)/", \
 	  echo "make: adding the test tools to $(VENV)/ (pyproject.toml's group test)"))
 	@$(PY) -c "$$DEPS_PY" run test --tensorflow=$(TF_BUILD) > $(VENV)/requirements-test.txt

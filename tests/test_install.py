@@ -118,11 +118,11 @@ def test_a_venv_made_by_another_python_is_made_again(checkout):
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = /opt/other/bin\n")
     (venv / ".made").touch()
-    fake_python(venv / "bin", "python", 'echo "/opt/other 3.9"\n')
+    fake_python(venv / "bin", "python", 'echo "3.9 at /opt/other"\n')
     out = make(checkout, "-n", "train", f"PYTHON={sys.executable}").stdout
-    assert 'echo "make: .venv/ was made by Python /opt/other 3.9, not by' in out and "rm -rf .venv" in out
+    assert 'echo "make: .venv/ was made by Python 3.9 at /opt/other, not by' in out and "rm -rf .venv" in out
     # the same Python (base prefix and major.minor) keeps it: only the installs are left to do
-    fake_python(venv / "bin", "python", f'echo "{sys.base_prefix} %d.%d"\n' % sys.version_info[:2])
+    fake_python(venv / "bin", "python", 'echo "%d.%d at %s"\n' % (*sys.version_info[:2], sys.base_prefix))
     out = make(checkout, "-n", "train", f"PYTHON={sys.executable}").stdout
     assert "was made by" not in out and "rm -rf .venv" not in out and "-m venv" not in out
     assert ".venv/bin/python -m pip install" in out
