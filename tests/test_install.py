@@ -141,6 +141,15 @@ def test_a_python_that_tensorflow_has_no_wheels_for_is_refused_in_one_line(check
 
 
 @needs_make
+@pytest.mark.parametrize("version, fits", [((3, 9), False), ((3, 10), True), ((3, 13), True), ((3, 14), False)])
+def test_the_python_check_is_pyprojects_requires_python(checkout, version, fits):
+    """make's check (FITS), run on a Python that reports `version`: in requires-python or not."""
+    fits_code = make(checkout, "--eval", "print-fits: ; @printf '%s' '$(FITS)'", "print-fits").stdout
+    code = f"import sys; sys.version_info = {version + (0, 'final', 0)!r}\n{fits_code}"
+    assert (subprocess.run([sys.executable, "-c", code]).returncode == 0) == fits
+
+
+@needs_make
 def test_where_python3_does_not_fit_make_takes_a_python3_1x_that_does(checkout, tmp_path_factory):
     bin_dir = tmp_path_factory.mktemp("bin")
     fake_python(bin_dir, "python3", "exit 1\n")                      # no Python that fits
