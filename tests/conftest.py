@@ -20,10 +20,6 @@ def run_script(script, *args, cwd=None, env=None, timeout=600):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: trains for real to an accuracy gate")
-
-
 @pytest.fixture(scope="session")
 def mnist():
     import mnistdata
