@@ -341,3 +341,20 @@ def test_drawing_while_the_training_thread_appends(vis):
     p.draw()
     p.fig.canvas.draw()
     assert len(p.lines[1][0].get_xdata()) == len(p.lines[1][0].get_ydata()) == 5
+
+
+def test_test_digits_scale_follows_the_latest_image(vis):
+    """Early tests sample every 5th digit (scale 100-50%), later ones show every mistake (100-90%)."""
+    def raw(per_cell):
+        return {"digits": np.zeros((1000, 28, 28), np.uint8), "labels": np.zeros(1000, int),
+                "computed": np.ones(1000, int), "shown": 1000, "lines": 25, "per_cell": per_cell, "tested": 10000}
+    p = drawing.agg_figure(vis)
+    readings = []
+    for per_cell in (5, 1):
+        vis.update_image2(raw(per_cell))
+        p.draw()
+        p.fig.canvas.draw()
+        bottom = p.ax[6].get_ylim()[0]                     # the image's last pixel row, read on the scale
+        readings.append(float(p.scale._functions[0](bottom)))
+        assert ("every 5th" in p.ax[6].get_title()) == (per_cell == 5)
+    assert readings == pytest.approx([0.5, 0.9], abs=0.002)

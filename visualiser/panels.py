@@ -211,8 +211,9 @@ class Panels:
         read as the test accuracy. Each cell holds per_cell tested digits, so the scale spans 100% down to
         90% (every mistake shown), 80%, 50% or 0% (every 2nd, 5th or 10th digit shown)."""
         from matplotlib.ticker import PercentFormatter
-        s = self.scale_of
-        per_row = lambda: s["cols"] * s["per_cell"] / s["tested"]  # noqa: E731  accuracy lost per image row
+        def per_row():                     # the accuracy one row of digits stands for, as last drawn
+            s = self.scale_of
+            return s["cols"] * s["per_cell"] / s["tested"]
         self.scale = self.ax[6].secondary_yaxis(
             "left", functions=(lambda y: 1 - (np.asarray(y) + 0.5) / 28 * per_row(),
                                lambda a: (1 - np.asarray(a)) / per_row() * 28 - 0.5))
