@@ -227,3 +227,74 @@ def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
         if proc.poll() is None:
             proc.kill()
         log.close()
+
+
+# -- what each key shows, read from the screen ------------------------------------------------------------
+def region_panel(part):
+    """Which of the six panels a part of a screenshot shows, read from what is drawn there, as a person would:
+    light blue bands (weights), light orange bands (biases), mostly dark ink in a square (training digits) or
+    a wide (test digits) block, else the red test curve rising (accuracy) or falling (loss)."""
+    near = lambda rgb, tol: np.abs(part - np.array(rgb)).sum(-1) < tol  # noqa: E731
+    if near((158, 202, 225), 60).mean() > 0.02:
+        return "weights"
+    if near((253, 174, 107), 60).mean() > 0.02:
+        return "biases"
+    ink = part.sum(-1) < 250
+    if ink.mean() > 0.04:
+        r, c = np.nonzero(ink)
+        ratio = (np.percentile(c, 99) - np.percentile(c, 1)) / (np.percentile(r, 99) - np.percentile(r, 1))
+        return "training digits" if ratio < 1.3 else "test digits"
+    y, x = np.nonzero(near((214, 39, 40), 60))                          # the test curve: line and dots
+    if len(x) < 20:
+        return None
+    start, end = y[x <= np.percentile(x, 10)].mean(), y[x >= np.percentile(x, 90)].mean()
+    return "accuracy" if end < start else "loss"
+
+
+def screen_panels(image, count):
+    """The panels shown in a screenshot of the window, in reading order (1, 2 or 6 of them)."""
+    im = np.asarray(image.convert("RGB"), int)
+    h, w, _ = im.shape
+    canvas = im[int(h * 0.07):int(h * 0.93), :]                         # below the status line, above the toolbar
+    ch, cw, _ = canvas.shape
+    parts = ([canvas] if count == 1 else [canvas[:, :cw // 2], canvas[:, cw // 2:]] if count == 2 else
+             [canvas[r * ch // 2:(r + 1) * ch // 2, c * cw // 3:(c + 1) * cw // 3] for r in range(2) for c in range(3)])
+    return [region_panel(p) for p in parts]
+
+
+COURSE_KEYS = {"1": ["accuracy"], "2": ["loss"], "3": ["training digits"], "4": ["weights"], "5": ["biases"],
+               "6": ["test digits"], "7": ["accuracy", "loss"], "8": ["weights", "biases"],
+               "9": ["training digits", "test digits"],
+               "0": ["accuracy", "loss", "training digits", "weights", "biases", "test digits"]}
+
+
+def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
+    """Keys 1-9 and 0 in a real window, each checked from a screenshot: the course's panel numbers."""
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env["DISPLAY"] = xvfb
+    log = open(tmp_path / "out.txt", "w")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_2.1_five_layers_relu_lrdecay.py"),
+                             "--iterations", "100000"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        out = lambda: (tmp_path / "out.txt").read_text()  # noqa: E731
+        assert wait_for(lambda: len(course.parse_run(out())["test"]) >= 6), out()
+        window = subprocess.run(["xdotool", "search", "--sync", "--name", "mnist_2.1"], env=env,
+                                capture_output=True, text=True, timeout=30).stdout.split()[0]
+        geometry = dict(line.split("=") for line in subprocess.run(
+            ["xdotool", "getwindowgeometry", "--shell", window], env=env, capture_output=True, text=True).stdout.split())
+        box = tuple(int(geometry[k]) for k in ("X", "Y")) + tuple(int(geometry[k]) for k in ("WIDTH", "HEIGHT"))
+        box = (box[0], box[1], box[0] + box[2], box[1] + box[3])
+        key = lambda k: subprocess.run(["xdotool", "key", "--window", window, k], env=env, capture_output=True)  # noqa: E731
+        key("space")                                                     # paused: the data stays as it is
+        from PIL import ImageGrab
+        seen = {}
+        for k, panels in COURSE_KEYS.items():
+            key(k)
+            time.sleep(1.5)
+            shot = ImageGrab.grab(xdisplay=xvfb).crop(box)
+            shot.save(tmp_path / f"key-{k}.png")
+            seen[k] = screen_panels(shot, len(panels))
+        assert seen == COURSE_KEYS
+    finally:
+        proc.kill()
+        log.close()
