@@ -139,3 +139,37 @@ def test_bad_data_stops_a_script_with_one_line(tmp_path):
     assert r.returncode == 1
     assert "Traceback" not in r.stderr
     assert "mnistdata: train-images-idx3-ubyte.gz (or train-images-idx3-ubyte) is missing" in r.stderr
+
+
+def test_a_file_given_as_the_folder(tmp_path):
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"x")
+    refused(tmp_path / "train-images-idx3-ubyte.gz", "is a file, not a folder", "the folder that holds")
+
+
+def test_an_unreadable_folder_is_not_called_missing(copy, monkeypatch):
+    # root reads any folder, so the permission is taken away where mnistdata asks for it
+    real = os.access
+    monkeypatch.setattr(mnistdata.os, "access", lambda p, mode: False if str(p) == str(copy) else real(p, mode))
+    message = refused(copy, "cannot be read (permission denied)", "chmod")
+    assert "missing" not in message and "does not exist" not in message
+
+
+def test_an_unreadable_file_is_not_called_corrupt(copy, monkeypatch):
+    import builtins
+    def refusing(path, *a, **k):
+        if str(path).endswith("t10k-labels-idx1-ubyte.gz"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return builtins.open(path, *a, **k)
+    monkeypatch.setattr(mnistdata, "open", refusing, raising=False)
+    message = refused(copy, "t10k-labels-idx1-ubyte.gz cannot be read (permission denied)", "chmod +r")
+    assert "corrupt" not in message and "truncated" not in message
+
+
+def test_a_bad_data_dir_is_refused_before_tensorflow_loads(tmp_path):
+    from conftest import run_script
+    (tmp_path / "file").write_text("x")
+    r = run_script("mnist_3.0_convolutional.py", "--data-dir", str(tmp_path / "file"),
+                   env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
+    assert "numpy" in imported and "tensorflow" not in imported   # -X importtime's list: no TensorFlow
