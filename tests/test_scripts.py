@@ -195,26 +195,57 @@ def wait_for(predicate, timeout=60):
     return False
 
 
+class Window:
+    """Step 2.1 in a real window on the Xvfb display, with its output, its X window id and its keys."""
+
+    def __init__(self, display, folder, tests=3):
+        self.env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+        self.env["DISPLAY"] = display
+        self.log_path = folder / "out.txt"
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_2.1_five_layers_relu_lrdecay.py"),
+                                      "--iterations", "100000"], cwd=folder, env=self.env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        try:
+            assert wait_for(lambda: "display: window" in self.out()
+                            and len(course.parse_run(self.out())["test"]) >= tests), self.out()
+            self.id = subprocess.run(["xdotool", "search", "--sync", "--name", "mnist_2.1"], env=self.env,
+                                     capture_output=True, text=True, timeout=30).stdout.split()[0]
+        except BaseException:
+            self.close()
+            raise
+
+    def out(self):
+        return self.log_path.read_text()
+
+    def key(self, k):
+        subprocess.run(["xdotool", "key", "--window", self.id, k], env=self.env, capture_output=True)
+
+    def box(self):
+        """(left, top, right, bottom) of the window on the screen."""
+        g = dict(line.split("=") for line in subprocess.run(["xdotool", "getwindowgeometry", "--shell", self.id],
+                                                            env=self.env, capture_output=True, text=True).stdout.split())
+        x, y, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
+        return x, y, x + w, y + h
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.log.close()
+
+
 def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["DISPLAY"] = xvfb
-    log = open(tmp_path / "out.txt", "w")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_2.1_five_layers_relu_lrdecay.py"),
-                             "--iterations", "100000"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    window = Window(xvfb, tmp_path)
+    out, key, proc = window.out, window.key, window.proc
     try:
-        out = lambda: (tmp_path / "out.txt").read_text()
-        assert wait_for(lambda: "display: window" in out() and len(course.parse_run(out())["test"]) >= 3), out()
-        window = subprocess.run(["xdotool", "search", "--sync", "--name", "mnist_2.1"], env=env,
-                                capture_output=True, text=True, timeout=30).stdout.split()[0]
-        key = lambda k: subprocess.run(["xdotool", "key", "--window", window, k], env=env, capture_output=True)
         from PIL import ImageGrab
         time.sleep(2)
         six = np.asarray(ImageGrab.grab(xdisplay=xvfb).convert("L"), float)
         assert six.std() > 30                                               # the six panels, not a blank
-        key("2")
+        key("3")
         time.sleep(1.5)
         one = np.asarray(ImageGrab.grab(xdisplay=xvfb).convert("L"), float)
-        assert np.abs(one - six).mean() > 5                                 # the layout changed
+        assert np.abs(one - six).mean() > 5                                 # the layout changed: digits alone
         key("space")
         time.sleep(1.5)
         trained = lambda: len(course.parse_run(out())["train"])  # noqa: E731
@@ -231,9 +262,7 @@ def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
         text = out()
         assert "interrupted (Ctrl-C)" in text and re.search(r"^max test accuracy: 0\.[89]", text, re.M), text[-2000:]
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        log.close()
+        window.close()
 
 
 # -- what each key shows, read from the screen ------------------------------------------------------------
@@ -269,6 +298,20 @@ def screen_panels(image, count):
     return [region_panel(p) for p in parts]
 
 
+def after_change(grab, before, timeout=30):
+    """A screenshot once the screen has changed from `before` and stopped changing (the redraw after a key
+    is done; the training is paused): two grabs half a second apart the same."""
+    last, end = np.asarray(grab()), time.time() + timeout
+    while time.time() < end:
+        time.sleep(0.5)
+        now = np.asarray(grab())
+        if np.array_equal(now, last) and not np.array_equal(now, before):
+            break
+        last = now
+    from PIL import Image
+    return Image.fromarray(last)
+
+
 COURSE_KEYS = {"1": ["accuracy"], "2": ["loss"], "3": ["training digits"], "4": ["weights"], "5": ["biases"],
                "6": ["test digits"], "7": ["accuracy", "loss"], "8": ["weights", "biases"],
                "9": ["training digits", "test digits"],
@@ -277,31 +320,21 @@ COURSE_KEYS = {"1": ["accuracy"], "2": ["loss"], "3": ["training digits"], "4": 
 
 def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
     """Keys 1-9 and 0 in a real window, each checked from a screenshot: the course's panel numbers."""
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["DISPLAY"] = xvfb
-    log = open(tmp_path / "out.txt", "w")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_2.1_five_layers_relu_lrdecay.py"),
-                             "--iterations", "100000"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    window = Window(xvfb, tmp_path, tests=6)
     try:
-        out = lambda: (tmp_path / "out.txt").read_text()  # noqa: E731
-        assert wait_for(lambda: len(course.parse_run(out())["test"]) >= 6), out()
-        window = subprocess.run(["xdotool", "search", "--sync", "--name", "mnist_2.1"], env=env,
-                                capture_output=True, text=True, timeout=30).stdout.split()[0]
-        geometry = dict(line.split("=") for line in subprocess.run(
-            ["xdotool", "getwindowgeometry", "--shell", window], env=env, capture_output=True, text=True).stdout.split())
-        box = tuple(int(geometry[k]) for k in ("X", "Y")) + tuple(int(geometry[k]) for k in ("WIDTH", "HEIGHT"))
-        box = (box[0], box[1], box[0] + box[2], box[1] + box[3])
-        key = lambda k: subprocess.run(["xdotool", "key", "--window", window, k], env=env, capture_output=True)  # noqa: E731
-        key("space")                                                     # paused: the data stays as it is
         from PIL import ImageGrab
+        key, box = window.key, window.box()
+        grab = lambda: ImageGrab.grab(xdisplay=xvfb).crop(box)  # noqa: E731
+        before = np.asarray(grab())
+        key("space")                                                     # paused: the data stays as it is
+        after_change(grab, before)                                       # (its title line says so)
         seen = {}
         for k, panels in COURSE_KEYS.items():
+            before = np.asarray(grab())
             key(k)
-            time.sleep(1.5)
-            shot = ImageGrab.grab(xdisplay=xvfb).crop(box)
+            shot = after_change(grab, before)
             shot.save(tmp_path / f"key-{k}.png")
             seen[k] = screen_panels(shot, len(panels))
         assert seen == COURSE_KEYS
     finally:
-        proc.kill()
-        log.close()
+        window.close()
