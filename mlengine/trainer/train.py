@@ -17,7 +17,7 @@ import tensorflow as tf
 
 import mnistdata
 
-from . import cluster, export, jobdir
+from . import cluster, export, jobdir, lines
 from .model import CourseDecay, build
 
 BATCH = 100
@@ -224,8 +224,7 @@ def _train(trainer, strategy, role, data, hp, job_dir, own_dir, seed, iterations
             tf.summary.scalar("loss", result["loss"])
             tf.summary.scalar("accuracy", result["accuracy"])
         eval_writer.flush()
-        log(f"{step}: ********* test accuracy:{result['accuracy']:.4f} test loss: {result['loss']:.4f} "
-            f"(checkpoint {step})")
+        log(lines.make_test_line(step, result["accuracy"], result["loss"]))
         return result
 
     t0, step = time.perf_counter(), start
@@ -247,7 +246,7 @@ def _train(trainer, strategy, role, data, hp, job_dir, own_dir, seed, iterations
                         tf.summary.scalar("accuracy", accuracy)
                         tf.summary.scalar("learning_rate", lr)
                 if step % 100 == 0:
-                    log(f"{step}: accuracy:{float(accuracy):.4f} loss: {float(loss):.4f} lr: {float(lr):.6f}")
+                    log(lines.make_train_line(step, float(accuracy), float(loss), float(lr)))
                 if step % checkpoint_every == 0 and step < iterations:
                     checkpoint_and_evaluate(step)
             if strategy is None:  # (a late request on one worker alone must not leave the others waiting)
