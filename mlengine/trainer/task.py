@@ -4,11 +4,15 @@
     python -m trainer.task --job-dir JOB --hp-iterations 300       # a short job; run again to resume
 
 The hyperparameters are the flags named --hp-*, as in the original job, so that a hyperparameter search
-(Vertex AI Vizier, or any tuner that passes flags) can set them. The work is done in train.run().
+(Vertex AI Vizier, or any tuner that passes flags) can set them. The flags become one Job (the settings);
+the work is done in train.run(job).
 """
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, Optional
 
 from . import REPO_ROOT, cluster
 
@@ -26,6 +30,26 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job's settings, made once from the flags: all that trainer.train.run needs."""
+    job_dir: str
+    hp: Mapping[str, float]         # the network's and the schedule's hyperparameters: --hp-* but iterations
+    iterations: int                 # the step to train to (--hp-iterations)
+    seed: int = 0
+    data_dir: Optional[str] = None  # None: the MNIST bundled in data/
+    checkpoint_every: int = 200     # steps between checkpoints, each followed by a test
+    summary_every: int = 10         # steps between TensorBoard summaries
+    threads: int = 0                # TensorFlow's intra- and inter-op threads (0: one per core)
+    role: cluster.Role = cluster.SINGLE  # this process's place in a multi-worker job (TF_CONFIG)
+
+    @classmethod
+    def from_args(cls, args, role=cluster.SINGLE):
+        return cls(job_dir=args.job_dir, hp=MappingProxyType(hyperparameters(args)), iterations=args.hp_iterations,
+                   seed=args.seed, data_dir=args.data_dir, checkpoint_every=args.checkpoint_every,
+                   summary_every=args.summary_every, threads=args.threads, role=role)
 
 
 def parser():
@@ -102,10 +126,7 @@ def main(argv=None):
     print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
           + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
     from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
-    train.run(hyperparameters(args), args.job_dir, data_dir=args.data_dir, seed=args.seed,
-              iterations=args.hp_iterations, checkpoint_every=args.checkpoint_every,
-              summary_every=args.summary_every, log=lambda line: print(line, flush=True), role=role,
-              threads=args.threads)
+    train.run(Job.from_args(args, role), log=lambda line: print(line, flush=True))
     return 0
 
 
