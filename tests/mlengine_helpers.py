@@ -44,9 +44,17 @@ def run(module, *flags, timeout=300):
                           timeout=timeout)
 
 
-def start(module, *flags):
+def start(module, *flags, stderr=subprocess.STDOUT):
     return subprocess.Popen(command(module, *flags), cwd=MLENGINE, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=stderr, text=True)
+
+
+TF_CHATTER = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d)")
+
+
+def own_lines(text):
+    """The program's own lines: without the C++ log lines TensorFlow prints before its log level applies."""
+    return [line for line in text.splitlines() if line.strip() and not TF_CHATTER.match(line)]
 
 
 @functools.cache

@@ -7,6 +7,7 @@ TensorFlow writes a checkpoint into ckpt-N_temp/ and renames its files when comp
 earlier ones whole.
 """
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -35,4 +36,8 @@ class Checkpoints:
     def save(self, step):
         """Save the state after `step` steps as ckpt-<step>."""
         self.trainer.synchronise()  # the same batch-norm averages on every worker before they are saved
-        self.manager.save(checkpoint_number=step)
+        try:
+            self.manager.save(checkpoint_number=step)
+        except BaseException:  # a second Ctrl-C, a lost peer: no ckpt-N_temp/ left behind
+            shutil.rmtree(os.path.join(self.manager.directory, f"ckpt-{step}_temp"), ignore_errors=True)
+            raise

@@ -29,15 +29,20 @@ class Serving(tf.Module):
 
 
 def export(model, job_dir, step):
-    """Write JOB/export/<step>/ (to a temporary folder first, renamed when complete); return its path."""
+    """Write JOB/export/<step>/ (to a temporary folder first, renamed when complete); return its path.
+    A failed write (a full disk) or a stop request leaves no temporary folder behind."""
     base = os.path.join(job_dir, "export")
     final, tmp = os.path.join(base, str(step)), os.path.join(base, f".tmp-{step}-{os.getpid()}")
     os.makedirs(base, exist_ok=True)
     module = Serving(model)
-    tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final
 
 

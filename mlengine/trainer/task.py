@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Mapping, Optional
 
 from . import REPO_ROOT, cluster
+from .stop import Stopped, StopRequests
 
 TUNABLE = [  # (flag, default, type, help)
     ("iterations", 3000, int, "training steps (batches of 100)"),
@@ -118,6 +119,16 @@ def main(argv=None):
         from . import launch
         return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
                                 ports=args.ports, max_restarts=args.max_restarts)
+    with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
+        try:
+            return run(args, stop)
+        except Stopped as e:
+            raise SystemExit(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the "
+                             "same command to go on") from None
+
+
+def run(args, stop):
+    """The job in this process, once its flags are checked: TensorFlow loaded, then train.run."""
     role = cluster.from_env()  # a malformed TF_CONFIG stops here, in one line, before TensorFlow reads it
     print("Tunable hyperparameters (set with --hp-NAME):")
     for name, default, *_ in TUNABLE:
@@ -126,7 +137,7 @@ def main(argv=None):
     print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
           + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
     from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
-    train.run(Job.from_args(args, role), log=lambda line: print(line, flush=True))
+    train.run(Job.from_args(args, role), stop, log=lambda line: print(line, flush=True))
     return 0
 
 

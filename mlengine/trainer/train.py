@@ -1,6 +1,6 @@
 """The training job's library: the data pipeline, the resumable loop, and the job's end (test, export).
 
-    run(job)   restore the latest checkpoint -> train to job.iterations -> test, export, metrics
+    run(job, stop)   restore the latest checkpoint -> train to job.iterations -> test, export, metrics
 
 Everything a step does is a pure function of (seed, step) and the restored state: the batch is drawn from a
 per-epoch permutation made by a stateless RNG, its random shifts and dropout masks are stateless too, and TensorFlow's op
@@ -22,7 +22,6 @@ from . import export, jobdir, lines
 from .checkpoints import Checkpoints
 from .distribute import make_strategy, make_trainer
 from .model import BATCH
-from .stop import StopRequests
 
 
 def train_batches(images, labels, seed, start_step, end_step, batch=BATCH, shift=0):
@@ -121,10 +120,11 @@ class Silent(Reports):
         pass
 
 
-def run(job, log=print):
+def run(job, stop, log=print):
     """Train (or resume) the job to job.iterations steps; export; return the final metrics.
 
-    job: trainer.task.Job, the settings.
+    job: trainer.task.Job, the settings. stop: trainer.stop.StopRequests, installed by the caller: a
+    request during the loop stops it after the step, with a checkpoint; before or after, at once.
     job.role (trainer.cluster.Role, from TF_CONFIG): with several workers, every worker runs this function in
     step with the others (trainer.distribute); the chief alone writes job_dir. The others save their
     checkpoints and export into a temporary folder (saving is collective under MultiWorkerMirroredStrategy)
@@ -144,7 +144,8 @@ def run(job, log=print):
         if finished:
             return finished
         reports = (Reports if chief else Silent)(job, data, trainer, log)
-        seconds = train(trainer, job, data, checkpoints, reports)
+        seconds = train(trainer, job, data, checkpoints, reports, stop)
+        stop.check()  # a request during the last step or its checkpoint: saved, so stop before the end
         result = reports.test(job.iterations)
         return finish(trainer, job, data, own_dir, result, start, seconds, log)
     except trainer.peer_errors as e:
@@ -180,16 +181,17 @@ def finished_metrics(job, start, log):
     return None
 
 
-def train(trainer, job, data, checkpoints, reports):
+def train(trainer, job, data, checkpoints, reports, stop):
     """Steps trainer.step + 1 .. job.iterations, with their summaries, lines, checkpoints and tests, and
     the checkpoint of the last step -> the seconds the steps took.
 
-    A stop request (Ctrl-C, SIGTERM, on any worker) ends it after a step: a checkpoint is saved there and
-    JobDirError says how to resume."""
+    A stop request (on any worker) ends it after a step: a checkpoint is saved there and JobDirError says
+    how to resume. Requests during the saves are noted too, so that no save is cut short."""
+    stop.check()  # one that came during start-up, if its exception was swallowed where it landed
     step, t0 = trainer.step, time.perf_counter()
     batches = train_batches(data.train.images, data.train.labels, job.seed, step, job.iterations,
                             shift=job.hp.get("shift", 0))
-    with StopRequests() as stop:
+    with stop.deferred():
         try:
             for X, Y_ in batches:
                 # every worker takes this step; then all stop if any one was asked to (the single worker
