@@ -1,5 +1,7 @@
-"""The training job when things go wrong around it, through its command line: Ctrl-C and SIGTERM during
-the start-up. Each ends in one line, and loses nothing that was saved."""
+"""The training job when things go wrong around it, through its command line: a damaged checkpoint, a job
+directory that fills up, Ctrl-C and SIGTERM during the start-up. Each ends in one line (or goes on, saying
+so in one line), and loses nothing that was saved."""
+import json
 import os
 import shutil
 import signal
@@ -9,13 +11,62 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import SHORT, own_lines, scratch, start, wait_for  # noqa: E402
+from mlengine_helpers import SHORT, own_lines, run, scratch, start, trained_job, wait_for  # noqa: E402
+
+
+def metrics(job):
+    return json.load(open(os.path.join(job, "metrics.json")))
+
+
+def same_as_uninterrupted(job):
+    whole = metrics(trained_job()[0])
+    return all(metrics(job)[key] == whole[key] for key in ("test_accuracy", "test_loss", "correct", "fingerprint"))
 
 
 def leftovers(job):
     """Half-written things: TensorFlow's ckpt-N_temp/, the export's .tmp-*, write_json's .tmp-*."""
     return [os.path.join(d, n) for d, dirs, files in os.walk(job) for n in dirs + files
             if n.endswith("_temp") or ".tmp-" in n or n.startswith(".tmp")]
+
+
+def test_a_truncated_latest_checkpoint_is_skipped_for_the_newest_readable_one():
+    job = os.path.join(scratch("faults"), "truncated")
+    shutil.rmtree(job, ignore_errors=True)
+    shutil.copytree(trained_job()[0], job)  # 300 steps, checkpoints 100, 200, 300
+    os.remove(os.path.join(job, "metrics.json"))
+    shutil.rmtree(os.path.join(job, "export"))
+    data = os.path.join(job, "checkpoints", "ckpt-300.data-00000-of-00001")
+    os.truncate(data, os.path.getsize(data) // 2)  # as a full disk or a copy cut short leaves it
+    done = run("trainer.task", "--job-dir", job, *SHORT)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "checkpoint ckpt-300 is unreadable (Read less bytes than requested): resuming from ckpt-200" \
+        in done.stdout, done.stdout
+    assert "Traceback" not in done.stderr and metrics(job)["resumed_from"] == 200
+    assert same_as_uninterrupted(job)  # the 100 steps redone are the same steps
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a small tmpfs (mount -t tmpfs) needs root; RLIMIT_FSIZE fails "
+                                              "another way (SIGXFSZ) than a full disk (ENOSPC)")
+def test_a_job_dir_that_fills_up_ends_in_one_line_and_resumes_once_there_is_room():
+    disk = scratch("faults-full-disk")
+    # 7 MB: config, summaries and two checkpoints of 2.9 MB fit; the third does not
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=7m", "tmpfs", disk], check=True)
+    try:
+        job = os.path.join(disk, "job")
+        full = run("trainer.task", "--job-dir", job, *SHORT)
+        assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+        line, = own_lines(full.stderr)
+        assert line.startswith("trainer: cannot write checkpoint ckpt-") and "(No space left on device)" in line
+        assert "free some space, then run the same command to resume" in line, line
+        assert leftovers(job) == []
+        state = open(os.path.join(job, "checkpoints", "checkpoint")).read()
+        assert 'model_checkpoint_path: "ckpt-200"' in state, state
+        subprocess.run(["mount", "-o", "remount,size=64m", disk], check=True)  # room again
+        done = run("trainer.task", "--job-dir", job, *SHORT)
+        assert done.returncode == 0 and "resuming from" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+        assert same_as_uninterrupted(job)
+    finally:
+        subprocess.run(["umount", disk], check=True)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])

@@ -11,6 +11,7 @@
 it, so a finished job can be extended (`--hp-iterations 4000` on a 3,000-step job), giving exactly what an
 uninterrupted 4,000-step run gives.
 """
+import errno
 import hashlib
 import json
 import os
@@ -41,8 +42,25 @@ def make_config(hp, seed, data, batch):
             "data": data_fingerprint(data)}
 
 
+def reason(e):
+    """The gist of a failed read or write (an OSError or a TensorFlow error), for a one-line message."""
+    text = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e) or type(e).__name__
+    for known in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        if os.strerror(known) in text:  # TensorFlow's errors end with the OS's words, after a long path
+            return os.strerror(known)
+    return text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+
+
+def cannot_write(what, e, state, verb):
+    """The JobDirError of a write that failed: what, why, what is kept, and what to do."""
+    why = reason(e)
+    fix = "free some space" if why in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT)) else "fix that"
+    return JobDirError(f"cannot write {what} ({why}): {state}; {fix}, then run the same command to {verb}")
+
+
 def write_json(path, obj):
-    """Write JSON atomically: a kill at any moment leaves the old file or the new one, never half of one."""
+    """Write JSON atomically: a kill at any moment leaves the old file or the new one, never half of one.
+    A write that fails (a full disk) leaves the old file too, and stops the job in one line."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "w") as f:
@@ -51,7 +69,10 @@ def write_json(path, obj):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a write that fails, a stop request at once: no half-written file either
+    except OSError as e:
+        _remove(tmp)
+        raise cannot_write(path, e, "the job stops there", "go on") from None
+    except BaseException:  # a stop request at once: no half-written file either
         _remove(tmp)
         raise
 

@@ -1,6 +1,6 @@
 """The training job's library: the data pipeline, the resumable loop, and the job's end (test, export).
 
-    run(job, stop)   restore the latest checkpoint -> train to job.iterations -> test, export, metrics
+    run(job, stop)   restore the newest readable checkpoint -> train to job.iterations -> test, export, metrics
 
 Everything a step does is a pure function of (seed, step) and the restored state: the batch is drawn from a
 per-epoch permutation made by a stateless RNG, its random shifts and dropout masks are stateless too, and TensorFlow's op
@@ -218,7 +218,11 @@ def train(trainer, job, data, checkpoints, reports, stop):
 
 def finish(trainer, job, data, own_dir, result, start, seconds, log):
     """Export, reload the export and score it, write metrics.json (the chief) -> the metrics."""
-    export_dir = export.export(trainer.model, own_dir, job.iterations)
+    try:
+        export_dir = export.export(trainer.model, own_dir, job.iterations)
+    except (tf.errors.OpError, OSError) as e:
+        raise jobdir.cannot_write(f"the export in {os.path.join(own_dir, 'export')}", e,
+                                  f"the checkpoint of step {job.iterations} is saved", "export") from None
     if not job.role.is_chief:  # its fingerprint, printed, shows that every worker ends with the same variables
         print(f"worker {job.role.index} done: fingerprint {trainer.fingerprint()}", flush=True)
         return {"step": job.iterations, "worker": job.role.index, "fingerprint": trainer.fingerprint()}
