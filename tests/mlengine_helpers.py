@@ -49,6 +49,25 @@ def start(module, *flags, stderr=subprocess.STDOUT):
                             stderr=stderr, text=True)
 
 
+def run_counting_imports(module, *flags, timeout=60):
+    """Run `python -X importtime -m module flags` -> (CompletedProcess whose stderr is the program's own,
+    the set of modules it imported): what a user's mistake costs before the answer."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *command(module, *flags)[1:]], cwd=MLENGINE,
+                          env=ENV, capture_output=True, text=True, timeout=timeout)
+    imported, own = set(), []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:"):
+            imported.add(line.rsplit("|", 1)[-1].strip())
+        else:
+            own.append(line + "\n")
+    done.stderr = "".join(own)
+    return done, imported
+
+
+def loaded_tensorflow(imported):
+    return any(name.split(".")[0] in ("tensorflow", "keras") for name in imported)
+
+
 TF_CHATTER = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d)")
 
 

@@ -1,17 +1,19 @@
 """The training job when things go wrong around it, through its command line: a damaged checkpoint, a job
-directory that fills up, Ctrl-C and SIGTERM during the start-up. Each ends in one line (or goes on, saying
-so in one line), and loses nothing that was saved."""
+directory that fills up, two jobs on one job directory, Ctrl-C and SIGTERM during the start-up. Each ends
+in one line (or goes on, saying so in one line), and loses nothing that was saved."""
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import SHORT, own_lines, run, scratch, start, trained_job, wait_for  # noqa: E402
+from mlengine_helpers import (SHORT, loaded_tensorflow, own_lines, run, run_counting_imports,  # noqa: E402
+                              scratch, start, trained_job, wait_for)
 
 
 def metrics(job):
@@ -67,6 +69,30 @@ def test_a_job_dir_that_fills_up_ends_in_one_line_and_resumes_once_there_is_room
         assert same_as_uninterrupted(job)
     finally:
         subprocess.run(["umount", disk], check=True)
+
+
+def test_a_second_job_on_a_job_dir_is_refused_and_a_killed_one_does_not_block():
+    job = os.path.join(scratch("faults"), "locked")
+    flags = ["--job-dir", job, "--hp-iterations", "200", "--checkpoint-every", "100"]
+    first = start("trainer.task", *flags)
+    try:
+        wait_for(lambda: "job dir:" in first.stdout.readline(), 60, "the first job's start")
+        second, imported = run_counting_imports("trainer.task", *flags, timeout=120)
+        assert second.returncode == 1 and not loaded_tensorflow(imported), second.stdout + second.stderr
+        assert own_lines(second.stderr) == [
+            f"trainer: the job directory {job} is in use by pid {first.pid} on {socket.gethostname()}: wait for "
+            "that job to end (or stop it: it resumes), or give this one another --job-dir"]
+    finally:
+        first.kill()  # kill -9: the lock dies with the process, its file stays
+        first.communicate()
+    assert os.path.exists(os.path.join(job, "lock"))
+    third = start("trainer.task", *flags)
+    try:
+        wait_for(lambda: "job dir:" in third.stdout.readline(), 60, "the third job's start (past the lock)")
+        assert third.poll() is None
+    finally:
+        third.kill()
+        third.communicate()
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["Ctrl-C", "SIGTERM"])
