@@ -57,6 +57,7 @@ def foreign():
     return path
 
 
+DIGITS = os.path.join(MLENGINE, "digits.json")
 MISTAKES = {  # what: (module, flags (callables made when the test runs), exit code, words of the one line)
     "task-unknown-flag": ("task", ["--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
     "task-negative-seed": ("task", ["--seed", "-1"], 2, "--seed must be in 0..2147483647, got -1"),
@@ -69,6 +70,21 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "task-summaries-a-file": ("task", ["--job-dir", with_a_file_for_summaries], 1,
                               "is a file, where the job keeps its training summaries"),
     "task-someone-elses-folder": ("task", ["--job-dir", foreign], 1, "holds no config.json: it is not a job"),
+    "serve-unknown-flag": ("serve", ["--model-dir", DIGITS, "--bogus"], 2, "unrecognized arguments: --bogus"),
+    "serve-port-99999": ("serve", ["--model-dir", DIGITS, "--port", "99999"], 2,
+                         "a TCP port is 0..65535 (0: any free one), got '99999'"),
+    "serve-port-negative": ("serve", ["--model-dir", DIGITS, "--port", "-1"], 2, "a TCP port is 0..65535"),
+    "serve-max-batch-0": ("serve", ["--model-dir", DIGITS, "--max-batch", "0"], 2,
+                          "--max-batch: must be at least 1, got 0"),
+    "serve-body-nan": ("serve", ["--model-dir", DIGITS, "--max-body-mb", "nan"], 2, "--max-body-mb: must be at least"),
+    "serve-name-with-slash": ("serve", ["--model-dir", DIGITS, "--model-name", "a/b"], 2, "--model-name: letters"),
+    "serve-no-model": ("serve", ["--model-dir", lambda: scratch("cli-empty")], 1, "no SavedModel in"),
+    "predict-unknown-flag": ("predict", ["--model-dir", DIGITS, "--bogus"], 2, "unrecognized arguments: --bogus"),
+    "predict-no-input": ("predict", ["--model-dir", DIGITS], 2, "give --json-instances FILE and/or --images FILE"),
+    "predict-missing-input": ("predict", ["--model-dir", DIGITS, "--json-instances", "/no/such.json"], 1,
+                              "cannot read /no/such.json"),
+    "predict-no-model": ("predict", ["--model-dir", lambda: scratch("cli-empty"), "--json-instances", DIGITS], 1,
+                         "no SavedModel in"),
 }
 
 

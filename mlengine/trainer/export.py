@@ -14,6 +14,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from .jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
+
 SIGNATURE = "serving_default"
 
 
@@ -44,25 +46,6 @@ def export(model, job_dir, step):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
-
-
-class ModelDirError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
-
-
-def find(path):
-    """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory."""
-    path = os.path.expanduser(str(path))
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    for base in (path, os.path.join(path, "export")):
-        versions = [d for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
-        versions = [d for d in versions if os.path.exists(os.path.join(base, d, "saved_model.pb"))]
-        if versions:
-            return os.path.join(base, max(versions, key=int))
-    raise ModelDirError(f"no SavedModel in {path}: give --model-dir a job directory (trained by "
-                        "`python -m trainer.task --job-dir ...`), its export/ folder or one export/N/ in it")
 
 
 def load(path):
