@@ -74,6 +74,8 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "serve-port-99999": ("serve", ["--model-dir", DIGITS, "--port", "99999"], 2,
                          "a TCP port is 0..65535 (0: any free one), got '99999'"),
     "serve-port-negative": ("serve", ["--model-dir", DIGITS, "--port", "-1"], 2, "a TCP port is 0..65535"),
+    "serve-max-instances-0": ("serve", ["--model-dir", DIGITS, "--max-instances", "0"], 2,
+                              "--max-instances: must be at least 1, got 0"),
     "serve-max-batch-0": ("serve", ["--model-dir", DIGITS, "--max-batch", "0"], 2,
                           "--max-batch: must be at least 1, got 0"),
     "serve-body-nan": ("serve", ["--model-dir", DIGITS, "--max-body-mb", "nan"], 2, "--max-body-mb: must be at least"),
