@@ -64,6 +64,18 @@ def run_counting_imports(module, *flags, timeout=60):
     return done, imported
 
 
+def mount_tmpfs(path, options):
+    """A tmpfs on path (-o options), or the test skipped with the reason: it needs root, and a container
+    may refuse even root (no CAP_SYS_ADMIN). RLIMIT_FSIZE is no substitute for a full disk: it fails
+    writes with SIGXFSZ and EFBIG, not ENOSPC."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("a tmpfs (mount -t tmpfs) needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {(done.stderr.strip().splitlines() or ['?'])[0]}")
+
+
 def loaded_tensorflow(imported):
     return any(name.split(".")[0] in ("tensorflow", "keras") for name in imported)
 

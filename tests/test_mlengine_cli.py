@@ -9,8 +9,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (MLENGINE, loaded_tensorflow, own_lines, run_counting_imports,  # noqa: E402
-                              scratch)
+from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_lines,  # noqa: E402
+                              run_counting_imports, scratch)
 
 TRAINER = os.path.join(MLENGINE, "trainer")
 NOT_MINE = {"hptune"}  # its command line has its own tests (tests/test_mlengine_hptune.py)
@@ -103,7 +103,7 @@ def test_a_mistake_is_answered_in_one_line_before_tensorflow_loads(module, flags
 def test_the_job_refuses_a_read_only_job_dir_before_tensorflow_loads():
     job = scratch("cli-read-only")
     if os.geteuid() == 0:  # root writes through permissions: a read-only mount is what stops it
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", job], check=True)
+        mount_tmpfs(job, "ro,size=1m")
     else:
         os.chmod(job, 0o555)
     try:

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (SHORT, loaded_tensorflow, own_lines, run, run_counting_imports,  # noqa: E402
-                              scratch, start, trained_job, wait_for)
+from mlengine_helpers import (SHORT, loaded_tensorflow, mount_tmpfs, own_lines, run,  # noqa: E402
+                              run_counting_imports, scratch, start, trained_job, wait_for)
 
 
 def metrics(job):
@@ -47,12 +47,9 @@ def test_a_truncated_latest_checkpoint_is_skipped_for_the_newest_readable_one():
     assert same_as_uninterrupted(job)  # the 100 steps redone are the same steps
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="a small tmpfs (mount -t tmpfs) needs root; RLIMIT_FSIZE fails "
-                                              "another way (SIGXFSZ) than a full disk (ENOSPC)")
 def test_a_job_dir_that_fills_up_ends_in_one_line_and_resumes_once_there_is_room():
     disk = scratch("faults-full-disk")
-    # 7 MB: config, summaries and two checkpoints of 2.9 MB fit; the third does not
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=7m", "tmpfs", disk], check=True)
+    mount_tmpfs(disk, "size=7m")  # config, summaries and two checkpoints of 2.9 MB fit; the third does not
     try:
         job = os.path.join(disk, "job")
         full = run("trainer.task", "--job-dir", job, *SHORT)
