@@ -15,14 +15,14 @@ the curves agree and the mechanism works. Writes benchmarks/results/distributed.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_LINE = re.compile(r"(\d+): \*+ test accuracy:(\S+) test loss: (\S+)")
+sys.path.insert(0, os.path.join(ROOT, "mlengine"))
+from trainer.lines import TEST_LINE  # noqa: E402  (the job's own pattern: light, no TensorFlow)
 
 
 def run(workers, steps, every, job_dir):
@@ -36,8 +36,8 @@ def run(workers, steps, every, job_dir):
     wall = time.perf_counter() - t0
     if done.returncode:
         sys.exit(f"distributed.py: {' '.join(cmd)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    curve = [{"step": int(s), "test_accuracy": float(a), "test_loss": float(l)}
-             for s, a, l in TEST_LINE.findall(done.stdout)]
+    curve = [{"step": int(m["step"]), "test_accuracy": float(m["accuracy"]), "test_loss": float(m["loss"])}
+             for m in TEST_LINE.finditer(done.stdout)]
     metrics = json.load(open(os.path.join(job_dir, "metrics.json")))
     return {"workers": workers, "command": " ".join(["python", "-m", "trainer.task"] + cmd[3:]),
             "wall_seconds": round(wall, 1), "train_seconds": metrics["train_seconds_this_run"],

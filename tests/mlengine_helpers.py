@@ -44,9 +44,48 @@ def run(module, *flags, timeout=300):
                           timeout=timeout)
 
 
-def start(module, *flags):
+def start(module, *flags, stderr=subprocess.STDOUT):
     return subprocess.Popen(command(module, *flags), cwd=MLENGINE, env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=stderr, text=True)
+
+
+def run_counting_imports(module, *flags, timeout=60):
+    """Run `python -X importtime -m module flags` -> (CompletedProcess whose stderr is the program's own,
+    the set of modules it imported): what a user's mistake costs before the answer."""
+    done = subprocess.run([sys.executable, "-X", "importtime", *command(module, *flags)[1:]], cwd=MLENGINE,
+                          env=ENV, capture_output=True, text=True, timeout=timeout)
+    imported, own = set(), []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:"):
+            imported.add(line.rsplit("|", 1)[-1].strip())
+        else:
+            own.append(line + "\n")
+    done.stderr = "".join(own)
+    return done, imported
+
+
+def mount_tmpfs(path, options):
+    """A tmpfs on path (-o options), or the test skipped with the reason: it needs root, and a container
+    may refuse even root (no CAP_SYS_ADMIN). RLIMIT_FSIZE is no substitute for a full disk: it fails
+    writes with SIGXFSZ and EFBIG, not ENOSPC."""
+    import pytest
+    if os.geteuid() != 0:
+        pytest.skip("a tmpfs (mount -t tmpfs) needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", path], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {(done.stderr.strip().splitlines() or ['?'])[0]}")
+
+
+def loaded_tensorflow(imported):
+    return any(name.split(".")[0] in ("tensorflow", "keras") for name in imported)
+
+
+TF_CHATTER = re.compile(r"^(WARNING: All log messages before absl|[IWEF]\d{4} \d\d:\d\d:\d\d)")
+
+
+def own_lines(text):
+    """The program's own lines: without the C++ log lines TensorFlow prints before its log level applies."""
+    return [line for line in text.splitlines() if line.strip() and not TF_CHATTER.match(line)]
 
 
 @functools.cache

@@ -52,7 +52,8 @@ def test_two_workers_agree_with_each_other_and_with_one_worker():
     assert abs(a["test_accuracy"] - b["test_accuracy"]) <= 0.025, (a, b)  # ...but the same within noise
     assert b["export_accuracy"] == b["test_accuracy"]
     # the chief alone wrote the job directory (worker 1's temporary folder is gone)
-    assert sorted(os.listdir(job)) == ["checkpoints", "config.json", "eval", "export", "metrics.json", "train"]
+    assert sorted(os.listdir(job)) == ["checkpoints", "config.json", "eval", "export", "lock", "metrics.json",
+                                       "train"]
     assert [line for line in out.splitlines() if "test accuracy" in line and "[worker 1]" in line] == []
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import MLENGINE, mnist_test_labels, service  # noqa: E402
+from mlengine_helpers import MLENGINE, mnist_test_labels, service, trained_job  # noqa: E402
 
 httpx = pytest.importorskip("httpx")
 
@@ -135,13 +135,44 @@ def test_oversized_bodies_are_refused_before_they_are_read(api):
     ("POST", "/v1/models/fashion:predict", b"{}", 404, "Servable not found"),
     ("GET", "/v1/models/mnist/versions/7", None, 404, "version 7"),
     ("POST", "/v1/models/mnist:classify", b"{}", 400, "unsupported verb"),
-    ("GET", "/v1/models/mnist:predict", None, 404, "Servable not found"),
+    ("GET", "/v1/models/mnist:predict", None, 405, ":predict takes POST"),
+    ("GET", "/v1/models/mnist/versions/300:predict", None, 405, ":predict takes POST"),
     ("POST", "/v1/models/mnist", b"{}", 405, "Method Not Allowed"),
     ("GET", "/no/such/page", None, 404, "Not Found"),
 ])
 def test_wrong_urls_and_files_get_a_4xx_error(api, method, path, body, status, words):
     r = api.request(method, path, content=body)
     assert r.status_code == status and words in r.json()["error"], r.text
+    assert service().alive()
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("GET", "/v1/models/mnist:predict", "POST"),
+    ("POST", "/v1/models/mnist", "GET"),
+    ("GET", "/image", "POST"),
+])
+def test_a_wrong_method_gets_405_with_the_allowed_ones(api, method, path, allow):
+    r = api.request(method, path)
+    assert r.status_code == 405 and r.headers.get("allow") == allow, (r.status_code, dict(r.headers), r.text)
+
+
+def png_declaring(width, height):
+    """A PNG whose header declares width x height grey pixels, with the data of 16 rows only (545 bytes for
+    30000 x 30000): a decompression bomb's header, that Pillow reads without decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * (width + 1) * 16)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("megapixels", [30, 900])  # ours (25 MP), and past Pillow's own limit (179 MP)
+def test_a_decompression_bomb_is_refused_by_its_declared_size(api, megapixels):
+    side = int((megapixels * 1e6) ** 0.5)
+    r = api.post("/image", content=png_declaring(side, side), headers={"Content-Type": "image/png"})
+    assert r.status_code == 413 and "is too large (at most 25 megapixels" in r.json()["error"], r.text
     assert service().alive()
 
 
@@ -155,6 +186,6 @@ def test_a_missing_web_extra_is_one_line_saying_what_to_install(monkeypatch):
     from trainer import serve
     monkeypatch.setitem(sys.modules, "fastapi", None)  # as if not installed
     with pytest.raises(SystemExit) as e:
-        serve.main(["--model-dir", "nowhere"])
+        serve.main(["--model-dir", trained_job()[0], "--port", "0"])  # (a wrong --model-dir is said first)
     assert str(e.value) == ("trainer.serve needs fastapi: pip install -r mlengine/requirements.txt "
                             "(fastapi, uvicorn, pillow)")

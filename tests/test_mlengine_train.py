@@ -1,4 +1,7 @@
-"""The training job (mlengine/trainer): flags, data order, job directory, resume after kill -9, export."""
+"""The training job (mlengine/trainer): flags, data order, job directory, resume after kill -9, export; the
+package's shape (no import circles; the printed lines' one pattern)."""
+import ast
+import dataclasses
 import json
 import os
 import signal
@@ -9,10 +12,12 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (ENV, MLENGINE, SHORT, command, run, scratch, trained_job,  # noqa: E402
+from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch, trained_job,  # noqa: E402
                               wait_for)
 
-from trainer import jobdir, task  # noqa: E402
+from trainer import cluster, jobdir, lines, task  # noqa: E402
+
+TRAINER = os.path.join(MLENGINE, "trainer")
 
 
 def test_flags_have_the_courses_defaults():
@@ -20,6 +25,67 @@ def test_flags_have_the_courses_defaults():
     assert (args.hp_iterations, args.hp_lr0, args.hp_lr1, args.hp_lr2, args.hp_dropout, args.hp_conv1,
             args.hp_conv2, args.hp_conv3, args.hp_bnexp) == (3000, 0.02, 0.0001, 600, 0.3, 6, 12, 24, 0.993)
     assert args.checkpoint_every == 200 and args.summary_every == 10 and args.data_dir is None
+
+
+def test_the_flags_become_one_frozen_job():
+    job = task.Job.from_args(task.parser().parse_args(["--job-dir", "j", "--hp-conv1", "8", "--seed", "3"]))
+    assert (job.job_dir, job.iterations, job.seed, job.role, job.checkpoint_every) == ("j", 3000, 3, cluster.SINGLE, 200)
+    assert job.hp["conv1"] == 8 and job.hp["shift"] == 1 and "iterations" not in job.hp
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        job.seed = 4
+    with pytest.raises(TypeError):
+        job.hp["conv1"] = 9
+
+
+def trainer_imports(path, modules):
+    """The trainer modules that a module imports, at its top or in a function (a late import is still a
+    dependency: `from . import train` inside distribute.py's function would close a circle too)."""
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("trainer."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("trainer.")}
+    return found & modules
+
+
+def test_no_module_of_the_trainer_imports_itself_through_others():
+    modules = {name[:-3] for name in os.listdir(TRAINER) if name.endswith(".py")} - {"__init__"}
+    graph = {m: trainer_imports(os.path.join(TRAINER, m + ".py"), modules) for m in modules}
+    assert {"distribute", "jobdir"} <= graph["train"]  # the walk sees imports at the top and in functions
+    circles, done = [], set()
+
+    def walk(module, path):
+        for other in sorted(graph[module]):
+            if other in path:
+                circles.append(" -> ".join(path[path.index(other):] + [other]))
+            elif other not in done:
+                walk(other, path + [other])
+        done.add(module)
+    for module in sorted(modules):
+        walk(module, [module])
+    assert circles == []
+
+
+def test_the_jobs_lines_have_one_pattern_which_hptune_and_the_benchmark_use():
+    job, out = trained_job()
+    tests = [m for m in map(lines.TEST_LINE.match, out.splitlines()) if m]
+    trains = [m for m in map(lines.TRAIN_LINE.match, out.splitlines()) if m]
+    assert [int(m["step"]) for m in tests] == [int(m["step"]) for m in trains] == [100, 200, 300]
+    final = json.load(open(os.path.join(job, "metrics.json")))
+    assert (float(tests[-1]["accuracy"]), float(tests[-1]["loss"])) == (round(final["test_accuracy"], 4),
+                                                                       round(final["test_loss"], 4))
+    assert lines.TEST_LINE.search("[worker 0] " + tests[0].group(0))["step"] == "100"  # the launcher's prefix
+    check = ("import importlib.util, sys\n"
+             "import trainer.hptune, trainer.lines\n"
+             f"spec = importlib.util.spec_from_file_location('bench', {os.path.join(ROOT, 'benchmarks', 'distributed.py')!r})\n"
+             "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
+             "assert trainer.hptune.TEST_LINE is trainer.lines.TEST_LINE is bench.TEST_LINE\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
+    done = subprocess.run([sys.executable, "-c", check], cwd=MLENGINE, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "[]\n", done.stderr  # and no TensorFlow for hptune
 
 
 def test_bad_flags_are_refused_before_tensorflow_loads():

@@ -94,13 +94,18 @@ def open_picture(data, name="image"):
     from PIL import Image, UnidentifiedImageError
     if not data:
         raise BadInput(f"{name}: empty file, not an image", status=415)
+    too_large = f"at most {MAX_PIXELS // 1_000_000} megapixels; scale it down"
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only
+        img = Image.open(io.BytesIO(data))  # reads the header only: the pixels are not decoded yet
         if img.size[0] * img.size[1] > MAX_PIXELS:
-            raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large (at most "
-                           f"{MAX_PIXELS // 1_000_000} megapixels); scale it down", status=413)
+            raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large ({too_large})", status=413)
         img.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError:
+        # Pillow's own check of the header's size (twice its MAX_IMAGE_PIXELS, 179 megapixels), before any
+        # decoding: the same answer as ours, which it pre-empts
+        raise BadInput(f"{name}: more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels is too large "
+                       f"({too_large})", status=413) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         if isinstance(e, BadInput):
             raise
         raise BadInput(f"{name}: not a readable image file (PNG, JPEG, ...)", status=415) from None

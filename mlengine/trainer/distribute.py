@@ -1,6 +1,6 @@
 """Data-parallel training on tf.distribute: the strategy for this process, and the Trainer that uses it.
 
-    one process, one device, no TF_CONFIG   no strategy: train.Trainer, exactly the single-machine job
+    one process, one device, no TF_CONFIG   no strategy: model.Trainer, exactly the single-machine job
     TF_CONFIG with several tasks            MultiWorkerMirroredStrategy: one replica per worker process
     no TF_CONFIG, several GPUs              MirroredStrategy: one replica per GPU of this machine
 
@@ -20,7 +20,10 @@ worker the same model at no per-step cost.
 """
 import tensorflow as tf
 
-from .train import BATCH, Trainer
+from .model import BATCH, Trainer
+
+LOST_PEER = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
+             tf.errors.DeadlineExceededError)  # what a collective raises when a worker is gone
 
 
 def make_strategy(role):
@@ -34,8 +37,15 @@ def make_strategy(role):
     return None
 
 
+def make_trainer(hp, seed, strategy):
+    """The Trainer for this strategy: the one place where one device and several replicas differ."""
+    return Trainer(hp, seed) if strategy is None else DistributedTrainer(hp, seed, strategy)
+
+
 class DistributedTrainer(Trainer):
     """Trainer whose variables live in the strategy (mirrored on every replica)."""
+
+    peer_errors = LOST_PEER
 
     def __init__(self, hp, seed, strategy):
         self.strategy = strategy

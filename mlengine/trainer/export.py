@@ -14,6 +14,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from .jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
+
 SIGNATURE = "serving_default"
 
 
@@ -29,35 +31,21 @@ class Serving(tf.Module):
 
 
 def export(model, job_dir, step):
-    """Write JOB/export/<step>/ (to a temporary folder first, renamed when complete); return its path."""
+    """Write JOB/export/<step>/ (to a temporary folder first, renamed when complete); return its path.
+    A failed write (a full disk) or a stop request leaves no temporary folder behind."""
     base = os.path.join(job_dir, "export")
     final, tmp = os.path.join(base, str(step)), os.path.join(base, f".tmp-{step}-{os.getpid()}")
     os.makedirs(base, exist_ok=True)
     module = Serving(model)
-    tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
-    if os.path.exists(final):
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    try:
+        tf.saved_model.save(module, tmp, signatures={SIGNATURE: module.serve})
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return final
-
-
-class ModelDirError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
-
-
-def find(path):
-    """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory."""
-    path = os.path.expanduser(str(path))
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    for base in (path, os.path.join(path, "export")):
-        versions = [d for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
-        versions = [d for d in versions if os.path.exists(os.path.join(base, d, "saved_model.pb"))]
-        if versions:
-            return os.path.join(base, max(versions, key=int))
-    raise ModelDirError(f"no SavedModel in {path}: give --model-dir a job directory (trained by "
-                        "`python -m trainer.task --job-dir ...`), its export/ folder or one export/N/ in it")
 
 
 def load(path):

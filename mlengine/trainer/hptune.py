@@ -29,11 +29,11 @@ import sys
 import threading
 import time
 
-from . import REPO_ROOT, hpconfig, task
+from . import REPO_ROOT, hpconfig, lines, task
 
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_LINE = re.compile(r"^(\d+): \*+ test accuracy:(\S+) test loss: (\S+)")
+TEST_LINE = lines.TEST_LINE
 HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
 HOST = socket.gethostname()
 

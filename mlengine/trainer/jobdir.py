@@ -1,6 +1,8 @@
-"""The job directory: what a training job writes, and the guard against mixing two configurations in one.
+"""The job directory: what a training job writes, the guard against mixing two configurations in one, and
+the lock that keeps two jobs out of one folder. No TensorFlow: the checks run before its import.
 
     JOB/config.json          the configuration that owns this folder (hyperparameters, seed, data)
+    JOB/lock                 the running job's pid and host; locked (flock) while it runs
     JOB/checkpoints/         ckpt-N.* every --checkpoint-every steps, the last 3 kept; `checkpoint` names
                              the latest (TensorFlow rewrites it atomically after the files are complete)
     JOB/train/, JOB/eval/    TensorBoard summaries: loss, accuracy, learning rate; test loss and accuracy
@@ -11,13 +13,20 @@
 it, so a finished job can be extended (`--hp-iterations 4000` on a 3,000-step job), giving exactly what an
 uninterrupted 4,000-step run gives.
 """
+import errno
+import fcntl
 import hashlib
 import json
 import os
+import socket
+import tempfile
 
 FORMAT = 2  # 2: the original job's initialisation and epsilons, and --hp-shift (a format-1 job would not resume alike)
 CONFIG = "config.json"
 METRICS = "metrics.json"
+LOCK = "lock"
+FOLDERS = {"checkpoints": "checkpoints", "train": "training summaries", "eval": "test summaries",
+           "export": "exported models"}
 
 
 class JobDirError(SystemExit):
@@ -41,15 +50,46 @@ def make_config(hp, seed, data, batch):
             "data": data_fingerprint(data)}
 
 
+def reason(e):
+    """The gist of a failed read or write (an OSError or a TensorFlow error), for a one-line message."""
+    text = getattr(e, "strerror", None) or getattr(e, "message", None) or str(e) or type(e).__name__
+    for known in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+        if os.strerror(known) in text:  # TensorFlow's errors end with the OS's words, after a long path
+            return os.strerror(known)
+    return text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+
+
+def cannot_write(what, e, state, verb):
+    """The JobDirError of a write that failed: what, why, what is kept, and what to do."""
+    why = reason(e)
+    fix = "free some space" if why in (os.strerror(errno.ENOSPC), os.strerror(errno.EDQUOT)) else "fix that"
+    return JobDirError(f"cannot write {what} ({why}): {state}; {fix}, then run the same command to {verb}")
+
+
 def write_json(path, obj):
-    """Write JSON atomically: a kill at any moment leaves the old file or the new one, never half of one."""
+    """Write JSON atomically: a kill at any moment leaves the old file or the new one, never half of one.
+    A write that fails (a full disk) leaves the old file too, and stops the job in one line."""
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise cannot_write(path, e, "the job stops there", "go on") from None
+    except BaseException:  # a stop request at once: no half-written file either
+        _remove(tmp)
+        raise
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
 
 
 def read_json(path):
@@ -91,9 +131,96 @@ def claim(job_dir, config, owner=True):
         return False
     if not owner:
         return False
-    if os.path.isdir(job_dir) and os.listdir(job_dir):
-        raise JobDirError(f"{job_dir} is not empty and holds no {CONFIG}: it is not a job directory of "
-                          "trainer.task; give a new or empty --job-dir")
+    refuse_foreign(job_dir)
     os.makedirs(job_dir, exist_ok=True)
     write_json(path, config)
     return True
+
+
+def refuse_foreign(job_dir):
+    """JobDirError for a folder that holds files but no config.json: another program's (`--job-dir ~`)."""
+    if os.path.isdir(job_dir) and CONFIG not in os.listdir(job_dir) and set(os.listdir(job_dir)) - {LOCK}:
+        raise JobDirError(f"{job_dir} is not empty and holds no {CONFIG}: it is not a job directory of "
+                          "trainer.task; give a new or empty --job-dir")
+
+
+def preflight(job_dir):
+    """Before TensorFlow loads: JobDirError, in one line, for a --job-dir this job cannot write.
+
+    A file where the folder (or one of its sub-folders) should be, a read-only or unwritable folder (tried
+    by creating an empty folder in it: permissions, read-only mounts, root alike), another program's
+    folder. Storage TensorFlow reaches by URL (gs://...) is left to TensorFlow."""
+    if "://" in job_dir:
+        return
+    try:
+        if os.path.isdir(job_dir):
+            refuse_foreign(job_dir)
+            for name, what in FOLDERS.items():
+                sub = os.path.join(job_dir, name)
+                if os.path.exists(sub) and not os.path.isdir(sub):
+                    raise JobDirError(f"{sub} is a file, where the job keeps its {what}: move it away, or give "
+                                      "another --job-dir")
+            for d in [job_dir] + [os.path.join(job_dir, n) for n in FOLDERS if os.path.isdir(os.path.join(job_dir, n))]:
+                _probe(d, job_dir)
+            return
+        parent = os.path.abspath(job_dir)
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise JobDirError(f"--job-dir {job_dir}: {parent} is a file, not a folder; give another --job-dir")
+        _probe(parent, job_dir)
+    except OSError as e:  # a folder that cannot even be listed
+        raise JobDirError(f"--job-dir {job_dir}: {e.filename or job_dir}: {reason(e)}; give another --job-dir")
+
+
+def _probe(folder, job_dir):
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".write-test-", dir=folder))
+    except OSError as e:
+        raise JobDirError(f"--job-dir {job_dir}: cannot write in {folder} ({reason(e)}); give a folder this "
+                          "job can write, or another --job-dir") from None
+
+
+def lock(job_dir):
+    """Hold JOB/lock for as long as this process lives -> its open file (keep it).
+
+    fcntl.flock, so the lock dies with the process, kill -9 included: a stale one never blocks. Another
+    job holding it: JobDirError naming its pid and host (written into the file)."""
+    if "://" in job_dir:
+        return None
+    os.makedirs(job_dir, exist_ok=True)
+    f = open(os.path.join(job_dir, LOCK), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EAGAIN, errno.EACCES):
+            raise
+        f.seek(0)
+        holder = f.read().strip() or "another job"
+        f.close()
+        raise JobDirError(f"the job directory {job_dir} is in use by {holder}: wait for that job to end (or "
+                          "stop it: it resumes), or give this one another --job-dir") from None
+    f.truncate(0)
+    f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+    f.flush()
+    return f
+
+
+class ModelDirError(SystemExit):
+    def __init__(self, message):
+        super().__init__("trainer: " + message)
+
+
+def find_export(path):
+    """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory.
+    (Here, not in trainer.export, so that predict and serve check --model-dir before TensorFlow loads.)"""
+    path = os.path.expanduser(str(path))
+    if os.path.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    for base in (path, os.path.join(path, "export")):
+        versions = [d for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
+        versions = [d for d in versions if os.path.exists(os.path.join(base, d, "saved_model.pb"))]
+        if versions:
+            return os.path.join(base, max(versions, key=int))
+    raise ModelDirError(f"no SavedModel in {path}: give --model-dir a job directory (trained by "
+                        "`python -m trainer.task --job-dir ...`), its export/ folder or one export/N/ in it")

@@ -1,4 +1,5 @@
-"""The course's batch-norm convolutional network (step 4.2) in Keras layers, and its learning-rate decay.
+"""The course's batch-norm convolutional network (step 4.2) in Keras layers, its learning-rate decay, and the
+Trainer that holds both with their compiled steps (trainer.distribute subclasses it for tf.distribute).
 
     X [batch, 28, 28, 1]
     conv 6x6, stride 1, conv1 filters   -> batch norm (offset only) -> ReLU   [batch, 28, 28, conv1]
@@ -14,12 +15,15 @@ convolutions and the dense layer need no bias: batch norm's offset plays that pa
 Dropout is stateless: its mask is a pure function of (seed, step), so a resumed run draws the same masks as
 an uninterrupted one.
 """
+import hashlib
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 L = keras.layers
+BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 
 
 class ConvNet(keras.Model):
@@ -81,3 +85,65 @@ def build(hp, seed=0):
     optimizer = keras.optimizers.Adam(CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"]), epsilon=1e-10)
     optimizer.build(model.trainable_variables)
     return model, optimizer
+
+
+class Trainer:
+    """The network, its optimiser and their compiled steps, on one device. Tests drive it directly.
+
+    trainer.distribute.DistributedTrainer has the same interface for several replicas; the training loop
+    (trainer.train) sees no other difference between the two."""
+
+    peer_errors = ()  # what a lost peer raises (none: there is no peer)
+
+    def __init__(self, hp, seed=0):
+        self.hp, self.seed = dict(hp), int(seed)
+        self.model, self.optimizer = build(hp, seed)
+        self.schedule = CourseDecay(hp["lr0"], hp["lr1"], hp["lr2"])
+        self.checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+
+    @property
+    def step(self):
+        return int(self.optimizer.iterations.numpy())
+
+    @tf.function
+    def train_step(self, X, Y_, stop):
+        """One Adam step on a batch -> (loss, accuracy, learning rate, stop), measured before the update.
+
+        stop (float32 scalar): 1 if this process was asked to stop; returned as it came (one worker agrees
+        with itself), where the distributed step returns the sum over the workers."""
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        dropout_seed = tf.stack([tf.constant(self.seed, tf.int64), step])
+        with tf.GradientTape() as tape:
+            Ylogits = self.model(X, training=True, dropout_seed=dropout_seed)
+            loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=Y_, logits=Ylogits))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(Ylogits, 1), tf.argmax(Y_, 1)), tf.float32))
+        return loss, accuracy, self.schedule(step), stop
+
+    def synchronise(self):
+        """Make the replicas' batch-norm averages equal before a checkpoint (one replica: nothing to do)."""
+
+    @tf.function
+    def eval_batch(self, X, Y_):
+        """(summed cross-entropy, number correct) of a batch, batch norm on its moving averages."""
+        Ylogits = self.model(X, training=False)
+        loss = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits(labels=Y_, logits=Ylogits))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(Ylogits, 1), tf.argmax(Y_, 1)), tf.int64))
+        return loss, correct
+
+    def evaluate(self, images, labels, batch=1000):
+        """{"accuracy", "loss" (mean cross-entropy), "correct", "examples"} over the whole set."""
+        loss, correct = 0.0, 0
+        for i in range(0, len(images), batch):
+            l, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
+            loss, correct = loss + float(l), correct + int(c)
+        return {"accuracy": correct / len(images), "loss": loss / len(images), "correct": correct,
+                "examples": len(images)}
+
+    def fingerprint(self):
+        """SHA-256 of every variable (weights, moving averages, Adam's moments): equal means identical runs."""
+        h = hashlib.sha256()
+        for v in list(self.model.variables) + list(self.optimizer.variables):
+            h.update(np.ascontiguousarray(v.numpy()).tobytes())
+        return h.hexdigest()[:16]

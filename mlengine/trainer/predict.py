@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from . import digits
+from . import digits, jobdir
 
 
 def read_json_instances(path):
@@ -74,9 +74,10 @@ def main(argv=None):
     parts = ([read_json_instances(args.json_instances)] if args.json_instances else [])
     parts += [read_images(args.images)] if args.images else []
     x = np.concatenate(parts)
+    folder = jobdir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
     from . import export  # TensorFlow: after the input has been checked
     import tensorflow as tf
-    folder, fn = export.load(args.model_dir)
+    folder, fn = export.load(folder)
     out = fn(image=tf.constant(x))
     print(f"model: {folder}", file=sys.stderr)
     print(table(out["classes"].numpy(), out["predictions"].numpy()))

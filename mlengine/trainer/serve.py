@@ -12,8 +12,11 @@
 
 Errors are {"error": "..."} with a 4xx status, and the service goes on. Limits (flags): at most
 --max-instances 1000 images per request (413 beyond), a body of at most --max-body-mb 16 (413), values
-finite and in 0..1 (400 otherwise: the service does not guess a scale or clip; divide 0..255 by 255).
-Only this module imports the web stack (FastAPI, uvicorn).
+finite and in 0..1 (400 otherwise: the service does not guess a scale or clip; divide 0..255 by 255), a
+picture of at most 25 megapixels by its header (413, before its pixels are decoded). A URL with the wrong
+method gets 405 and an Allow header (GET .../mnist:predict: POST).
+Only this module imports the web stack (FastAPI, uvicorn); the flags and --model-dir are checked before it
+and TensorFlow load, in one line.
 """
 import argparse
 import asyncio
@@ -21,10 +24,11 @@ import contextlib
 import gc
 import json
 import os
+import re
 import socket
 import sys
 
-from . import digits
+from . import digits, jobdir
 
 try:
     import orjson
@@ -38,6 +42,14 @@ except ImportError:  # the same answers; a one-image body parses in 38 us instea
     loads = json.loads
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class MethodNotAllowed(digits.BadInput):
+    """405, with the methods the URL takes (the Allow header HTTP asks for)."""
+
+    def __init__(self, message, allow):
+        super().__init__(message, 405)
+        self.headers = {"Allow": allow}
 
 
 class Model:
@@ -91,15 +103,15 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
     app = FastAPI(title=f"{name} (TF Serving REST API)", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.batcher = batcher
 
-    def answer(obj, status=200):
-        return Response(dumps(obj), status_code=status, media_type="application/json")
+    def answer(obj, status=200, headers=None):
+        return Response(dumps(obj), status_code=status, media_type="application/json", headers=headers)
 
-    def error(message, status=400):
-        return answer({"error": message}, status)
+    def error(message, status=400, headers=None):
+        return answer({"error": message}, status, headers)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request, e):
-        return error(f"{e.detail}: {request.method} {request.url.path}", e.status_code)
+    async def http_error(request, e):  # Starlette's 404 and 405 (the latter with its Allow header)
+        return error(f"{e.detail}: {request.method} {request.url.path}", e.status_code, e.headers)
 
     @app.exception_handler(Exception)
     async def internal_error(request, e):  # a bug, not the client's fault: say so in the API's format
@@ -123,6 +135,10 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         return b"".join(chunks)
 
     def check_model(model_name, version):
+        verb = (version if version is not None else model_name).partition(":")[2]
+        if verb:  # GET .../mnist:predict: the {model_name} of the status URL swallowed the verb
+            raise MethodNotAllowed(f"GET .../{name}:{verb}: :{verb} takes POST, with a JSON body "
+                                   '{"instances": [...]}', allow="POST")
         if model_name != name:
             raise digits.BadInput(f"Servable not found for request: model {model_name!r} (this service "
                                   f"serves {name!r})", 404)
@@ -175,7 +191,7 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
                     result = await result
                 return answer(result)
             except digits.BadInput as e:
-                return error(str(e), e.status)
+                return error(str(e), e.status, getattr(e, "headers", None))
         return endpoint
 
     for prefix in ("/v1/models/{model_name}", "/v1/models/{model_name}/versions/{version}"):
@@ -206,17 +222,52 @@ def listen(host, port):
     return sock
 
 
-def main(argv=None):
+def tcp_port(text):
+    """--port's type: a TCP port, 0..65535 (the kernel would take 99999 as 99999 mod 65536)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 0..65535 (0: any free one), got {text!r}")
+    return int(text)
+
+
+def at_least(low, kind=int):
+    def check(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value >= low:  # (NaN fails this too)
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
+        return value
+    return check
+
+
+def url_name(text):
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"letters, digits, '.', '_' and '-' (it is part of the URLs), got {text!r}")
+    return text
+
+
+def parser():
     p = argparse.ArgumentParser(prog="python -m trainer.serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", required=True, help="a job directory, its export/ folder, or one SavedModel")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 opens it to the network)")
-    p.add_argument("--port", type=int, default=8501, help="TCP port (TF Serving's REST port; 0: any free one)")
-    p.add_argument("--model-name", default="mnist", help="the name in the URLs (default: %(default)s)")
-    p.add_argument("--max-instances", type=int, default=1000, help="images per request at most")
-    p.add_argument("--max-body-mb", type=float, default=16, help="request body size limit, in MB")
-    p.add_argument("--max-batch", type=int, default=256,
-                   help="images of concurrent requests run in one model call, at most (1: no batching)")
-    args = p.parse_args(argv)
+    p.add_argument("--port", type=tcp_port, default=8501,
+                   help="TCP port, 0..65535 (default: %(default)s, TF Serving's REST port; 0: any free one)")
+    p.add_argument("--model-name", type=url_name, default="mnist",
+                   help="the name in the URLs (default: %(default)s)")
+    p.add_argument("--max-instances", type=at_least(1), default=1000,
+                   help="images per request at most (default: %(default)s)")
+    p.add_argument("--max-body-mb", type=at_least(0.001, float), default=16,
+                   help="request body size limit, in MB (default: %(default)s)")
+    p.add_argument("--max-batch", type=at_least(1), default=256,
+                   help="images of concurrent requests run in one model call, at most (1: no batching; "
+                        "default: %(default)s)")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    folder = jobdir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
     try:
         import fastapi  # noqa: F401
         import uvicorn
@@ -224,7 +275,7 @@ def main(argv=None):
         raise SystemExit(f"trainer.serve needs {e.name}: pip install -r mlengine/requirements.txt "
                          "(fastapi, uvicorn, pillow)")
     sock = listen(args.host, args.port)
-    model = Model(args.model_dir)
+    model = Model(folder)
     model(digits.np.zeros((1, 28, 28), "float32"))  # trace and warm up before the first client
     app = create_app(model, args.model_name, args.max_instances, int(args.max_body_mb * (1 << 20)),
                      args.max_batch)

@@ -4,13 +4,19 @@
     python -m trainer.task --job-dir JOB --hp-iterations 300       # a short job; run again to resume
 
 The hyperparameters are the flags named --hp-*, as in the original job, so that a hyperparameter search
-(Vertex AI Vizier, or any tuner that passes flags) can set them. The work is done in train.run().
+(Vertex AI Vizier, or any tuner that passes flags) can set them. The flags become one Job (the settings);
+the work is done in train.run(job). Everything a user can get wrong here (a flag, TF_CONFIG, the job
+directory, another job in it) is answered in one line before TensorFlow loads, which takes seconds.
 """
 import argparse
 import os
 import sys
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping, Optional
 
-from . import REPO_ROOT, cluster
+from . import REPO_ROOT, cluster, jobdir
+from .stop import Stopped, StopRequests
 
 TUNABLE = [  # (flag, default, type, help)
     ("iterations", 3000, int, "training steps (batches of 100)"),
@@ -26,6 +32,27 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
+MAX_SEED = 2**31 - 1  # numpy's RandomState takes < 2**32 and the test set's stream is seed + 1; int32 is plenty
+
+
+@dataclass(frozen=True)
+class Job:
+    """The job's settings, made once from the flags: all that trainer.train.run needs."""
+    job_dir: str
+    hp: Mapping[str, float]         # the network's and the schedule's hyperparameters: --hp-* but iterations
+    iterations: int                 # the step to train to (--hp-iterations)
+    seed: int = 0
+    data_dir: Optional[str] = None  # None: the MNIST bundled in data/
+    checkpoint_every: int = 200     # steps between checkpoints, each followed by a test
+    summary_every: int = 10         # steps between TensorBoard summaries
+    threads: int = 0                # TensorFlow's intra- and inter-op threads (0: one per core)
+    role: cluster.Role = cluster.SINGLE  # this process's place in a multi-worker job (TF_CONFIG)
+
+    @classmethod
+    def from_args(cls, args, role=cluster.SINGLE):
+        return cls(job_dir=args.job_dir, hp=MappingProxyType(hyperparameters(args)), iterations=args.hp_iterations,
+                   seed=args.seed, data_dir=args.data_dir, checkpoint_every=args.checkpoint_every,
+                   summary_every=args.summary_every, threads=args.threads, role=role)
 
 
 def parser():
@@ -34,7 +61,8 @@ def parser():
                    help="folder for checkpoints, summaries, metrics.json and the export (default: %(default)s)")
     p.add_argument("--data-dir", default=None,
                    help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the initial weights, data order and dropout")
+    p.add_argument("--seed", type=int, default=0,
+                   help=f"seed of the initial weights, data order and dropout, 0..{MAX_SEED} (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
@@ -48,7 +76,8 @@ def parser():
     p.add_argument("--max-restarts", type=int, default=3,
                    help="with --workers: restarts after a worker dies before giving up (default: %(default)s)")
     for name, default, kind, text in TUNABLE:
-        p.add_argument(f"--hp-{name}", type=kind, default=default, help=f"{text} (default: %(default)s)")
+        p.add_argument(f"--hp-{name}", type=kind, default=default,
+                       help=text.replace("%", "%%") + " (default: %(default)s)")  # argparse formats help with %
     return p
 
 
@@ -64,6 +93,8 @@ def check(p, args):
             p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not 0 <= args.hp_dropout < 1:
         p.error(f"--hp-dropout must be in [0, 1), got {args.hp_dropout}")
+    if not 0 <= args.seed <= MAX_SEED:
+        p.error(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
     if not 0 <= args.hp_shift <= 8:
         p.error(f"--hp-shift must be a number of pixels from 0 to 8, got {args.hp_shift}")
     if not 0 < args.hp_bnexp < 1:
@@ -94,19 +125,34 @@ def main(argv=None):
         from . import launch
         return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
                                 ports=args.ports, max_restarts=args.max_restarts)
+    with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
+        try:
+            return run(args, stop)
+        except Stopped as e:
+            raise SystemExit(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the "
+                             "same command to go on") from None
+
+
+def run(args, stop):
+    """The job in this process, once its flags are checked: the job directory checked and locked, then
+    TensorFlow loaded and train.run."""
     role = cluster.from_env()  # a malformed TF_CONFIG stops here, in one line, before TensorFlow reads it
-    print("Tunable hyperparameters (set with --hp-NAME):")
-    for name, default, *_ in TUNABLE:
-        value = getattr(args, "hp_" + name)
-        print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
-    print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
-          + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
-    from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
-    train.run(hyperparameters(args), args.job_dir, data_dir=args.data_dir, seed=args.seed,
-              iterations=args.hp_iterations, checkpoint_every=args.checkpoint_every,
-              summary_every=args.summary_every, log=lambda line: print(line, flush=True), role=role,
-              threads=args.threads)
-    return 0
+    if role.is_chief:  # the one writer of the job directory
+        jobdir.preflight(args.job_dir)
+    lock = jobdir.lock(args.job_dir) if role.is_chief else None
+    try:
+        print("Tunable hyperparameters (set with --hp-NAME):")
+        for name, default, *_ in TUNABLE:
+            value = getattr(args, "hp_" + name)
+            print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
+        print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
+              + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
+        from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
+        train.run(Job.from_args(args, role), stop, log=lambda line: print(line, flush=True))
+        return 0
+    finally:
+        if lock:
+            lock.close()  # (the lock would die with the process anyway)
 
 
 if __name__ == "__main__":
