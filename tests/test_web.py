@@ -26,11 +26,14 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run"]
 
 
-def start_web_run(*args):
+STEP_1 = os.path.join(ROOT, "mnist_1.0_softmax.py")
+
+
+def start_web_run(*args, script=STEP_1):
     """A step script with --web 0 (a free port): (process, url, printed lines so far, a list that grows)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_1.0_softmax.py"), "--web", "0", *args],
+    env.update(PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1", PYTHONPATH=ROOT)   # a script of one's own, too
+    proc = subprocess.Popen([sys.executable, script, "--web", "0", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             env=env, cwd=ROOT)
     lines = []
@@ -156,6 +159,58 @@ def test_page_stays_after_the_run_until_ctrl_c(browser):
             proc.kill()
 
 
+def diverging_script(folder):
+    """Step 1.0 as a learner might change it, with a learning rate 10,000 times too large: its loss is NaN from
+    iteration 10 on (log(0) in its cross-entropy, the NaN lesson of step 2.0), its accuracy stuck at 9.8%."""
+    with open(STEP_1) as f:
+        text = f.read()
+    assert "GradientDescentOptimizer(0.005)" in text
+    path = os.path.join(folder, "diverging.py")
+    with open(path, "w") as f:
+        f.write(text.replace("GradientDescentOptimizer(0.005)", "GradientDescentOptimizer(50.0)"))
+    return path
+
+
+def test_a_diverging_run_is_shown_live_and_ends_with_its_summary(browser, tmp_path):
+    proc, url, lines = start_web_run("--iterations", "1000000", script=diverging_script(tmp_path))
+    try:
+        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        page.on("dialog", lambda d: d.accept())
+        page.goto(url)
+        first = wait_frame(page, 0)
+        it = int(page.get_attribute("#frame", "data-iteration"))
+        wait_frame(page, first)                                         # frames keep coming after the NaN ...
+        assert int(page.get_attribute("#frame", "data-iteration")) > it >= 0
+        assert "loss: nan" in "".join(lines) and "test accuracy 9.80%" in page.text_content("#status")
+        s = json.loads(urllib.request.urlopen(url + "state?since=0", timeout=20).read(),
+                       parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON"))
+        assert s["test_accuracy"] == pytest.approx(0.098)
+        page.keyboard.press("q")
+        assert proc.wait(60) == 0                                       # ... and the run ends with its summary
+        out = "".join(lines)
+        assert re.search(r"^trained [\d,]+ iterations .*stopped early", out, re.M), out[-2000:]
+        assert "max test accuracy: 0.098" in out and "Traceback" not in out and "Error" not in out
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(30)
+
+
+def test_a_diverging_run_saves_its_png_and_movie(tmp_path):
+    from conftest import run_script
+    from PIL import Image
+    import imageio_ffmpeg
+    png, movie = tmp_path / "nan.png", tmp_path / "nan.mp4"
+    r = run_script(diverging_script(tmp_path), "--text", "--iterations", "201", "--save-png", str(png),
+                   "--save-movie", str(movie), env={"PYTHONPATH": ROOT})
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert "loss: nan" in r.stdout and "trained 201 iterations" in r.stdout and "Traceback" not in r.stderr
+    assert f"saved the panels to {png}" in r.stdout and f"to {movie}" in r.stdout
+    assert Image.open(png).size == (1280, 720)
+    assert imageio_ffmpeg.count_frames_and_secs(str(movie))[0] >= 5     # a test every 50, more at the start
+    assert sorted(os.listdir(tmp_path)) == ["diverging.py", "nan.mp4", "nan.png"]    # no .part left
+
+
 @pytest.fixture
 def live(monkeypatch):
     monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags(["--text"]))
@@ -207,6 +262,30 @@ def test_server_takes_keys_with_its_token_only(live):
         assert e.value.code == 403
     finally:
         server.close()
+
+
+def test_a_nan_accuracy_is_null_in_the_pages_json(live):
+    live.vis.append_test_curves_data(210, float("nan"), float("nan"))
+    live.render()
+    server = web.Server(live, "127.0.0.1", 0).start()
+    try:
+        s = json.loads(urllib.request.urlopen(server.url + "state?since=0", timeout=5).read(),
+                       parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON (JSON.parse refuses it)"))
+    finally:
+        server.close()
+    assert s["test_accuracy"] is None and s["max_accuracy"] == pytest.approx(0.6 + 190 / 500)
+
+
+def test_panels_that_cannot_be_drawn_are_said_once_not_hidden(live, monkeypatch, capsys):
+    def broken(status=""):
+        raise ValueError("Axis limits cannot be NaN or Inf")
+    monkeypatch.setattr(live.panels, "draw", broken)
+    frames = live.frames
+    for _ in range(4):
+        live.render()
+    out = capsys.readouterr().out
+    assert live.frames == frames and out.count("\n") == 1
+    assert "the panels could not be drawn at iteration 190 (ValueError: Axis limits cannot be NaN" in out
 
 
 def test_busy_port_is_one_clear_line(live):

@@ -7,6 +7,7 @@ redraws at once. Keys come from other threads through press() and are applied he
 matplotlib figure must not be touched from two threads. Movie frames are drawn here too, as in the window.
 """
 import io
+import math
 import queue
 import threading
 import time
@@ -33,6 +34,7 @@ class Live(files.GuiFrames):
         self.drawn, self.next_draw, self.draw_seconds, self.draws = -1, 0.0, 0.0, 0
         self.watched_until = 0.0
         self.message, self.finished, self.quit, self.closing = "", False, False, False
+        self.failures, self.failure_said = 0, False   # renders that raised in a row; said once in the output
         self.on_frame = None
         self.take_movie(loop)           # movie frames are rendered on this thread too, while the loop waits
 
@@ -123,17 +125,28 @@ class Live(files.GuiFrames):
         v, tests = self.vis, list(self.vis.test[1])
         self.drawn = v.version
         paused = "" if self.loop.running.is_set() or self.finished else "PAUSED (SPACE resumes)"
+        seen = [a for a in tests if math.isfinite(a)]      # the page's JSON has no NaN: a diverged run's is null
         state = {"title": v.title, "iteration": v.iteration, "layout": self.panels.layout, "paused": bool(paused),
                  "finished": self.finished, "message": self.message, "tests": len(tests),
-                 "first_test": v.test[0][0] if tests else None, "test_accuracy": tests[-1] if tests else None,
-                 "max_accuracy": max(tests, default=None)}
+                 "first_test": v.test[0][0] if tests else None,
+                 "test_accuracy": tests[-1] if tests and math.isfinite(tests[-1]) else None,
+                 "max_accuracy": max(seen, default=None)}
         try:
             self.panels.draw(" ".join(filter(None, (paused, self.message))))
             canvas = self.panels.fig.canvas
             canvas.draw()
-        except ValueError:              # a curve read while the training appended to it: the next tick redraws
-            self.drawn = -1
+        except ValueError as e:
+            # a curve read while the training appended to it: the next tick redraws. Twice in a row is no
+            # such race: one line says so (a silent failure would freeze the page), and the training goes on.
+            self.drawn, self.failures = -1, self.failures + 1
+            self.draw_seconds += time.perf_counter() - start      # a failed draw counts against the budget too
+            self.draws += 1
+            if self.failures >= 2 and not self.failure_said:
+                self.failure_said = True
+                print(f"tensorflowvisu: the panels could not be drawn at iteration {v.iteration} "
+                      f"({type(e).__name__}: {e}); the training goes on", flush=True)
             return
+        self.failures = 0
         out = io.BytesIO()
         Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3]).save(out, "PNG", compress_level=1)
         with self.changed:

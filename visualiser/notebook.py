@@ -9,8 +9,10 @@ drawing, at most one a second), then the script's printed lines. When the run en
 last frame, the buttons are replaced by a note, and the kernel is free: no thread is left behind. The
 kernel's interrupt (the stop button) ends the training cleanly. The buttons reach the kernel through a small
 server on 127.0.0.1 (the cell is busy while the training runs, so widget messages would only arrive after
-it); they work where the browser runs on the kernel's machine (Jupyter, JupyterLab, VS Code), not from a
-remote notebook such as Colab, where the image still updates and the stop button still works.
+it) that takes POST /key with the run's token and serves nothing else, so the token is in this cell's
+output only (visualiser.web says what guards what). They work where the browser runs on the kernel's
+machine (Jupyter, JupyterLab, VS Code), not from a remote notebook such as Colab, where the image still
+updates and the stop button still works.
 """
 from . import live as rendering, web
 
@@ -31,7 +33,7 @@ def run(vis, loop, display=None):
     if display is None:
         from IPython.display import display
     live = rendering.Live(vis, loop, min_wait=NOTEBOOK_MIN_WAIT_S, always_watched=True)
-    server = web.Server(live, "127.0.0.1", 0).start()
+    server = web.Server(live, "127.0.0.1", 0, keys_only=True).start()
     controls = display(HTML(web.controls_html(server.url, server.token)), display_id=True)
     live.render()
     image = display(Image(data=live.png, format="png"), display_id=True)

@@ -7,15 +7,37 @@ The frames are visualiser.live's: PNGs of the window's own Panels, drawn on the 
 in a worker. Every page shows that one frame, so a page opened late sees every curve from iteration 0,
 several pages see the same thing, and a key pressed in one page (a layout, SPACE pause, O box zoom, H reset)
 changes it for all. A page polls /state (answered as soon as a newer frame exists, else after 10 s), then
-loads /frame.png; when no page polls, nothing is drawn. Keys come as POST /key with this run's token, so
-another web site open in the same browser cannot send them; the server binds 127.0.0.1 unless --web-host
-says otherwise, and closing a page never stops the training. Standard library only (http.server).
+loads /frame.png; when no page polls, nothing is drawn. Closing a page never stops the training. Standard
+library only (http.server).
+
+What guards what:
+- The keys (POST /key) need this run's token, which only the page carries, and a browser lets only the
+  page's own origin read the page: no answer has an Access-Control-Allow-Origin header, so another web site
+  open in the same browser can send requests here but read none of the answers (Cross-Origin-Resource-Policy
+  also keeps /state and /frame.png out of its <img>s, frame-ancestors keeps the page out of its frames).
+- A key from a page of another origin is refused (403) even with the right token: browsers send an Origin
+  header with every POST, and it must name this server as the request's Host does (http or https, so an
+  ssh -L tunnel on another port works). A form a site posts here is refused the same way.
+- On loopback, the Host header must be 127.0.0.1, localhost or ::1: a web site that points its own name at
+  127.0.0.1 (DNS rebinding) is refused before anything is served. --web-host 0.0.0.0 gives that up, and
+  anyone who can reach the port can watch and press keys, as its --help says.
+- The notebook's buttons are the one cross-origin caller (Jupyter's page at http://localhost:8888 posts
+  to http://127.0.0.1:PORT/key): its Server is keys_only, answers POST /key alone (every other request 405),
+  so no page or state of it carries the token, which lives only in the notebook's output; only that answer,
+  which holds nothing, has Access-Control-Allow-Origin: *. The buttons send a text/plain body, a CORS-simple
+  request, so no preflight is needed.
+- Every request is answered, with one line of text for an error: the request line, headers and body must
+  arrive within REQUEST_S (else 408; a client that trickles a byte at a time is cut off the same way), a
+  body is at most MAX_BODY bytes and must match its Content-Length, a bad query value is a 400, any method
+  but GET and POST a 405 with Allow. Each connection has its own thread, so a slow client holds only its own.
 """
 import html
+import io
 import json
 import re
 import secrets
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,18 +45,25 @@ from . import panels
 
 KEYS = {key for key, _ in panels.KEYS} | set(panels.LAYOUTS)
 POLL_S = 10               # a /state request waits at most this long for a newer frame (< live.WATCHED_S)
+REQUEST_S = 5.0           # a whole request (line, headers, body) must arrive within this; a browser's takes ~1 ms
+WRITE_S = 10.0            # an answer (a frame is ~100-300 KB) must be taken within this
+MAX_BODY = 4096           # a key's body is ~60 bytes
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class Server(ThreadingHTTPServer):
-    """The page, its frames and its keys, in daemon threads; close() ends it."""
+    """The page, its frames and its keys, in daemon threads; close() ends it. keys_only: POST /key alone,
+    with Access-Control-Allow-Origin: * (the notebook's buttons, on Jupyter's page)."""
     daemon_threads, block_on_close = True, False
+    request_queue_size = 64    # connections not yet accepted (socketserver's 5 drops a burst of page loads)
 
-    def __init__(self, live, host="127.0.0.1", port=0):
-        self.live, self.token = live, secrets.token_urlsafe(16)
+    def __init__(self, live, host="127.0.0.1", port=0, keys_only=False):
+        self.live, self.token, self.keys_only = live, secrets.token_urlsafe(16), keys_only
         super().__init__((host, port), Handler)
-        self.loopback = host in ("127.0.0.1", "localhost", "::1")
+        self.loopback = host in LOOPBACK
         shown = "127.0.0.1" if host in ("", "0.0.0.0") else host
         self.url = f"http://{shown}:{self.server_address[1]}/"
+        self.methods = ("POST",) if keys_only else ("GET", "POST")
 
     def start(self):
         threading.Thread(target=self.serve_forever, name="visualiser.web", daemon=True).start()
@@ -48,58 +77,137 @@ class Server(ThreadingHTTPServer):
         pass
 
 
+class Deadline(io.RawIOBase):
+    """A socket's reads, each allowed only what is left of one deadline: a client that sends nothing and one
+    that trickles a byte every few seconds are both cut off at REQUEST_S (TimeoutError)."""
+
+    def __init__(self, sock, seconds):
+        self.sock, self.until = sock, time.monotonic() + seconds
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request is late")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer)
+
+
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
+    """One request per connection (HTTP/1.0), answered in one line of text when it is refused."""
+    default_request_version = "HTTP/1.0"     # a request line without a version gets a status line too (not 0.9)
+
+    def setup(self):
+        super().setup()
+        self.rfile.close()              # the socket's own file, replaced by one with the deadline
+        self.rfile = io.BufferedReader(Deadline(self.connection, REQUEST_S))
+
+    def handle_one_request(self):
+        """http.server's, with a 408 for a late request and a 405 (not an HTML 501) for other methods."""
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.0"
+        self.close_connection = True
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+            if len(self.raw_requestline) > 65536:
+                return self.answer(414, "the request line is too long")
+            if not self.raw_requestline or not self.parse_request():   # parse_request answers its own errors
+                return
+            methods = self.server.methods
+            if self.command not in methods:
+                return self.answer(405, f"{self.command} is not served here: {' or '.join(methods)} only",
+                                   headers={"Allow": ", ".join(methods)})
+            if not self.host_allowed():
+                return self.answer(403, "wrong Host: ask for 127.0.0.1 or localhost")
+            (self.get if self.command == "GET" else self.post)()
+        except TimeoutError:
+            self.answer(408, f"the request did not arrive within {REQUEST_S:g} s")
+
+    def send_error(self, code, message=None, explain=None):     # parse_request's errors: one line, no HTML
+        self.answer(code, message or self.responses.get(code, ("bad request",))[0])
+
+    def get(self):
         url = urllib.parse.urlsplit(self.path)
         live = self.server.live
-        if not self.host_allowed():
-            return self.answer(403, b"wrong Host", "text/plain")
         if url.path == "/":
-            return self.answer(200, page(live.vis.title, self.server.token).encode(), "text/html; charset=utf-8")
+            return self.answer(200, page(live.vis.title, self.server.token).encode(), "text/html; charset=utf-8",
+                               {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY"})
         if url.path == "/state":
-            since = int((urllib.parse.parse_qs(url.query).get("since") or ["0"])[0] or 0)
+            since = (urllib.parse.parse_qs(url.query, keep_blank_values=True).get("since") or ["0"])[-1]
+            if not re.fullmatch(r"[0-9]{1,18}", since):
+                return self.answer(400, f"since={since[:40]!r}: give a frame number (a whole number, 0 or more)")
             live.watch()
             with live.changed:
-                live.changed.wait_for(lambda: live.frames > since or live.closing, timeout=POLL_S)
+                live.changed.wait_for(lambda: live.frames > int(since) or live.closing, timeout=POLL_S)
                 state = dict(live.state, closed=live.closing)
-            return self.answer(200, json.dumps(state).encode(), "application/json")
+            return self.answer(200, json.dumps(state, allow_nan=False).encode(), "application/json")
         if url.path == "/frame.png" and live.png is not None:
             live.watch()
             return self.answer(200, live.png, "image/png")
-        self.answer(404, b"not found", "text/plain")
+        self.answer(404, "not found")
 
-    def do_POST(self):
+    def post(self):
+        cors = {"Access-Control-Allow-Origin": "*"} if self.server.keys_only else {}   # holds nothing secret
+        if urllib.parse.urlsplit(self.path).path != "/key":
+            return self.answer(404, "not found", headers=cors)
+        origin = self.headers.get("Origin")
+        if not self.server.keys_only and origin is not None and not self.same_origin(origin):
+            return self.answer(403, "a page of another origin cannot send keys to this run")
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return self.answer(411, "a key needs a Content-Length", headers=cors)
+        if not re.fullmatch(r"[0-9]{1,18}", length.strip()):
+            return self.answer(400, "Content-Length is not a number of bytes", headers=cors)
+        if int(length) > MAX_BODY:
+            return self.answer(413, f"a key's body is at most {MAX_BODY} bytes", headers=cors)
+        raw = self.rfile.read(int(length))           # a body shorter than announced: 408 at the deadline
+        if len(raw) < int(length):
+            return self.answer(400, "the body is shorter than its Content-Length", headers=cors)
         try:
-            body = json.loads(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
+            body = json.loads(raw)
             key = body["key"]
             ok = secrets.compare_digest(str(body.get("token")), self.server.token) and (
                 key in KEYS or (isinstance(key, list) and len(key) == 4 and all(0 <= float(x) <= 1 for x in key)))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, AttributeError):
             ok = False
-        if self.urlpath() != "/key" or not ok:
-            return self.answer(403, b"not a key of this run", "text/plain")
+        if not ok:
+            return self.answer(403, "not a key of this run", headers=cors)
         self.server.live.press(("zoom", *map(float, key)) if isinstance(key, list) else key)
-        self.answer(204, b"", "text/plain")
-
-    def urlpath(self):
-        return urllib.parse.urlsplit(self.path).path
+        self.answer(204, b"", headers=cors)
 
     def host_allowed(self):
         """On loopback, only pages that asked for this machine by name (no DNS-rebinding from a web site)."""
-        host = urllib.parse.urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
-        return not self.server.loopback or host in ("127.0.0.1", "localhost", "::1")
+        return not self.server.loopback or self.hostname() in LOOPBACK
 
-    def answer(self, code, body, kind):
+    def hostname(self):
+        return urllib.parse.urlsplit("//" + (self.headers.get("Host") or "")).hostname or ""
+
+    def same_origin(self, origin):
+        """The page that sent this is served by this server: its origin is the Host the request was sent to."""
+        host = (self.headers.get("Host") or "").strip().lower()
+        return bool(host) and origin.strip().lower() in (f"http://{host}", f"https://{host}")
+
+    def answer(self, code, body, kind="text/plain; charset=utf-8", headers=None):
+        """body: bytes as they are, or a str of one line (a newline is added)."""
+        if isinstance(body, str):
+            body = (body + "\n").encode()
         try:
+            self.connection.settimeout(WRITE_S)
             self.send_response(code)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
-            self.send_header("Access-Control-Allow-Origin", "*")   # the notebook's buttons (the token guards)
+            self.send_header("X-Content-Type-Options", "nosniff")
+            if not self.server.keys_only:
+                self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass                                                   # the page went away: training goes on
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            pass                                       # the page went away (or never read): training goes on
 
     def log_message(self, *args):
         pass
@@ -128,8 +236,8 @@ def page(title, token):
 
 
 def controls_html(base, token):
-    """The buttons the notebook shows above its image: the window's keys, sent to the kernel's Server (the
-    cell is busy while the training runs, so widget messages would only arrive once it is over)."""
+    """The buttons the notebook shows above its image: the window's keys, sent to the kernel's keys_only
+    Server (the cell is busy while the training runs, so widget messages would only arrive once it is over)."""
     buttons = "".join(f'<button data-key="{k}" title="key {n}">{n} {label}</button> ' for k, n, label in BUTTONS)
     uid = "tfv-" + secrets.token_hex(4)
     return (f'<div class="tfv" id="{uid}" tabindex="0" style="font:13px sans-serif;padding:4px 0">{buttons}'
@@ -142,11 +250,13 @@ BUTTONS = [(key, *label.split(" ", 1)) for key, label in panels.KEYS]     # (key
 
 # The keys of the window, in JavaScript: tfvControls(buttons, keyTarget, base, token) wires both the buttons
 # (data-key) and the keyboard to POST base + "key"; O and Ctrl-S are the page's own (zoom box, download).
+# The body goes as text/plain, which keeps the notebook's cross-origin POST a CORS-simple one: no preflight.
 KEYS_JS = """
 function tfvControls(root, target, base, token) {
   const note = root.querySelector(".tfv-note");
   const send = (key) => (key === "q" && !confirm("Stop the training?")) ? null :
-    fetch(base + "key", {method: "POST", body: JSON.stringify({token: token, key: key})})
+    fetch(base + "key", {method: "POST", headers: {"Content-Type": "text/plain"},
+                         body: JSON.stringify({token: token, key: key})})
     .then((r) => { if (note) note.textContent = r.ok ? "" : "refused"; })
     .catch(() => { if (note) note.textContent = "the run is over, or its machine cannot be reached from here"; });
   root.querySelectorAll("button[data-key]").forEach((b) => { b.onclick = () => send(b.dataset.key); });
