@@ -145,6 +145,9 @@ def check_team(a, c, b, trials, taken_over_by):
         assert resumed and int(resumed.group(1)) >= 10 or "already finished at step 30" in rerun_log, rerun_log
         gap = again.datetime_start.timestamp() - t.user_attrs["heartbeat"]  # from its last heartbeat
         assert taken_over_by(gap), gap
+        print(f"{len(trials)} trials in the storage, at most {most_at_once(trials)} at once; trial {t.number} "
+              f"of the killed driver re-run as trial {again.number}, {gap:.1f} s after its last heartbeat, "
+              + (f"from step {resumed.group(1)}" if resumed else "already finished"))  # (pytest -s)
     best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     metrics = json.load(open(os.path.join(best.user_attrs["job_dir"], "metrics.json")))
     assert metrics["test_loss"] == best.value and metrics["step"] == 30
