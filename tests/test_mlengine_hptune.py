@@ -221,3 +221,26 @@ def test_pruning_waits_for_half_of_the_steps():
     assert not bad.should_prune()  # the first test: too early to tell (results/warmup-300.json)
     bad.report(5.0, 200)
     assert bad.should_prune()
+
+
+CURVES = os.path.join(MLENGINE, "results", "warmup_curves.py")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--help"], None),
+    ([], "the following arguments are required: --out"),
+    (["--out", "x.json", "--trials", "2"], "--trials must be at least 4"),
+    (["--out", "x.json", "--every", "200"], "--iterations must hold at least 3 tests of --every steps"),
+    (["--out", "x.json", "--every", "0"], "--iterations must hold at least 3 tests of --every steps"),
+    (["--out", "x.json", "--trials", "many"], "argument --trials: invalid int value: 'many'"),
+    (["--out", "none.json", "--analyse"], "--analyse reads --out none.json: no such file"),
+])
+def test_the_warmup_curves_script_help_and_bad_flags(tmp_path, flags, message):
+    """results/warmup_curves.py (the evidence behind the warm-up): --help, and each bad value in one line."""
+    done = subprocess.run([sys.executable, CURVES, *flags], cwd=tmp_path, env=ENV, capture_output=True,
+                          text=True, timeout=60)
+    if message is None:
+        assert done.returncode == 0 and all(f in done.stdout for f in ("--trials", "--every", "--analyse"))
+        return
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and message in done.stderr, done.stderr
+    assert not list(tmp_path.iterdir())  # nothing written

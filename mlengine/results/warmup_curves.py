@@ -77,16 +77,30 @@ def show(rows):
               f"{r['good_pruned']} of the {r['good']} trials whose end is in the better half")
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trials", type=int, default=12)
-    p.add_argument("--iterations", type=int, default=300)
-    p.add_argument("--every", type=int, default=25)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--scratch", default="/tmp/warmup-curves")
-    p.add_argument("--out", required=True)
+def parse(argv=None):
+    p = argparse.ArgumentParser(prog="python results/warmup_curves.py", description=__doc__.split("\n\n")[0])
+    p.error = lambda message: (print(f"{p.prog}: error: {message} (see --help)", file=sys.stderr), sys.exit(2))
+    p.add_argument("--trials", type=int, default=12, help="settings drawn and trained (default: %(default)s)")
+    p.add_argument("--iterations", type=int, default=300, help="steps of each trial (default: %(default)s)")
+    p.add_argument("--every", type=int, default=25, help="steps between tests (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the settings' draw (default: %(default)s)")
+    p.add_argument("--scratch", default="/tmp/warmup-curves", help="the trials' job directories "
+                                                                    "(default: %(default)s)")
+    p.add_argument("--out", required=True, help="the curves and their analysis, JSON")
     p.add_argument("--analyse", action="store_true", help="no training: analyse the curves in --out again")
-    args = p.parse_args()
+    args = p.parse_args(argv)
+    if args.trials < 4:
+        p.error(f"--trials must be at least 4 (a median and ranks), got {args.trials}")
+    if args.every < 1 or args.iterations < 3 * args.every:
+        p.error(f"--iterations must hold at least 3 tests of --every steps (>= 1), got {args.iterations} and "
+                f"{args.every}")
+    if args.analyse and not os.path.isfile(args.out):
+        p.error(f"--analyse reads --out {args.out}: no such file")
+    return args
+
+
+def main(argv=None):
+    args = parse(argv)
     if args.analyse:
         with open(args.out) as f:
             saved = json.load(f)

@@ -1,11 +1,12 @@
 """A study and its trials as all its drivers see them: the study opened (its pruner and sampler), what
 counts, who runs what, stale trials taken over.
 
-Every driver of a study, on any machine, does the same in claim(), under the study's lock (hpstorage):
-take over the stale trials, count, and ask Optuna for the next trial only if the count allows it. So the
-number of RUNNING trials in the storage never exceeds maxParallelTrials, and COMPLETE + PRUNED + failed
-(not re-run) trials never exceed maxTrials, however many drivers start at the same instant. A trial's
-RUNNING span in the storage (ask ... tell) encloses its trainer's whole life, so trainers are capped too.
+Every driver of a study, on any machine, does the same under the study's lock (hpstorage): reap_stale()
+takes over the stale trials (every heartbeat), claim() counts and asks Optuna for the next trial only if
+the count allows it. So the number of RUNNING trials in the storage never exceeds maxParallelTrials, and
+COMPLETE + PRUNED + failed (not re-run) trials never exceed maxTrials, however many drivers start at the
+same instant. A trial's RUNNING span in the storage (ask ... tell) encloses its trainer's whole life, so
+the trainers are capped too.
 
 A trial is stale when its driver is gone: a pid that no longer exists on this machine, or, from another
 machine, a heartbeat older than --stale-after. A stale trial is marked failed and queued again (same

@@ -11,8 +11,8 @@ driver runs up to --parallel of them at once, and all the study's drivers togeth
 (hptrials.claim: counted under a lock the drivers share, hpstorage). The study lives in a shared storage:
 an Optuna journal file (STUDY_DIR/study.journal) by default, or an SQL URL (SQLite; PostgreSQL for drivers
 on several machines). The trainer tests at every checkpoint; each test is reported, and Optuna's
-MedianPruner stops a trial whose value is worse than the median of the finished trials at the same step,
-from the warm-up on (hptrials.warmup_steps).
+MedianPruner stops a trial whose best value so far is worse than the median of the finished trials at the
+same step, from the warm-up on (hptrials.warmup_steps).
 
 A driver killed with kill -9 takes its trainers with it (they get SIGTERM and save a checkpoint); its
 trials stay RUNNING in the storage until another driver (or this one run again with --resume) finds them
@@ -37,7 +37,7 @@ from . import REPO_ROOT, hpconfig, hpstorage, task
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_LINE = re.compile(r"^(\d+): \*+ test accuracy:(\S+) test loss: (\S+)")
-STALE_AFTER = 120.0  # seconds without a heartbeat before another machine's trial is taken over
+HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
 
 
 class Parser(argparse.ArgumentParser):
@@ -69,7 +69,7 @@ def parser():
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the sampler (TPE): trial N's draw depends on (seed, N) only, so a resumed "
                         "search or another driver never draws a finished trial's setting again")
-    p.add_argument("--stale-after", type=float, default=STALE_AFTER,
+    p.add_argument("--stale-after", type=float, default=GRACE,
                    help="seconds without a heartbeat after which another machine's RUNNING trial is taken "
                         "over and re-run from its checkpoint (default: %(default)s; the machines' clocks "
                         "must agree to well within it)")
@@ -215,7 +215,7 @@ def _follow(study, spec, run, iterations, log):
     return True
 
 
-def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, stale_after=STALE_AFTER,
+def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, stale_after=GRACE,
           log=print):
     """Run trials until the study holds maxTrials complete, pruned or failed-by-themselves ones.
 
@@ -223,7 +223,7 @@ def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, 
     import optuna
     from optuna.trial import TrialState
     from . import hptrials
-    me, beat_every = hpstorage.machine(), min(10.0, stale_after / 4)
+    me, beat_every = hpstorage.machine(), min(HEARTBEAT, stale_after / 4)
     mine, stopping, last_beat, last_reap = [], [], 0.0, 0.0
     handlers = {s: signal.signal(s, lambda n, f: stopping.append(signal.Signals(n).name))
                 for s in (signal.SIGINT, signal.SIGTERM)}
