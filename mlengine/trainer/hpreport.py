@@ -96,7 +96,7 @@ def plot(study, spec, path):
         ax.set_yscale("log")  # a few bad trials would squash the good ones against the axis
     ax.set_title(f"{study.study_name}: optimisation history ({spec['goal'].lower()} {spec['metric']})")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, frameon=False)  # below: no point hidden
     fig.tight_layout()
     tmp = path + ".tmp.png"
     fig.savefig(tmp)

@@ -7,48 +7,72 @@
     python -m trainer.hptune --config X.yaml -- --hp-iterations 300          # flags added to every trial
 
 Each trial is a `python -m trainer.task` process with its own job directory (STUDY_DIR/trial-N); this
-driver runs up to maxParallelTrials of them at once. The study lives in a shared storage: an Optuna journal
-file (STUDY_DIR/study.journal) by default, or an SQL URL, which lets drivers on several machines work on
-one study. The trainer tests at every checkpoint; each test is reported, and Optuna's MedianPruner stops a
-trial whose value is worse than the median of the other trials at the same step.
+driver runs up to --parallel of them at once, and all the study's drivers together at most maxParallelTrials
+(hptrials.claim: counted under a lock the drivers share, hpstorage). The study lives in a shared storage:
+an Optuna journal file (STUDY_DIR/study.journal) by default, or an SQL URL (SQLite; PostgreSQL for drivers
+on several machines). The trainer tests at every checkpoint; each test is reported, and Optuna's
+MedianPruner stops a trial whose best value so far is worse than the median of the finished trials at the
+same step, from the warm-up on (hptrials.warmup_steps).
 
 A driver killed with kill -9 takes its trainers with it (they get SIGTERM and save a checkpoint); its
 trials stay RUNNING in the storage until another driver (or this one run again with --resume) finds them
-stale -- their driver's pid is gone (same machine) or their heartbeat is older than GRACE -- marks them
-failed and queues each again with its parameters and job directory, so the re-run resumes from the trial's
-checkpoint. Optuna's own heartbeat (RDBStorage only) is not used: this works for the journal file too.
+stale -- their driver's pid is gone (same machine) or their heartbeat is older than --stale-after --
+marks them failed and queues each again with its parameters and job directory, so the re-run resumes from
+the trial's checkpoint. Optuna's own heartbeat (RDBStorage only) is not used: this works for the journal
+file too.
 """
 import argparse
+import contextlib
 import ctypes
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-from . import REPO_ROOT, hpconfig, lines, task
+from . import REPO_ROOT, hpconfig, hpstorage, lines, task
 
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEST_LINE = lines.TEST_LINE
 HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
-HOST = socket.gethostname()
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        usage_error(message)
+
+
+def usage_error(message):
+    """A bad flag value: one line, exit code 2 (argparse's), before Optuna or TensorFlow is imported."""
+    print(f"python -m trainer.hptune: error: {message} (see --help)", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m trainer.hptune", description=__doc__.split("\n\n")[0])
+    p = Parser(prog="python -m trainer.hptune", description=__doc__.split("\n\n")[0],
+               epilog="Flags after -- go to every trial (python -m trainer.task --help lists them).")
     p.add_argument("--config", help="the search spec (YAML, the course's trainingInput.hyperparameters)")
     p.add_argument("--study", help="the study's name (default: the config file's name)")
-    p.add_argument("--study-dir", help=f"trial job directories, logs, report (default: {DEFAULT_ROOT}/STUDY)")
-    p.add_argument("--storage", help="an SQL URL (sqlite:///hp.db, postgresql://...) shared by drivers on "
-                                     "several machines (default: the journal file STUDY_DIR/study.journal)")
+    p.add_argument("--study-dir", help=f"trial job directories, logs, report (default: {DEFAULT_ROOT}/STUDY); "
+                                       "on a file system all machines share, a trial taken over on another "
+                                       "machine resumes from its checkpoint")
+    p.add_argument("--storage", help="an SQL URL shared by the study's drivers: sqlite:///hp.db (one machine), "
+                                     "postgresql://user@host/db (several machines) (default: the journal file "
+                                     "STUDY_DIR/study.journal)")
     p.add_argument("--resume", action="store_true", help="continue an existing study (or join it as a worker)")
     p.add_argument("--report", action="store_true", help="print the report of an existing study and exit")
-    p.add_argument("--parallel", type=int, help="trials this driver runs at once (default: maxParallelTrials)")
-    p.add_argument("--seed", type=int, default=None, help="seed of the sampler (TPE)")
+    p.add_argument("--parallel", type=int, help="trials this driver runs at once (default: maxParallelTrials; "
+                                                "all drivers together run at most maxParallelTrials)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the sampler (TPE): trial N's draw depends on (seed, N) only, so a resumed "
+                        "search or another driver never draws a finished trial's setting again")
+    p.add_argument("--stale-after", type=float, default=GRACE,
+                   help="seconds without a heartbeat after which another machine's RUNNING trial is taken "
+                        "over and re-run from its checkpoint (default: %(default)s; the machines' clocks "
+                        "must agree to well within it)")
     return p
 
 
@@ -56,68 +80,36 @@ def die(message):
     raise hpconfig.ConfigError(message)
 
 
-def quiet_optuna():
-    import warnings
-    import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna
+def check_flags(args):
+    """Every flag's value checked before any import of Optuna or TensorFlow, or any file written."""
+    if not args.config:
+        usage_error("give --config FILE (the search spec; see config-hptune-small.yaml)")
+    if not os.path.isfile(args.config):
+        usage_error(f"--config {args.config}: no such file")
+    if args.parallel is not None and args.parallel < 1:
+        usage_error(f"--parallel must be >= 1, got {args.parallel}")
+    if not args.stale_after > 0:
+        usage_error(f"--stale-after must be a number of seconds > 0, got {args.stale_after}")
+    if args.storage is not None and (problem := hpstorage.url_problem(args.storage)):
+        usage_error(problem)
+    if args.study is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", args.study):
+        usage_error(f"--study {args.study!r}: letters, digits, '_', '.', '-' (it names a folder)")
+    if args.study_dir and os.path.exists(args.study_dir) and not os.path.isdir(args.study_dir):
+        usage_error(f"--study-dir {args.study_dir} is a file, not a folder")
 
 
-def open_storage(url, study_dir):
-    optuna = quiet_optuna()
-    if url is None:
-        os.makedirs(study_dir, exist_ok=True)
-        path = os.path.join(study_dir, "study.journal")
-        backend = optuna.storages.journal.JournalFileBackend(path)
-        return optuna.storages.JournalStorage(backend), path
-    if not re.match(r"^[a-z0-9+]+://", url):
-        die(f"--storage {url!r} is not an SQL URL (sqlite:///path.db, postgresql://user@host/db)")
+def check_trial_flags(extra):
+    """The trials' flags (the config's args, then those after --) as the trainer parses and checks them."""
+    trainer = task.parser()
+    trainer.error = lambda message: usage_error(f"the trials' flags ({' '.join(extra)}): the trainer says: {message}")
     try:
-        return optuna.storages.RDBStorage(url), url
-    except Exception as e:  # a driver missing, a server down: say which, in one line
-        die(f"cannot open --storage {url}: {str(e).splitlines()[0]}")
-
-
-def open_study(storage, name, spec, resume, seed, warmup):
-    optuna = quiet_optuna()
-    exists = name in optuna.study.get_all_study_names(storage)
-    if exists and not resume:
-        die(f"the study {name!r} exists already: add --resume to continue it (or to add this machine as a "
-            "worker), or give --study another name")
-    if not exists and resume:
-        die(f"there is no study {name!r} to resume in this storage: leave --resume out to start it")
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup)
-    sampler = optuna.samplers.TPESampler(seed=seed)
-    if not exists:
-        direction = "minimize" if spec["goal"] == "MINIMIZE" else "maximize"
-        try:
-            study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
-                                        pruner=pruner)
-        except optuna.exceptions.DuplicatedStudyError:
-            die(f"the study {name!r} was just created by another driver: run again with --resume")
-        study.set_user_attr("spec", spec)
-        return study
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    old = study.user_attrs.get("spec", {})
-    for key in ("goal", "metric", "params", "args"):
-        if old.get(key) != spec[key]:
-            die(f"the study {name!r} was started with another {key} ({old.get(key)!r}); resume it with its "
-                "own config, or start a new --study")
-    study.set_user_attr("spec", spec)  # maxTrials and maxParallelTrials may change on resume
-    return study
-
-
-def suggest(trial, p):
-    """The flag's value for this trial (a string), drawn from the parameter's space."""
-    name, kind = p["name"], p["type"]
-    if kind in ("DISCRETE", "CATEGORICAL"):
-        return str(trial.suggest_categorical(name, p["values"]))
-    lo, hi, scale = p["min"], p["max"], p["scale"]
-    draw = trial.suggest_int if kind == "INTEGER" else trial.suggest_float
-    if scale == "UNIT_REVERSE_LOG_SCALE":  # dense near max: lo + hi - (log-uniform in [lo, hi])
-        return str(lo + hi - draw(name + ":reversed", lo, hi, log=True))
-    return str(draw(name, lo, hi, log=scale == "UNIT_LOG_SCALE"))
+        trial_args = trainer.parse_args([*extra, "--job-dir", "unused"])
+        task.check(trainer, trial_args)  # the values the trainer would refuse in every trial
+    except SystemExit as e:
+        if e.code == 2:
+            raise
+        usage_error(f"the trials' flags ({' '.join(extra)}): {e}")
+    return trial_args
 
 
 def _die_with_parent():
@@ -159,63 +151,20 @@ class Running:
             self.proc.wait()
 
 
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_stale(study, log):
-    """Fail the RUNNING trials whose driver is gone, and queue each again (same parameters, same job dir)."""
-    from optuna.trial import TrialState
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        host, pid = t.user_attrs.get("driver", [None, None])
-        beat = t.user_attrs.get("heartbeat", t.datetime_start.timestamp() if t.datetime_start else 0)
-        gone = (host == HOST and pid != os.getpid() and not alive(pid)) or time.time() - beat > GRACE
-        if not gone or (host == HOST and pid == os.getpid()):
-            continue
-        trainer = t.user_attrs.get("trainer_pid")
-        if host == HOST and trainer:
-            deadline = time.time() + 90  # its trainer got SIGTERM with the driver: let it finish saving
-            while alive(trainer) and time.time() < deadline:
-                time.sleep(0.2)
-        try:
-            study.tell(t.number, state=TrialState.FAIL)
-        except Exception:  # another driver reaped it first
-            continue
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "job_dir": t.user_attrs.get("job_dir"),
-                                                  "reported": {str(k): v for k, v in t.intermediate_values.items()}})
-        log(f"trial {t.number}: its driver is gone; marked failed and queued again (it resumes from its "
-            "checkpoint)")
-
-
-def retried(trials):
-    """{number of a failed trial: number of its re-run} (a finished trial cannot be updated, its re-run can)."""
-    return {t.user_attrs["retry_of"]: t.number for t in trials if "retry_of" in t.user_attrs}
-
-
-def start_trial(study, spec, study_dir, extra):
-    trial = study.ask()
-    flags = {p["name"]: suggest(trial, p) for p in spec["params"]}
+def start_trial(trial, flags, study_dir, extra):
     job_dir = trial.user_attrs.get("job_dir") or os.path.join(study_dir, f"trial-{trial.number}")
-    retry_of = trial.user_attrs.get("retry_of")
-    if retry_of is not None:
+    if trial.user_attrs.get("retry_of") is not None:
         for step, value in trial.user_attrs.get("reported", {}).items():  # its tests so far, kept
             trial.report(value, int(step))
     os.makedirs(os.path.join(study_dir, "logs"), exist_ok=True)
     run = Running(trial, flags, job_dir, os.path.join(study_dir, "logs", f"trial-{trial.number}.log"), extra)
-    for key, value in (("flags", flags), ("job_dir", job_dir), ("driver", [HOST, os.getpid()]),
-                       ("trainer_pid", run.proc.pid), ("heartbeat", time.time())):
+    for key, value in (("flags", flags), ("job_dir", job_dir), ("trainer_pid", run.proc.pid)):
         trial.set_user_attr(key, value)
     return run
 
 
 def finish(study, spec, run, log):
-    """The trial's process ended: tell Optuna its final metric, or that it failed. -> True if it counts."""
+    """The trial's process ended: tell Optuna its final metric, or that it failed."""
     from optuna.trial import TrialState
     trial, code = run.trial, run.proc.returncode
     metrics_path = os.path.join(run.job_dir, "metrics.json")
@@ -232,64 +181,94 @@ def finish(study, spec, run, log):
     log(f"trial {trial.number}: the trainer failed (exit code {code}); see {run.log.name}")
 
 
-def drive(study, spec, study_dir, parallel, extra, iterations, log=print):
+def follow(study, spec, run, iterations, log):
+    """Report the trial's new tests; prune or finish it. -> True when the trial is over for this driver."""
+    import optuna
+    try:
+        return _follow(study, spec, run, iterations, log)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # "Cannot tell a FAIL trial", ...
+        if study.get_trials(deepcopy=False)[run.trial.number].state == optuna.trial.TrialState.RUNNING:
+            raise
+        run.stop()  # its heartbeat came late: another driver took it over and runs it again
+        log(f"trial {run.trial.number}: taken over by another driver; its trainer here stopped")
+        return True
+
+
+def _follow(study, spec, run, iterations, log):
+    from optuna.trial import TrialState
+    while run.tests:
+        step, accuracy, loss = run.tests.pop(0)
+        value = loss if spec["metric"] == "loss" else accuracy
+        run.trial.report(value, step)
+        run.trial.set_user_attr("step", step)
+        if step < iterations and run.trial.should_prune():
+            run.stop()
+            study.tell(run.trial, state=TrialState.PRUNED)
+            log(f"trial {run.trial.number}: pruned at step {step} ({spec['metric']} {value:.4f}, worse than "
+                "the median)")
+            return True
+    if run.proc.poll() is None:
+        return False
+    run.proc.wait()
+    time.sleep(0.2)  # the reader thread's last lines
+    finish(study, spec, run, log)
+    return True
+
+
+def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, stale_after=GRACE,
+          log=print):
     """Run trials until the study holds maxTrials complete, pruned or failed-by-themselves ones.
 
     iterations: the trials' last step (its test is their final value: no pruning there)."""
+    import optuna
     from optuna.trial import TrialState
+    from . import hptrials
+    me, beat_every = hpstorage.machine(), min(HEARTBEAT, stale_after / 4)
     mine, stopping, last_beat, last_reap = [], [], 0.0, 0.0
     handlers = {s: signal.signal(s, lambda n, f: stopping.append(signal.Signals(n).name))
                 for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stopping:
             now = time.time()
-            if now - last_reap > HEARTBEAT:
-                reap_stale(study, log)
+            if now - last_reap > beat_every:
+                with lock:
+                    hptrials.reap_stale(study, me, stale_after, log)
                 last_reap = now
             trials = study.get_trials(deepcopy=False)
-            rerun = retried(trials)
-            spent = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
-                t.state == TrialState.FAIL and t.number not in rerun) for t in trials)
-            running = sum(t.state == TrialState.RUNNING for t in trials)
+            state = {t.number: t.state for t in trials}
+            for run in [r for r in mine if state.get(r.trial.number) != TrialState.RUNNING]:
+                run.stop()  # another driver took it over (this one's heartbeat was late): its trainer stops
+                mine.remove(run)
+                log(f"trial {run.trial.number}: taken over by another driver; its trainer here stopped")
+            spent, running = hptrials.counts(trials)
             if spent >= spec["max_trials"] and not mine:
                 return
             if len(mine) < parallel and running < spec["max_parallel"] and spent + running < spec["max_trials"]:
-                mine.append(start_trial(study, spec, study_dir, extra))
-                log(f"trial {mine[-1].trial.number} started: " + " ".join(
-                    f"--{k} {v}" for k, v in mine[-1].flags.items()) + f"  ({mine[-1].job_dir})")
-                continue
+                claimed = hptrials.claim(study, spec, lock, me, seed)  # counted again, under the lock
+                if claimed:
+                    mine.append(start_trial(*claimed, study_dir, extra))
+                    log(f"trial {mine[-1].trial.number} started: " + " ".join(
+                        f"--{k} {v}" for k, v in mine[-1].flags.items()) + f"  ({mine[-1].job_dir})")
+                    continue
             for run in list(mine):
-                while run.tests:
-                    step, accuracy, loss = run.tests.pop(0)
-                    run.trial.report(loss if spec["metric"] == "loss" else accuracy, step)
-                    run.trial.set_user_attr("step", step)
-                    if step < iterations and run.trial.should_prune():
-                        run.stop()
-                        study.tell(run.trial, state=TrialState.PRUNED)
-                        log(f"trial {run.trial.number}: pruned at step {step} ({spec['metric']} "
-                            f"{loss if spec['metric'] == 'loss' else accuracy:.4f}, worse than the median)")
-                        mine.remove(run)
-                        break
-                else:
-                    if run.proc.poll() is not None:
-                        run.proc.wait()
-                        time.sleep(0.2)  # the reader thread's last lines
-                        finish(study, spec, run, log)
-                        mine.remove(run)
-            if now - last_beat > HEARTBEAT:
+                if follow(study, spec, run, iterations, log):
+                    mine.remove(run)
+            if now - last_beat > beat_every:
                 for run in mine:
-                    run.trial.set_user_attr("heartbeat", now)
+                    with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # taken over
+                        run.trial.set_user_attr("heartbeat", now)  # just now: the next round stops it
                 last_beat = now
             time.sleep(0.3)
         log(f"stopped ({stopping[0]}): the running trials saved a checkpoint; --resume continues them")
         for run in mine:
             run.stop()
-        reap_now = [run.trial.number for run in mine]
         for run in mine:
             run.trial.set_user_attr("heartbeat", 0)  # stale at once: --resume queues them again
-        raise hpconfig.ConfigError(f"stopped with trials {reap_now} unfinished; run the same command with "
-                                   "--resume to continue")
+        raise hpconfig.ConfigError(f"stopped with trials {[run.trial.number for run in mine]} unfinished; run "
+                                   "the same command with --resume to continue")
     finally:
+        for run in mine:  # an error (the storage lost, say): the trainers save a checkpoint and stop
+            run.stop()
         for s, h in handlers.items():
             signal.signal(s, h)
 
@@ -298,35 +277,35 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
-    if not args.config:
-        die("give --config FILE (the search spec; see config-hptune-small.yaml)")
+    check_flags(args)
     spec = hpconfig.read(args.config)
-    fixed = [*spec["args"], *extra]  # spec["args"] were checked with their line by hpconfig.read
+    fixed = [*spec["args"], *extra]  # spec["args"] were checked against the searched flags by hpconfig.read
     flag = hpconfig.clash(extra, {p["name"] for p in spec["params"]})
     if flag:
-        die(f"the trial flags after -- set {flag}, which the search sets for every trial")
-    try:
-        trial_args = task.parser().parse_args([*fixed, "--job-dir", "unused"])
-    except SystemExit:
-        die(f"the trainer refuses the trial flags {fixed} (its message is above)")
-    if args.parallel is not None and args.parallel < 1:
-        die("--parallel must be >= 1")
+        usage_error(f"the trial flags after -- set {flag}, which the search sets for every trial")
+    trial_args = check_trial_flags(fixed)
     name = args.study or os.path.splitext(os.path.basename(args.config))[0]
     study_dir = os.path.abspath(args.study_dir or os.path.join(DEFAULT_ROOT, name))
-    if args.report and not args.resume:
-        args.resume = True  # a report reads an existing study
-    storage, storage_name = open_storage(args.storage, study_dir)
-    warmup = trial_args.hp_iterations // 3  # the first tests are noisy (the learning rate is still high)
-    study = open_study(storage, name, spec, args.resume, args.seed, warmup)
+    from . import hptrials  # Optuna, from here on
+    optuna = hptrials.quiet_optuna()
+    storage, storage_name, path = hpstorage.open_storage(args.storage, study_dir, optuna)
+    warmup = hptrials.warmup_steps(trial_args.hp_iterations)
+    study = hptrials.open_study(storage, name, spec, args.resume or args.report, warmup)
     from . import hpreport
     if not args.report:
-        parallel = min(args.parallel or spec["max_parallel"], spec["max_trials"])
+        parallel = min(args.parallel or spec["max_parallel"], spec["max_parallel"], spec["max_trials"])
         if "--threads" not in " ".join(fixed):  # N trainers share the cores
             fixed += ["--threads", str(max(1, (os.cpu_count() or 1) // parallel))]
         print(f"study {name}: {spec['max_trials']} trials, {parallel} at once on this machine; storage "
-              f"{storage_name}; trials in {study_dir}", flush=True)
+              f"{storage_name}; trials in {study_dir}; pruning from step {warmup}", flush=True)
         t0 = time.time()
-        drive(study, spec, study_dir, parallel, fixed, trial_args.hp_iterations, log=lambda line: print(line, flush=True))
+        try:
+            drive(study, spec, study_dir, parallel, fixed, trial_args.hp_iterations,
+                  hpstorage.study_lock(storage, path, name), seed=args.seed, stale_after=args.stale_after,
+                  log=lambda line: print(line, flush=True))
+        except hpstorage.lost_storage_errors(optuna) as e:
+            die(f"lost the storage {storage_name}: {str(e).strip().splitlines()[0]}; this driver's trials saved "
+                "a checkpoint: run the same command with --resume once the storage is back")
         print(f"search done in {time.time() - t0:.0f} s", flush=True)
     print(hpreport.write(study, spec, study_dir, storage_name), flush=True)
     return 0
