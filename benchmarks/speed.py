@@ -126,6 +126,15 @@ def load_results(path):
     return results
 
 
+def during(runs):
+    """What the runs saw, for the closing machine line: the highest load average after a run, the median
+    count of runnable threads, the largest share of CPU the host stole."""
+    pick = lambda k: [r[k] for r in runs if r.get(k) is not None]  # noqa: E731
+    return {"load_after": max(pick("load_after"), default=None),
+            "runnable": stats.spread(pick("runnable"))["median"] if pick("runnable") else None,
+            "steal": max(pick("steal"), default=None)}
+
+
 def report(step, seed, cond, r):
     t = r["times"]
     steal = "-" if r["steal"] is None else format(r["steal"], ".1%")
@@ -152,6 +161,7 @@ def timed_runs(args, plan, record, results, env):
             runs[step].append(r)
             record_row(results, f"{step} [{cond}]", runs[step], cond, record)
             save(results, args.out)
+    args.seen = [r for rs in runs.values() for r in rs]
     return {step: results["rows"][f"{step} [{condition(args, untils[step])}]"] for step in runs}
 
 
@@ -167,7 +177,7 @@ def ratios_run(args, record, results, env, argv):
         "ratios": found, "previous": previous, "verdicts": [[ok, text] for ok, text in verdicts],
         "rows": {s: {k: v for k, v in r.items() if k != "machine"} for s, r in rows.items()}})
     save(results, args.out)
-    print("\n" + machine.line(record))
+    print("\n" + machine.line(record, during(args.seen)))
     print(ratios_table(results["ratio_runs"][-1:]))
     for ok, text in verdicts:
         print(f"  {'met' if ok else 'not measured' if ok is None else 'NOT met'}: {text}")
@@ -178,6 +188,7 @@ def load_run(args, record, results, env):
     steps = args.steps or LOAD_STEPS
     seeds = list(range(args.seeds or 1))
     cores = record.get("cores_usable") or 1
+    seen = []
     modes = ([("busy", f"{args.load} busy loop" + "s" * (args.load > 1), args.load)] if args.load else []) + \
             ([("pair", "two at once", cores)] if args.pair else [])
     for step in steps:
@@ -198,7 +209,9 @@ def load_run(args, record, results, env):
                 print(f"{step} seed {seed} {name}: " + " and ".join(f"{r['training_s']:.1f}" for r in got)
                       + " s training", flush=True)
         for mode, name, extra in modes:
-            entry = {"step": step, "script": alone[0]["script"], "condition": name,
+            extras = ([f"--threads {args.threads}"] if args.threads else []) + \
+                     ([f"oneDNN capped at {machine.ISAS[args.isa]}"] if args.isa else [])
+            entry = {"step": step, "script": alone[0]["script"], "condition": ", ".join([name] + extras),
                      "iterations": alone[0]["trained_iterations"],
                      "seeds": seeds, "alone_s": [r["training_s"] for r in alone],
                      "loaded_s": [[r["training_s"] for r in rs] for rs in loaded[mode]],
@@ -208,9 +221,10 @@ def load_run(args, record, results, env):
                      "load_before": [r["load_before"] for r in alone] + [r["load_before"] for rs in loaded[mode] for r in rs],
                      "runnable": [r["runnable"] for rs in loaded[mode] for r in rs], "machine": record,
                      "isa": args.isa, "threads": args.threads}
-            results["load"][f"{step} [{name}{', oneDNN capped at ' + machine.ISAS[args.isa] if args.isa else ''}]"] = entry
+            results["load"][f"{step} [{', '.join([name] + extras)}]"] = entry
             save(results, args.out)
-    print("\n" + machine.line(record))
+            seen += alone + [r for rs in loaded[mode] for r in rs]
+    print("\n" + machine.line(record, during(seen)))
     print(load_table(results["load"]))
 
 

@@ -379,3 +379,20 @@ def test_threads_flag_reaches_the_session():
             "s = tf.Session(); print(s._config.intra_op_parallelism_threads, s._config.inter_op_parallelism_threads)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
     assert out.splitlines()[-1] == "1 1" and "1 thread per op, 1 between ops; display: text" in out, out
+
+
+def test_ladder_and_visu_overhead_print_the_machine_line_first_and_store_it(tmp_path):
+    bench = os.path.join(ROOT, "benchmarks")
+    r = subprocess.run([sys.executable, os.path.join(bench, "ladder.py"), "--steps", "1.0", "--iterations", "5",
+                        "--out", str(tmp_path / "ladder.json")], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    first = r.stdout.splitlines()[0]
+    assert machine.parse(first)["cores_usable"] == len(os.sched_getaffinity(0)) and "oneDNN" in first, first
+    out = tmp_path / "visu.json"
+    r = subprocess.run([sys.executable, os.path.join(bench, "visu_overhead.py"), "--step", "1.0", "--modes", "text",
+                        "--rounds", "1", "--iterations", "5", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert machine.parse(r.stdout.splitlines()[0]) and "previous: no results file before this run" in r.stdout
+    saved = json.load(open(out))["machine"]
+    assert machine.same(machine.parse(r.stdout.splitlines()[0]), saved) and saved["onednn"]["isa"]
