@@ -34,17 +34,48 @@ PROBE = ("import json, numpy, tensorflow as tf\n"
 
 def cpuinfo(path="/proc/cpuinfo"):
     """(model name, set of flags) of the first CPU; (platform.processor(), empty set) where there is none."""
-    model, flags = None, set()
+    fields = cpu_fields(path)
+    return fields.get("model name") or platform.processor() or "unknown CPU", set(fields.get("flags", "").split())
+
+
+def cpu_fields(path="/proc/cpuinfo"):
+    """The first CPU's block of /proc/cpuinfo as {key: value}; {} where there is none."""
+    fields = {}
     try:
         for line in open(path):
+            if not line.strip():
+                if fields:
+                    break
+                continue
             key, _, value = line.partition(":")
-            if key.strip() == "model name" and model is None:
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(value.split())
+            fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return model or platform.processor() or "unknown CPU", flags
+    return fields
+
+
+def identity(path="/proc/cpuinfo"):
+    """What tells two CPUs of one model name apart: a VM's "AMD EPYC" hides its generation, which its family
+    and model numbers give (family 25 model 17: Zen 4; family 23 model 49: Zen 2), and a "core" may be
+    one of two threads of a physical core (threads per core = siblings / cpu cores), which halves what two
+    towers can do. Also the clock /proc/cpuinfo reports (nominal on a VM; it moves on a laptop)."""
+    f = cpu_fields(path)
+    number = lambda key: int(f[key]) if f.get(key, "").isdigit() else None  # noqa: E731
+    siblings, cores = number("siblings"), number("cpu cores")
+    try:
+        mhz = round(float(f.get("cpu MHz", "")))
+    except ValueError:
+        mhz = None
+    return {"family": number("cpu family"), "model": number("model"), "mhz": mhz,
+            "threads_per_core": siblings // cores if siblings and cores else None}
+
+
+def cpu_name(record):
+    """'AMD EPYC (family 25 model 17)': the model name and, where recorded, the generation's numbers."""
+    ident = record.get("identity") or {}
+    if ident.get("family") is None:
+        return record.get("cpu")
+    return f"{record.get('cpu')} (family {ident['family']} model {ident['model']})"
 
 
 def vector_class(flags):
@@ -112,7 +143,7 @@ def describe(isa=None, env=None):
     found = probe(env)
     onednn_on = env.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false", "False")
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model, "vector": vector_class(flags),
+    return {"cpu": model, "identity": identity(), "vector": vector_class(flags),
             "extensions": sorted(f for f in flags if f in ("avx", "avx2", "fma") or f.startswith("avx512")),
             "onednn": dict(found.get("onednn", {}), enabled=onednn_on, max_isa=env.get("ONEDNN_MAX_CPU_ISA")),
             "cores_usable": cores, "cores": os.cpu_count(), "load_before": [round(x, 2) for x in os.getloadavg()],
@@ -139,7 +170,7 @@ def short(record):
     cores = record.get("cores_usable") or record.get("cores")
     d = record.get("onednn")
     if not d:
-        return f"{record.get('cpu')}, vector extensions and oneDNN's ISA not recorded, {cores} cores"
+        return f"{cpu_name(record)}, vector extensions and oneDNN's ISA not recorded, {cores} cores"
     conv = d.get("conv") or ""
     isa = conv.split(":")[-1] if ":" in conv else d.get("isa") or "ISA not recorded"
     vector = record.get("vector")
@@ -149,7 +180,12 @@ def short(record):
         what = f"AVX-512 emulating AVX2 (oneDNN {isa})"
     else:
         what = f"{vector}, oneDNN {isa}"
-    return f"{record.get('cpu')}, {what}, {cores} cores"
+    return f"{cpu_name(record)}, {what}, {cores} cores{threads_note(record)}"
+
+
+def threads_note(record):
+    n = (record.get("identity") or {}).get("threads_per_core")
+    return f" ({n} threads per core)" if n and n > 1 else ""
 
 
 def line(record, during=None):
@@ -167,27 +203,32 @@ def line(record, during=None):
     versions = ", ".join(f"{name} {record[key]}" for name, key in (("Python", "python"), ("TensorFlow", "tensorflow"),
                                                                   ("Keras", "keras"), ("numpy", "numpy"))
                          if record.get(key))
-    cores = f"{record.get('cores_usable')} of {record.get('cores')} cores"
-    return f"machine: {record.get('cpu')} | {vector} | {kernels(record)} | {cores} | {load} | {versions}"
+    n = (record.get("identity") or {}).get("threads_per_core")
+    cores = f"{record.get('cores_usable')} of {record.get('cores')} cores" + (f", {n} thread{'s' * (n > 1)} per core" if n else "")
+    return f"machine: {cpu_name(record)} | {vector} | {kernels(record)} | {cores} | {load} | {versions}"
 
 
 def parse(text):
-    """A printed machine line -> {'cpu', 'vector', 'kernels', 'cores_usable', 'cores', 'load_before',
-    'tensorflow'}; None if `text` holds no machine line."""
-    m = re.search(r"^machine: (.+?) \| (AVX-512|AVX2|AVX|none|\?)(?: \([^)]*\))? \| (.+?) \| (\d+) of (\d+) cores "
-                  r"\| load (?:([\d.]+) before|not recorded)[^|]* \|(.*)$", text, re.M)
+    """A printed machine line -> {'cpu' (cpu_name's form), 'vector', 'kernels', 'cores_usable', 'cores',
+    'threads_per_core', 'load_before', 'tensorflow'}; None if `text` holds no machine line."""
+    m = re.search(r"^machine: (.+?) \| (AVX-512|AVX2|AVX|none|\?)(?: \([^)]*\))? \| (.+?) \| (\d+) of (\d+) cores"
+                  r"(?:, (\d+) threads? per core)? \| load (?:([\d.]+) before|not recorded)[^|]* \|(.*)$", text, re.M)
     if not m:
         return None
-    tf = re.search(r"TensorFlow (\S+?)(?:,|$)", m.group(7))
+    tf = re.search(r"TensorFlow (\S+?)(?:,|$)", m.group(8))
     return {"cpu": m.group(1), "vector": m.group(2), "kernels": m.group(3), "cores_usable": int(m.group(4)),
-            "cores": int(m.group(5)), "load_before": m.group(6) and float(m.group(6)), "tensorflow": tf and tf.group(1)}
+            "cores": int(m.group(5)), "threads_per_core": m.group(6) and int(m.group(6)),
+            "load_before": m.group(7) and float(m.group(7)), "tensorflow": tf and tf.group(1)}
 
 
 def same(a, b):
     """Whether two records (or parsed lines) describe the same kind of machine, as far as speed goes: the
-    CPU model, its vector class, the kernels oneDNN runs, the cores usable and TensorFlow's version."""
+    CPU model and generation, its vector class, the kernels oneDNN runs, the cores usable and TensorFlow's
+    version."""
     def key(r):
-        return (r.get("cpu"), r.get("vector"), r.get("kernels") or kernels(r), r.get("cores_usable"), r.get("tensorflow"))
+        parsed = "kernels" in r
+        return (r.get("cpu") if parsed else cpu_name(r), r.get("vector"), r.get("kernels") if parsed else kernels(r),
+                r.get("cores_usable"), r.get("tensorflow"))
     return key(a) == key(b)
 
 
