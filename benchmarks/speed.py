@@ -123,6 +123,8 @@ def load_results(path):
     results.setdefault("ratio_runs", [])
     for row in results["rows"].values():     # rows from before machine records: the file's machine then
         row.setdefault("machine", results.get("machine") or {})
+    # ratios from before the ratios run: computed across separate runs, kept in git history, not carried on
+    results.pop("ratios", None)
     return results
 
 
@@ -188,9 +190,10 @@ def load_run(args, record, results, env):
     steps = args.steps or LOAD_STEPS
     seeds = list(range(args.seeds or 1))
     cores = record.get("cores_usable") or 1
+    busy = min(args.threads or cores, cores)          # the threads a step keeps running (5.0: its towers)
     seen = []
     modes = ([("busy", f"{args.load} busy loop" + "s" * (args.load > 1), args.load)] if args.load else []) + \
-            ([("pair", "two at once", cores)] if args.pair else [])
+            ([("pair", "two at once", busy)] if args.pair else [])
     for step in steps:
         iterations = args.iterations or LOAD_ITERATIONS.get(step)
         alone, loaded = [], {m: [] for m, _, _ in modes}
@@ -217,7 +220,7 @@ def load_run(args, record, results, env):
                      "loaded_s": [[r["training_s"] for r in rs] for rs in loaded[mode]],
                      "slowdown": stats.slowdown([r["training_s"] for r in alone],
                                                 [[r["training_s"] for r in rs] for rs in loaded[mode]]),
-                     "fair": stats.fair_share(cores, extra), "overlap": windows if mode == "pair" else None,
+                     "fair": stats.fair_share(cores, extra, busy), "overlap": windows if mode == "pair" else None,
                      "load_before": [r["load_before"] for r in alone] + [r["load_before"] for rs in loaded[mode] for r in rs],
                      "runnable": [r["runnable"] for rs in loaded[mode] for r in rs], "machine": record,
                      "isa": args.isa, "threads": args.threads}

@@ -98,11 +98,13 @@ def interleave(plan):
     return [(step, seed) for _, _, step, seed in sorted(slots)]
 
 
-def fair_share(cores, extra):
-    """The slowdown a step that keeps `cores` cores busy alone may fairly suffer beside `extra` more busy
-    threads (busy loops, or a second copy of itself): the scheduler gives it cores / (cores + extra) of the
-    machine. Two busy loops or a second copy on 2 cores: 2x; one busy loop: 1.5x."""
-    return round((cores + extra) / cores, 3)
+def fair_share(cores, extra, busy=None):
+    """The slowdown a step that keeps `busy` threads running alone (default: every core) may fairly suffer
+    beside `extra` more busy threads (busy loops, or a second copy of itself): with more runnable threads
+    than cores the scheduler gives it cores * busy / (busy + extra) cores. Two busy loops or a second copy
+    on 2 cores: 2x; one busy loop: 1.5x; a one-thread step beside one busy loop on 2 cores: 1x."""
+    busy = min(busy or cores, cores)
+    return round(max(1.0, (busy + extra) / cores), 3)
 
 
 def slowdown(alone, loaded):

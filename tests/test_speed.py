@@ -162,6 +162,7 @@ def test_interleave_spreads_each_step_over_the_whole_run():
 
 def test_slowdown_against_the_fair_share():
     assert stats.fair_share(2, 2) == 2.0 and stats.fair_share(2, 1) == 1.5 and stats.fair_share(4, 2) == 1.5
+    assert stats.fair_share(2, 1, busy=1) == 1.0 and stats.fair_share(2, 2, busy=1) == 1.5   # --threads 1
     # under busy loops: one loaded run per seed, each held against its own seed's alone run
     s = stats.slowdown([10.0, 12.0, 8.0], [[15.0], [30.0], [12.0]])
     assert (s["median"], s["min"], s["max"], s["runs"]) == (1.5, 1.5, 2.5, 3)
@@ -305,6 +306,8 @@ def test_the_load_run_holds_each_step_against_itself_alone(no_processes, tmp_pat
     assert entry["slowdown"]["median"] == 0.576 and entry["fair"] == 2.0 and entry["overlap"] == [1.0]   # 19 / 33 s
     assert entry["iterations"] == 1001 and entry["machine"] == RECORD
     assert "| mnist_3.1_x.py | 1,001 | two at once (trainings overlapped 100%-100%) |" in capsys.readouterr().out
+    speed.main(["--out", out, "--pair", "--steps", "3.1", "--threads", "1"])    # one thread beside one: no slowdown is fair
+    assert json.load(open(out))["load"]["3.1 [two at once, --threads 1]"]["fair"] == 1.0
 
 
 # -- bad arguments: refused before any run -------------------------------------------------------------------
