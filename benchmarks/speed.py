@@ -152,25 +152,24 @@ def record_row(results, key, runs, cond, record):
 
 
 def timed_runs(args, plan, record, results, env):
-    """plan [(step, seeds, until)] -> {step: row}, the runs interleaved (speedstats.interleave)."""
+    """plan [(step, seeds, until)] -> ({step: row}, [every run]), the runs interleaved (speedstats.interleave)."""
     untils = {step: until for step, _, until in plan}
     runs = {step: [] for step, _, _ in plan}
-    with BusyLoop(args.load):
-        for step, seed in stats.interleave([(step, seeds) for step, seeds, _ in plan]):
-            cond = condition(args, untils[step])
-            r = run(step, seed, args.threads, untils[step], env=env)
-            report(step, seed, cond, r)
-            runs[step].append(r)
-            record_row(results, f"{step} [{cond}]", runs[step], cond, record)
-            save(results, args.out)
-    args.seen = [r for rs in runs.values() for r in rs]
-    return {step: results["rows"][f"{step} [{condition(args, untils[step])}]"] for step in runs}
+    for step, seed in stats.interleave([(step, seeds) for step, seeds, _ in plan]):
+        cond = condition(args, untils[step])
+        r = run(step, seed, args.threads, untils[step], env=env)
+        report(step, seed, cond, r)
+        runs[step].append(r)
+        record_row(results, f"{step} [{cond}]", runs[step], cond, record)
+        save(results, args.out)
+    rows = {step: results["rows"][f"{step} [{condition(args, untils[step])}]"] for step in runs}
+    return rows, [r for rs in runs.values() for r in rs]
 
 
 def ratios_run(args, record, results, env, argv):
     seeds, peer_seeds = list(range(args.seeds or 5)), list(range(args.peer_seeds))
     plan = [(step, seeds if step == FAST else peer_seeds, until) for step, until in RATIO_PLAN]
-    rows = timed_runs(args, plan, record, results, env)
+    rows, seen = timed_runs(args, plan, record, results, env)
     found = stats.ratios(rows)
     previous = stats.against_previous(found, record, results["ratio_runs"])
     verdicts = stats.verdicts(rows, found)
@@ -179,7 +178,7 @@ def ratios_run(args, record, results, env, argv):
         "ratios": found, "previous": previous, "verdicts": [[ok, text] for ok, text in verdicts],
         "rows": {s: {k: v for k, v in r.items() if k != "machine"} for s, r in rows.items()}})
     save(results, args.out)
-    print("\n" + machine.line(record, during(args.seen)))
+    print("\n" + machine.line(record, during(seen)))
     print(ratios_table(results["ratio_runs"][-1:]))
     for ok, text in verdicts:
         print(f"  {'met' if ok else 'not measured' if ok is None else 'NOT met'}: {text}")
@@ -252,7 +251,8 @@ def main(argv=None):
         load_run(args, record, results, env)
     else:
         steps = [(step, list(range(args.seeds or 1)), args.until) for step in args.steps]
-        timed_runs(args, steps, record, results, env)
+        _, seen = timed_runs(args, steps, record, results, env)
+        print("\n" + machine.line(record, during(seen)))
         print(table(results["rows"]))
     return results
 

@@ -297,6 +297,15 @@ def test_the_ratios_run_interleaves_prints_and_keeps_history(no_processes, tmp_p
     assert len(json.load(open(out))["ratio_runs"]) == 3
 
 
+def test_a_steps_run_with_the_avx2_cap_keys_its_rows_by_it(no_processes, tmp_path, capsys):
+    out = str(tmp_path / "speed.json")
+    speed.main(["--out", out, "--steps", "5.0", "--seeds", "2", "--isa", "avx2"])
+    assert [c[:2] + c[4:] for c in no_processes] == [("5.0", 0, "AVX2"), ("5.0", 1, "AVX2")]
+    row = json.load(open(out))["rows"]["5.0 [no added load, oneDNN capped at AVX2]"]
+    assert row["machine"] == EMULATED and row["seeds"] == [0, 1]
+    assert "| AMD EPYC (family 25 model 17), AVX-512 emulating AVX2 (oneDNN avx2), 2 cores |" in capsys.readouterr().out
+
+
 def test_the_load_run_holds_each_step_against_itself_alone(no_processes, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(speed, "BusyLoop", lambda n: contextlib.nullcontext())
     out = str(tmp_path / "speed.json")
