@@ -30,9 +30,9 @@ def test_fast_step_reaches_98_5_in_its_normal_run():
     r = run_script(FAST, "--text")
     assert r.returncode == 0, r.stderr[-3000:]
     run = course.parse_run(r.stdout)
-    assert [i for i, _, _ in run["test"]] == [130, 260, 390]  # few tests, late: and still a curve for the panels
+    assert [i for i, _, _ in run["test"]] == [110, 220, 330]  # few tests, late: and still a curve for the panels
     assert max(a for _, a, _ in run["test"]) >= 0.985, r.stdout[-1500:]
-    assert run["trained"][0] == 390                           # 390 iterations, the last one tested after its update
+    assert run["trained"][0] == 330                           # 330 iterations, the last one tested after its update
     cores = len(os.sched_getaffinity(0))                                 # one tower per core (at most 4)
     towers, per_op = min(cores, 4), max(1, cores // min(cores, 4))
     assert f"{per_op} thread{'s' * (per_op > 1)} per op, {towers} between ops" in r.stdout, r.stdout[:500]
@@ -268,7 +268,7 @@ def no_processes(monkeypatch):
     def run(step, seed, threads=None, until=None, iterations=None, env=None):
         calls.append((step, seed, until, iterations, (env or {}).get("ONEDNN_MAX_CPU_ISA")))
         return dict(fake_run(step, seed, times.get(step, [10.0] * 5)[seed], 0.991), iterations=iterations,
-                    trained_iterations=iterations or 390)
+                    trained_iterations=iterations or 330)
 
     monkeypatch.setattr(speed, "run", run)
     monkeypatch.setattr(speed, "run_pair", lambda step, seed, *a, **k: [dict(run(step, seed, *a, **k), training_s=19.0,
