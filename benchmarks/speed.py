@@ -26,14 +26,11 @@ import argparse
 import json
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import ladder  # noqa: E402  (script names)
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import course  # noqa: E402  (the steps)
 import machine  # noqa: E402  (the machine line)
-import speedruns  # noqa: E402  (the processes)
 import speedstats as stats  # noqa: E402
 from speedruns import BusyLoop, run, run_pair  # noqa: E402,F401  (speed.run: what the tests replace)
 from speedstats import LEVELS, PEER, FAST, aggregate, spread, time_to_levels  # noqa: E402,F401
