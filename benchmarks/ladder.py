@@ -12,7 +12,6 @@ Results go to benchmarks/results/ladder.json with the machine and the versions.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -20,7 +19,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)
 import course  # noqa: E402  (the steps, what the course reports, and the parser of what a step prints)
+import machine  # noqa: E402  (the machine line, printed first and stored with every result)
 
 RESULTS = os.path.join(HERE, "results", "ladder.json")
 
@@ -63,22 +64,9 @@ def summarise(step, script, out, wall, load=None):
             "s_per_100": per_100, "load_before": load, "curve": tests}
 
 
-def machine():
-    import numpy
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
-    versions = {"python": platform.python_version(), "numpy": numpy.__version__}
-    for name in ("tensorflow", "matplotlib"):
-        try:
-            versions[name] = __import__(name).__version__
-        except ImportError:
-            versions[name] = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), **versions}
-
-
 def table(rows):
     lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
-             "| s / 100 it (original) | start-up s | load |", "|---|---|---|---|---|---|---|---|"]
+             "| s / 100 it (original) | start-up s | load | machine |", "|---|---|---|---|---|---|---|---|---|"]
     reported = course.figures()
     for r in rows:
         known = reported.get(r["step"], {})
@@ -86,7 +74,7 @@ def table(rows):
         lines.append(f"| {r['script']} | {reports} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
                      f"{r['s_per_100']:.2f} ({'-' if original is None else format(original, '.2f')}) | "
-                     f"{r['startup_s']:.1f} | {r['load_before']:.1f} |")
+                     f"{r['startup_s']:.1f} | {r['load_before']:.1f} | {machine.short(r.get('machine') or r)} |")
     return "\n".join(lines)
 
 
@@ -96,8 +84,8 @@ def write_readme(rows, meta):
     start, end = "<!-- ladder:start -->", "<!-- ladder:end -->"
     if start not in text or end not in text:
         raise SystemExit(f"ladder: README.md has no {start} ... {end} markers")
-    body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {meta['cpu']} "
-            f"({meta['cores']} cores), TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}. \"load\" is the "
+    body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {machine.short(meta)}, "
+            f"TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}. \"load\" is the "
             "machine's load average when the step started: above 2, other work shared the two cores and the "
             f"seconds are inflated (the accuracies are not: the same seed gives the same figures).\n{end}")
     head, rest = text.split(start, 1)
@@ -114,14 +102,15 @@ def main(argv=None):
     p.add_argument("--out", default=RESULTS, help="results file (default: benchmarks/results/ladder.json)")
     args = p.parse_args(argv)
     previous = json.load(open(args.out)) if os.path.exists(args.out) else {"steps": {}}
-    meta = dict(machine(), date=time.strftime("%Y-%m-%d"))
+    meta = machine.describe()
+    print(machine.line(meta), flush=True)
     for step in args.steps:
         row = run_step(step, args.iterations)
         print(f"{step}: max {row['max_accuracy']:.2%} at {row['max_at']:,}, {row['training_s']:.1f} s training, "
               f"{row['s_per_100']:.2f} s/100 it, start-up {row['startup_s']:.1f} s (load {row['load_before']:.1f})",
               flush=True)
         if not args.iterations:                       # only full runs go to the results file
-            previous["steps"][step] = dict(row, **meta)
+            previous["steps"][step] = dict(row, machine=meta)
             previous["machine"] = meta
             os.makedirs(os.path.dirname(args.out), exist_ok=True)
             tmp = args.out + ".part"

@@ -1,265 +1,256 @@
-"""Time to 98%, 99% and 99.5% test accuracy for every step, the two past the course and the Keras peer.
+"""Ratios measured side by side in one run, the slowdown under load, and time to 98/99/99.5% per step.
 
-    python3 benchmarks/speed.py --seeds 5                          # everything (hours: 4.2 and 5.1 are long)
-    python3 benchmarks/speed.py --steps 5.0 keras --seeds 5        # the fast step and the peer
-    python3 benchmarks/speed.py --steps 3.1 4.2 --until 0.99       # stop each run at its first test >= 99%
-    python3 benchmarks/speed.py --steps 5.0 --seeds 5 --load 1     # the same with a busy loop on one core
-    python3 benchmarks/speed.py --table                            # the markdown table from the JSON
+    python3 benchmarks/speed.py                                # the ratios run (about 5 min on 2 idle cores)
+    python3 benchmarks/speed.py --isa avx2                     # the same, oneDNN capped at AVX2 (an emulation)
+    python3 benchmarks/speed.py --load 2 --pair                # 1.0, 3.1, 4.2, 5.0 alone / beside 2 busy loops
+                                                               #   / two at once: the slowdowns (about 6 min)
+    python3 benchmarks/speed.py --steps 5.0 keras --seeds 5    # time to 98/99/99.5% of some steps
+    python3 benchmarks/speed.py --steps 3.1 4.2 --until 0.99   # stop each run at its first test >= 99%
+    python3 benchmarks/speed.py --table                        # the markdown tables from the JSON
 
-Each (step, seed) runs in its own process, in --text mode, as a learner runs it. The time to a level is
-measured as the script sees it: from its first training step to the end of its first test evaluation at or
-above that level, every evaluation before it included; TensorFlow's import, the graph and the data are
-start-up, reported apart. It is read from when each printed line arrives (unbuffered), anchored by the
-script's own "trained N iterations in X s" line, so the scripts need no timing code of their own.
-A level a seed never reached counts as later than any time: the median reads "not reached" when half the
-seeds or more missed it. Results: benchmarks/results/speed.json (rewritten after every run), with the
-machine, the versions and the load average before each run.
+Every run starts by printing the machine line (benchmarks/machine.py: CPU, vector extensions, the ISA oneDNN
+really uses, usable cores, load, versions), and every result stores that record beside it.
+The ratios run interleaves, seed by seed, 5.0 (5 seeds, full runs: their accuracy is the gate), the Keras
+peer, 3.1 and 4.2 (1 seed each by default, stopped at their first test >= 99%: they are long), and prints
+how many times sooner 5.0 reaches 99% (medians) than each, than the course's best (its soonest step), the
+targets, and the same ratios from the results file's previous ratios run of the same machine.
+--load N / --pair run each step alone, then beside N busy loops / as two copies at once, seed by seed, and
+give the slowdown against the fair share of the cores (2x for two busy loops or a pair on 2 cores).
+Each run is its own process, in --text mode, as a learner runs it. The time to a level is measured as the
+script sees it: from its first training step to the end of its first test at or above that level, every
+test before it included; start-up (TensorFlow's import, the graph, the data) is reported apart. It is read
+from when each printed line arrives, anchored by the script's "trained N iterations in X s" line.
+A level a seed never reached counts as later than any time. Results: benchmarks/results/speed.json.
 """
 import argparse
 import json
-import math
 import os
-import resource
-import signal
-import subprocess
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import ladder  # noqa: E402  (ladder.summarise, ladder.machine)
-import course  # noqa: E402  (the steps, and the patterns of the lines they print)
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
+import course  # noqa: E402  (the steps)
+import machine  # noqa: E402  (the machine line)
+import speedstats as stats  # noqa: E402
+from speedruns import BusyLoop, run, run_pair  # noqa: E402,F401  (speed.run: what the tests replace)
+from speedstats import LEVELS, PEER, FAST, aggregate, spread, time_to_levels  # noqa: E402,F401
+from speedtable import table, load_table, ratios_table  # noqa: E402
 
 RESULTS = os.path.join(HERE, "results", "speed.json")
-LEVELS = (0.98, 0.99, 0.995)
-PEER = "keras"
-FAST, BEST_COURSE = "5.0", "4.2"
 STEPS = list(course.steps()) + [PEER]
-
-
-# -- statistics: plain functions of timings, tested from synthetic ones -----------------------------------
-def time_to_levels(tests, arrivals, trained_at, training_s, levels=LEVELS):
-    """tests [(iteration, accuracy)] in printed order, arrivals [seconds] when each test line arrived,
-    trained_at when the 'trained ...' line arrived, training_s the seconds it reports: {level: seconds from
-    the first training step to the first test at or above the level, or None}."""
-    start = trained_at - training_s
-    out = {}
-    for level in levels:
-        out[level] = next((round(t - start, 2) for (_, a), t in zip(tests, arrivals) if a >= level), None)
-    return out
-
-
-def spread(values):
-    """Median, min and max over seeds of values where None means 'not reached' (later than any time)."""
-    reached = sorted(v for v in values if v is not None)
-    ranked = reached + [math.inf] * (len(values) - len(reached))
-    n = len(ranked)
-    median = ranked[n // 2] if n % 2 else (ranked[n // 2 - 1] + ranked[n // 2]) / 2 if n else math.inf
-    return {"median": None if math.isinf(median) else round(median, 6),
-            "min": reached[0] if reached else None, "max": reached[-1] if reached else None,
-            "reached": len(reached), "runs": n}
-
-
-def aggregate(runs):
-    """One step's runs (summaries with 'times') -> the row of the table."""
-    row = {"step": runs[0]["step"], "script": runs[0]["script"], "seeds": [r["seed"] for r in runs],
-           "time_to": {f"{level:g}": spread([r["times"][f"{level:g}"] for r in runs]) for level in LEVELS},
-           "max_accuracy": spread([r["max_accuracy"] for r in runs]),
-           "s_per_100": spread([r["s_per_100"] for r in runs]),
-           "startup_s": spread([r["startup_s"] for r in runs]),
-           "load_before": [r["load_before"] for r in runs], "steal": [r.get("steal") for r in runs]}
-    return row
-
-
-def ratios(rows):
-    """How many times sooner the fast step reaches 99% than the peer and the course's best step (medians)."""
-    t = lambda step: (rows.get(step) or {}).get("time_to", {}).get("0.99", {}).get("median")
-    fast = t(FAST)
-    return {f"{other}_over_{FAST}": round(t(other) / fast, 1) if fast and t(other) else None
-            for other in (PEER, BEST_COURSE)}
-
-
-def comparable(rows):
-    """{step: row} of the runs made as found (no busy loop, default threads); a run stopped at a level (--until)
-    still counts for its times, a full run is preferred."""
-    out = {}
-    for key in sorted(rows, key=lambda k: "until" in k, reverse=True):       # full runs last: they win
-        if rows[key].get("condition", "").split(", until")[0] == "no added load":
-            out[key.split(" [")[0]] = rows[key]
-    return out
-
-
-# -- running -----------------------------------------------------------------------------------------------
-def cpu_ticks():
-    """(stolen, all) CPU ticks of the machine so far, from /proc/stat's first line; (0, 0) where there is none.
-    'Stolen' is time the hypervisor gave this VM's cores to another guest: on this shared 2-core VM the same
-    run has varied 1.5x from hour to hour, and the share stolen during a run is one reason that can be seen."""
-    try:
-        ticks = [int(x) for x in open("/proc/stat").readline().split()[1:]]
-    except (OSError, ValueError):
-        return 0, 0
-    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks[:8])
-
-
-def steal_share(before, after):
-    stolen, total = after[0] - before[0], after[1] - before[1]
-    return round(stolen / total, 3) if total > 0 else None
-
-
-def command(step, seed, threads=None):
-    if step == PEER:
-        cmd = [sys.executable, os.path.join(HERE, "keras_convnet.py")]
-    else:
-        cmd = [sys.executable, os.path.join(ladder.ROOT, ladder.script_for(step)), "--text"]
-    cmd += ["--seed", str(seed)] + (["--threads", str(threads)] if threads else [])
-    return cmd
-
-
-def run(step, seed, threads=None, until=None):
-    """One process; returns ladder.summarise's figures plus 'times' {level: s} and the seed."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["PYTHONUNBUFFERED"] = "1"
-    load = os.getloadavg()[0]
-    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
-    ticks = cpu_ticks()
-    start = time.perf_counter()
-    # SIGINT back to its default in the child: a benchmark started in the background (nohup, `&`) inherits
-    # it ignored, and --until's Ctrl-C would then be lost
-    proc = subprocess.Popen(command(step, seed, threads), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, bufsize=1,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    lines, tests, arrivals, trained_at = [], [], [], None
-    for line in proc.stdout:
-        now = time.perf_counter()
-        lines.append(line)
-        m = course.TEST_LINE.match(line.rstrip("\n"))
-        if m:
-            tests.append((int(m.group(1)), float(m.group(3))))
-            arrivals.append(now)
-            if until and float(m.group(3)) >= until and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)         # the scripts end cleanly on Ctrl-C, with their lines
-        elif course.TRAINED_LINE.match(line):
-            trained_at = now
-    err = proc.stderr.read()
-    proc.wait()
-    wall = time.perf_counter() - start
-    steal = steal_share(ticks, cpu_ticks())
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu_s = round(after.ru_utime + after.ru_stime - cpu.ru_utime - cpu.ru_stime, 1)   # the whole process's
-    out = "".join(lines)
-    name = "keras_convnet.py" if step == PEER else ladder.script_for(step)
-    if proc.returncode or trained_at is None:
-        raise SystemExit(f"speed: {name} (seed {seed}) failed:\n{err[-3000:]}")
-    row = ladder.summarise(step, name, out, wall, load)
-    levels = time_to_levels(tests, arrivals, trained_at, row["training_s"])
-    row.update(seed=seed, threads=threads, cpu_s=cpu_s, steal=steal, stopped_at_level=until, times={f"{k:g}": v for k, v in levels.items()})
-    return row
-
-
-class BusyLoop:
-    """--load N: N processes spinning on the CPU, as another engineer's job would."""
-
-    def __init__(self, n):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-
-    def __enter__(self):
-        time.sleep(1 if self.procs else 0)
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.kill()
-            p.wait()
-
-
-# -- the table ---------------------------------------------------------------------------------------------
-def fmt_time(s):
-    if s["median"] is None:
-        return f"not reached ({s['reached']}/{s['runs']})"
-    extra = "" if s["reached"] == s["runs"] else f", {s['reached']}/{s['runs']} seeds"
-    return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f}{extra})"
-
-
-def stolen(row):
-    shares = [x for x in row.get("steal") or [] if x is not None]
-    return f"{min(shares):.1%}-{max(shares):.1%}" if shares else "-"
-
-
-def table(results):
-    lines = ["| step | condition | seeds | time to 98% | time to 99% | time to 99.5% | max accuracy, median (min-max) "
-             "| s / 100 it | start-up s | load before | CPU stolen by the host |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for key in sorted(results["rows"]):
-        r = results["rows"][key]
-        acc = r["max_accuracy"]
-        lines.append(f"| {r['script']} | {r.get('condition', 'no added load')} | {len(r['seeds'])} | "
-                     + " | ".join(fmt_time(r["time_to"][f"{lv:g}"]) for lv in LEVELS)
-                     + f" | {acc['median']:.2%} ({acc['min']:.2%}-{acc['max']:.2%}) | {r['s_per_100']['median']:.2f} | "
-                       f"{r['startup_s']['median']:.1f} | {'/'.join(f'{x:.1f}' for x in r['load_before'])} | {stolen(r)} |")
-    return "\n".join(lines)
+LOAD_STEPS = ["1.0", "3.1", "4.2", "5.0"]
+LOAD_ITERATIONS = {"3.1": 1001, "4.2": 201}      # short runs for the slowdown; 1.0 and 5.0 run in full
+RATIO_PLAN = [(FAST, None), (PEER, 0.99), ("3.1", 0.99), ("4.2", 0.99)]   # (step, stop at)
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", nargs="+", default=STEPS, metavar="STEP",
-                   help="steps to run (default: all): " + " ".join(STEPS))
-    p.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds 0..N-1 per step (default 1)")
+    p.add_argument("--ratios", action="store_true", help="the ratios run (the default when no --steps, --load, "
+                   "--pair or --table is given): 5.0 against the Keras peer, 3.1 and 4.2, side by side")
+    p.add_argument("--steps", nargs="+", metavar="STEP", help="steps to time (" + " ".join(STEPS) + "); with "
+                   "--load or --pair, the steps to load (default " + " ".join(LOAD_STEPS) + ")")
+    p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 per step (default 1; 5.0's in the "
+                   "ratios run: 5)")
+    p.add_argument("--peer-seeds", type=int, default=1, metavar="N",
+                   help="the ratios run's seeds for the Keras peer, 3.1 and 4.2 (default 1: each takes minutes)")
     p.add_argument("--threads", type=int, metavar="N", help="pass --threads N to every run (default: theirs)")
+    p.add_argument("--isa", choices=sorted(machine.ISAS), help="cap oneDNN's instruction set "
+                   "(ONEDNN_MAX_CPU_ISA) in every run: avx2 on an AVX-512 CPU approximates an AVX2 one")
     p.add_argument("--load", type=int, default=0, metavar="N",
-                   help="run with N busy-loop processes alongside (a loaded machine); default 0")
+                   help="run each step alone and beside N busy-loop processes (1-8): the slowdown")
+    p.add_argument("--pair", action="store_true", help="run each step alone and two copies at once: the slowdown")
+    p.add_argument("--iterations", type=int, metavar="N", help="with --load/--pair: every step's iterations "
+                   "(default 3.1 1,001, 4.2 201, the others in full)")
     p.add_argument("--until", type=float, metavar="ACC",
-                   help="stop each run at its first test at or above ACC (0.9-1), e.g. 0.99 for the long steps")
+                   help="with --steps: stop each run at its first test at or above ACC (0.9-1), e.g. 0.99")
     p.add_argument("--out", default=RESULTS, help="results file (default benchmarks/results/speed.json)")
-    p.add_argument("--table", action="store_true", help="print the table from the results file and exit")
+    p.add_argument("--table", action="store_true", help="print the tables from the results file and exit")
     args = p.parse_args(argv)
-    unknown = [s for s in args.steps if s not in STEPS]
-    if unknown:
-        p.error(f"unknown step {', '.join(unknown)} (steps: {' '.join(STEPS)})")
-    if args.seeds < 1:
-        p.error(f"--seeds must be at least 1, got {args.seeds}")
-    if args.threads is not None and args.threads < 1:
-        p.error(f"--threads must be at least 1, got {args.threads}")
+    loading = args.load or args.pair
+    if args.steps is not None:
+        unknown = [s for s in args.steps if s not in STEPS]
+        if unknown:
+            p.error(f"unknown step {', '.join(unknown)} (steps: {' '.join(STEPS)})")
+        if args.ratios:
+            p.error("--ratios runs its own steps (5.0, keras, 3.1, 4.2): leave out --steps")
+        if loading and PEER in args.steps:
+            p.error("--load and --pair run the course's steps; the Keras peer has no --iterations: leave out keras")
+    for name in ("seeds", "peer_seeds", "threads", "iterations"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if not 0 <= args.load <= 8:
         p.error(f"--load must be between 0 and 8 busy processes, got {args.load}")
     if args.until is not None and not 0.9 <= args.until <= 1:
         p.error(f"--until is a test accuracy between 0.9 and 1, got {args.until}")
-    if not os.path.isdir(os.path.dirname(os.path.abspath(args.out))) and not args.table:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    if args.iterations and not loading:
+        p.error("--iterations is for --load and --pair (short runs for a slowdown); times to a level need full runs")
+    if args.until is not None and (loading or args.steps is None):
+        p.error("--until is for --steps runs (the ratios run stops the long steps at 99% itself)")
+    if args.ratios and loading:
+        p.error("--ratios and --load/--pair are two runs: run them one after the other")
+    if args.isa:
+        _, flags = machine.cpuinfo()
+        needs = {"avx2": "avx2", "avx512": "avx512f"}[args.isa]
+        if needs not in flags:
+            p.error(f"--isa {args.isa}: this CPU has no {needs} ({machine.vector_class(flags)} at most)")
+    args.mode = "table" if args.table else "load" if loading else "steps" if args.steps else "ratios"
     return args
 
 
+def condition(args, until=None):
+    parts = [f"{args.load} busy loop" + "s" * (args.load > 1) if args.load else "no added load"]
+    parts += [f"--threads {args.threads}"] if args.threads else []
+    parts += [f"oneDNN capped at {machine.ISAS[args.isa]}"] if args.isa else []
+    parts += [f"until {until:g}"] if until else []
+    return ", ".join(parts)
+
+
+def save(results, path):
+    tmp = path + ".part"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(tmp, path)
+
+
+def load_results(path):
+    results = json.load(open(path)) if os.path.exists(path) else {}
+    for key in ("rows", "runs", "load"):
+        results.setdefault(key, {})
+    results.setdefault("ratio_runs", [])
+    for row in results["rows"].values():     # rows from before machine records: the file's machine then
+        row.setdefault("machine", results.get("machine") or {})
+    # ratios from before the ratios run: computed across separate runs, kept in git history, not carried on
+    results.pop("ratios", None)
+    return results
+
+
+def during(runs):
+    """What the runs saw, for the closing machine line: the highest load average after a run, the median
+    count of runnable threads, the largest share of CPU the host stole."""
+    pick = lambda k: [r[k] for r in runs if r.get(k) is not None]  # noqa: E731
+    return {"load_after": max(pick("load_after"), default=None),
+            "runnable": stats.spread(pick("runnable"))["median"] if pick("runnable") else None,
+            "steal": max(pick("steal"), default=None)}
+
+
+def report(step, seed, cond, r):
+    t = r["times"]
+    steal = "-" if r["steal"] is None else format(r["steal"], ".1%")
+    print(f"{step} seed {seed} ({cond}): max {r['max_accuracy']:.2%}, to 98/99/99.5%: {t['0.98']} / {t['0.99']} / "
+          f"{t['0.995']} s, {r['training_s']:.1f} s training ({r['s_per_100']:.2f} s/100 it), start-up "
+          f"{r['startup_s']:.1f} s, load {r['load_before']:.2f} before, {r['runnable']} runnable during, "
+          f"stolen {steal}", flush=True)
+
+
+def record_row(results, key, runs, cond, record):
+    results["runs"][key] = runs
+    results["rows"][key] = dict(aggregate(runs), condition=cond, machine=record)
+
+
+def timed_runs(args, plan, record, results, env):
+    """plan [(step, seeds, until)] -> ({step: row}, [every run]), the runs interleaved (speedstats.interleave)."""
+    untils = {step: until for step, _, until in plan}
+    runs = {step: [] for step, _, _ in plan}
+    for step, seed in stats.interleave([(step, seeds) for step, seeds, _ in plan]):
+        cond = condition(args, untils[step])
+        r = run(step, seed, args.threads, untils[step], env=env)
+        report(step, seed, cond, r)
+        runs[step].append(r)
+        record_row(results, f"{step} [{cond}]", runs[step], cond, record)
+        save(results, args.out)
+    rows = {step: results["rows"][f"{step} [{condition(args, untils[step])}]"] for step in runs}
+    return rows, [r for rs in runs.values() for r in rs]
+
+
+def ratios_run(args, record, results, env, argv):
+    seeds, peer_seeds = list(range(args.seeds or 5)), list(range(args.peer_seeds))
+    plan = [(step, seeds if step == FAST else peer_seeds, until) for step, until in RATIO_PLAN]
+    rows, seen = timed_runs(args, plan, record, results, env)
+    found = stats.ratios(rows)
+    previous = stats.against_previous(found, record, results["ratio_runs"])
+    verdicts = stats.verdicts(rows, found)
+    results["ratio_runs"].append({
+        "date": record["date"], "machine": record, "command": "python3 benchmarks/speed.py " + " ".join(argv),
+        "ratios": found, "previous": previous, "verdicts": [[ok, text] for ok, text in verdicts],
+        "rows": {s: {k: v for k, v in r.items() if k != "machine"} for s, r in rows.items()}})
+    save(results, args.out)
+    print("\n" + machine.line(record, during(seen)))
+    print(ratios_table(results["ratio_runs"][-1:]))
+    for ok, text in verdicts:
+        print(f"  {'met' if ok else 'not measured' if ok is None else 'NOT met'}: {text}")
+    print("  previous: " + previous["note"])
+
+
+def load_run(args, record, results, env):
+    steps = args.steps or LOAD_STEPS
+    seeds = list(range(args.seeds or 1))
+    cores = record.get("cores_usable") or 1
+    busy = min(args.threads or cores, cores)          # the threads a step keeps running (5.0: its towers)
+    seen = []
+    modes = ([("busy", f"{args.load} busy loop" + "s" * (args.load > 1), args.load)] if args.load else []) + \
+            ([("pair", "two at once", busy)] if args.pair else [])
+    for step in steps:
+        iterations = args.iterations or LOAD_ITERATIONS.get(step)
+        alone, loaded = [], {m: [] for m, _, _ in modes}
+        windows = []
+        for seed in seeds:
+            alone.append(run(step, seed, args.threads, iterations=iterations, env=env))
+            print(f"{step} seed {seed} alone: {alone[-1]['training_s']:.1f} s training", flush=True)
+            for mode, name, _ in modes:
+                if mode == "busy":
+                    with BusyLoop(args.load):
+                        got = [run(step, seed, args.threads, iterations=iterations, env=env)]
+                else:
+                    got = run_pair(step, seed, args.threads, iterations=iterations, env=env)
+                    windows += [r["overlap"] for r in got]
+                loaded[mode].append(got)
+                print(f"{step} seed {seed} {name}: " + " and ".join(f"{r['training_s']:.1f}" for r in got)
+                      + " s training", flush=True)
+        for mode, name, extra in modes:
+            extras = ([f"--threads {args.threads}"] if args.threads else []) + \
+                     ([f"oneDNN capped at {machine.ISAS[args.isa]}"] if args.isa else [])
+            entry = {"step": step, "script": alone[0]["script"], "condition": ", ".join([name] + extras),
+                     "iterations": alone[0]["trained_iterations"],
+                     "seeds": seeds, "alone_s": [r["training_s"] for r in alone],
+                     "loaded_s": [[r["training_s"] for r in rs] for rs in loaded[mode]],
+                     "slowdown": stats.slowdown([r["training_s"] for r in alone],
+                                                [[r["training_s"] for r in rs] for rs in loaded[mode]]),
+                     "fair": stats.fair_share(cores, extra, busy), "overlap": windows if mode == "pair" else None,
+                     "load_before": [r["load_before"] for r in alone] + [r["load_before"] for rs in loaded[mode] for r in rs],
+                     "runnable": [r["runnable"] for rs in loaded[mode] for r in rs], "machine": record,
+                     "isa": args.isa, "threads": args.threads}
+            results["load"][f"{step} [{', '.join([name] + extras)}]"] = entry
+            save(results, args.out)
+            seen += alone + [r for rs in loaded[mode] for r in rs]
+    print("\n" + machine.line(record, during(seen)))
+    print(load_table(results["load"]))
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    results = json.load(open(args.out)) if os.path.exists(args.out) else {"rows": {}, "runs": {}}
-    if args.table:
-        print(table(results))
-        print("ratios (median time to 99%):", json.dumps(ratios(comparable(results["rows"]))))
+    results = load_results(args.out)
+    if args.mode == "table":
+        print(table(results["rows"]))
+        print()
+        print(load_table(results["load"]))
+        print()
+        print(ratios_table(results["ratio_runs"]))
         return results
-    import keras
-    results["machine"] = dict(ladder.machine(), keras=keras.__version__, date=time.strftime("%Y-%m-%d %H:%M"))
-    condition = ", ".join(x for x in ((f"{args.load} busy loop" + "s" * (args.load > 1)) if args.load else "no added load",
-                                      f"--threads {args.threads}" if args.threads else "",
-                                      f"until {args.until:g}" if args.until else "") if x)
-    for step in args.steps:
-        key = f"{step} [{condition}]"
-        runs = []
-        with BusyLoop(args.load):
-            for seed in range(args.seeds):
-                r = run(step, seed, args.threads, args.until)
-                t = r["times"]
-                print(f"{step} seed {seed} ({condition}): max {r['max_accuracy']:.2%}, to 98/99/99.5%: "
-                      f"{t['0.98']} / {t['0.99']} / {t['0.995']} s, {r['s_per_100']:.2f} s/100 it, start-up "
-                      f"{r['startup_s']:.1f} s, CPU {r['cpu_s']:.0f} s, load before {r['load_before']:.2f}, "
-                      f"stolen by the host {r['steal'] if r['steal'] is None else format(r['steal'], '.1%')}", flush=True)
-                runs.append({k: v for k, v in r.items() if k != "curve"} | {"curve": r["curve"]})
-                results["runs"][key] = runs
-                results["rows"][key] = dict(aggregate(runs), condition=condition)
-                results["ratios"] = ratios(comparable(results["rows"]))
-                tmp = args.out + ".part"
-                with open(tmp, "w") as f:
-                    json.dump(results, f, indent=1)
-                os.replace(tmp, args.out)
-    print(table(results))
-    print("ratios (median time to 99%):", json.dumps(results.get("ratios")))
+    env = machine.isa_env(args.isa)
+    record = machine.describe(args.isa)
+    print(machine.line(record), flush=True)
+    results["machine"] = record
+    if args.mode == "ratios":
+        ratios_run(args, record, results, env, argv)
+    elif args.mode == "load":
+        load_run(args, record, results, env)
+    else:
+        steps = [(step, list(range(args.seeds or 1)), args.until) for step in args.steps]
+        _, seen = timed_runs(args, steps, record, results, env)
+        print("\n" + machine.line(record, during(seen)))
+        print(table(results["rows"]))
     return results
 
 

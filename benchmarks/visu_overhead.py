@@ -20,8 +20,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ladder  # noqa: E402  (script names, machine description)
+import ladder  # noqa: E402  (script names)
 import course  # noqa: E402  (the steps and the patterns of their lines)
+import machine  # noqa: E402  (the machine line, printed first and stored with the result)
 
 MODES = ("text", "window", "png", "movie")
 
@@ -77,6 +78,9 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(ladder.HERE, "results", "visu_overhead.json"),
                    help="results file (default benchmarks/results/visu_overhead.json)")
     args = p.parse_args(argv)
+    record = machine.describe()
+    print(machine.line(record), flush=True)
+    previous = json.load(open(args.out)) if os.path.exists(args.out) else None
     server, display = start_xvfb() if "window" in args.modes else (None, "")
     results = {m: {"training_s": [], "wall_s": []} for m in args.modes}
     try:
@@ -100,11 +104,27 @@ def main(argv=None):
                              wall_ratio=round(med["wall_s"] / base["wall_s"], 3) if base else None)
         print(f"{mode:7s} median training {med['training_s']:.1f} s (x{summary[mode]['training_ratio']}), "
               f"wall {med['wall_s']:.1f} s (x{summary[mode]['wall_ratio']})")
+    print(against_previous(summary, record, previous, args))
     out = args.out
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    with open(out, "w") as f:
+    with open(out + ".part", "w") as f:
         json.dump({"step": args.step, "iterations": args.iterations, "rounds": args.rounds,
-                   "machine": dict(ladder.machine(), date=time.strftime("%Y-%m-%d")), "modes": summary}, f, indent=1)
+                   "machine": record, "modes": summary}, f, indent=1)
+    os.replace(out + ".part", out)
+
+
+def against_previous(summary, record, previous, args):
+    """One line: this run's ratios to --text against the previous results file's, when it is the same
+    step, length and machine; otherwise what differs (a ratio from another machine is not compared)."""
+    if not previous:
+        return "previous: no results file before this run"
+    if (previous.get("step"), previous.get("iterations")) != (args.step, args.iterations):
+        return f"previous: step {previous.get('step')}, {previous.get('iterations')} iterations: not compared"
+    if not machine.same(previous.get("machine") or {}, record):
+        return f"previous: another machine ({machine.short(previous.get('machine') or {})}): not compared"
+    pairs = [(m, previous["modes"][m]["training_ratio"], s["training_ratio"]) for m, s in summary.items()
+             if m != "text" and m in previous.get("modes", {}) and s["training_ratio"]]
+    return "previous, same machine: " + (", ".join(f"{m} x{a} -> x{b}" for m, a, b in pairs) or "no mode in common")
 
 
 if __name__ == "__main__":
