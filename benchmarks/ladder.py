@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,12 +42,18 @@ def run_step(step, iterations=None, seed=0):
         cmd += ["--iterations", str(iterations)]
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     load = os.getloadavg()[0]
-    start = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    wall = time.perf_counter() - start
-    if r.returncode:
-        raise SystemExit(f"ladder: {script} failed:\n{r.stderr[-3000:]}")
-    return summarise(step, script, r.stdout, wall, load)
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)      # this child's own rusage: its peak resident memory
+        wall = time.perf_counter() - start
+        out.seek(0)
+        err.seek(0)
+        if os.waitstatus_to_exitcode(status):
+            raise SystemExit(f"ladder: {script} failed:\n{err.read()[-3000:]}")
+        row = summarise(step, script, out.read(), wall, load)
+    row["peak_memory_mb"] = round(usage.ru_maxrss / 1024)         # ru_maxrss is in KiB on Linux
+    return row
 
 
 def summarise(step, script, out, wall, load=None):
@@ -66,7 +73,8 @@ def summarise(step, script, out, wall, load=None):
 
 def table(rows):
     lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
-             "| s / 100 it (original) | start-up s | load | machine |", "|---|---|---|---|---|---|---|---|---|"]
+             "| s / 100 it (original) | peak memory | start-up s | load | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     reported = course.figures()
     for r in rows:
         known = reported.get(r["step"], {})
@@ -74,8 +82,14 @@ def table(rows):
         lines.append(f"| {r['script']} | {reports} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
                      f"{r['s_per_100']:.2f} ({'-' if original is None else format(original, '.2f')}) | "
-                     f"{r['startup_s']:.1f} | {r['load_before']:.1f} | {machine.short(r.get('machine') or r)} |")
+                     f"{memory(r)} | {r['startup_s']:.1f} | {r['load_before']:.1f} | "
+                     f"{machine.short(r.get('machine') or r)} |")
     return "\n".join(lines)
+
+
+def memory(row):
+    mb = row.get("peak_memory_mb")
+    return "-" if mb is None else f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{mb} MB"
 
 
 def write_readme(rows, meta):
@@ -107,7 +121,8 @@ def main(argv=None):
     for step in args.steps:
         row = run_step(step, args.iterations)
         print(f"{step}: max {row['max_accuracy']:.2%} at {row['max_at']:,}, {row['training_s']:.1f} s training, "
-              f"{row['s_per_100']:.2f} s/100 it, start-up {row['startup_s']:.1f} s (load {row['load_before']:.1f})",
+              f"{row['s_per_100']:.2f} s/100 it, start-up {row['startup_s']:.1f} s, peak memory {memory(row)} "
+              f"(load {row['load_before']:.1f})",
               flush=True)
         if not args.iterations:                       # only full runs go to the results file
             previous["steps"][step] = dict(row, machine=meta)
