@@ -19,7 +19,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
 import course  # noqa: E402
-import ladder  # noqa: E402
+import machine  # noqa: E402
 
 CASES = {"--help": ["--help"], "unknown flag": ["--bogus"], "bad value": ["--seed", "-1"],
          "bad output path": ["--save-png", "/nowhere/x.png"]}
@@ -48,8 +48,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error(f"--runs must be at least 1, got {args.runs}")
-    m = ladder.machine()
-    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}; load {os.getloadavg()[0]:.1f}", flush=True)
+    print(machine.line(machine.describe()), flush=True)
     rows = []
     for step, script in course.steps().items():
         for case, extra in CASES.items():

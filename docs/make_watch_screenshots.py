@@ -1,4 +1,4 @@
-"""Make the pictures of docs/watch-anywhere.md with the code itself, in Debian's chromium driven by Playwright:
+"""Make the pictures of docs/watch.md with the code itself, in Debian's chromium driven by Playwright:
 
     python3 docs/make_watch_screenshots.py                 # all three, about 3 minutes on 2 cores
     python3 docs/make_watch_screenshots.py tensorboard     # or web, notebook: one of them
@@ -10,6 +10,7 @@ notebook:     a notebook that runs step 3.1 (%run, 300 iterations), executed by 
               HTML -> docs/notebook.png
 Needs: playwright (pip), chromium (apt), tensorboard, nbclient, ipykernel, nbconvert.
 """
+import argparse
 import os
 import re
 import signal
@@ -101,14 +102,23 @@ def notebook(browser):
         os.remove(f.name)
 
 
-def main(which):
+PICTURES = ("web", "tensorboard", "notebook")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("which", nargs="*", metavar="PICTURE",
+                   help="which pictures to make (default: all): " + ", ".join(PICTURES))
+    which = p.parse_args(argv).which or PICTURES      # checked here: argparse refuses "*" with choices and none
+    for name in set(which) - set(PICTURES):
+        p.error(f"no picture {name!r}: choose from {', '.join(PICTURES)}")
     from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        for name in which or ("web", "tensorboard", "notebook"):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        for name in which:
             globals()[name](browser)
         browser.close()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

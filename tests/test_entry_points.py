@@ -1,0 +1,51 @@
+"""Every other command a reader may run (benchmarks/, docs/, mlengine/'s helpers, course.py): `--help` answers,
+and a flag it does not know (or a missing required one) is refused in one line, exit status 2, before any work starts. The step scripts
+and `python -m trainer.*` have their own, deeper tests (test_scripts.py, test_mlengine_cli.py)."""
+import glob
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+FOLDERS = ("benchmarks", "docs", "mlengine", os.path.join("mlengine", "results"))
+COMMANDS = sorted(os.path.relpath(path, ROOT)
+                  for folder in FOLDERS for path in glob.glob(os.path.join(ROOT, folder, "*.py"))
+                  if '__name__ == "__main__"' in open(path).read()) + ["course.py"]
+
+
+def run(path, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, path), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_commands_are_found():
+    assert {"benchmarks/speed.py", "benchmarks/ladder.py", "benchmarks/flags_time.py", "docs/make_screenshots.py",
+            "mlengine/results/warmup_curves.py"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("path", COMMANDS)
+def test_help_and_an_unknown_flag(path):
+    r = run(path, "--help")
+    assert r.returncode == 0 and r.stdout.startswith("usage:"), (path, r.stdout[-500:], r.stderr[-500:])
+    r = run(path, "--no-such-flag")
+    assert r.returncode == 2, (path, r.returncode, r.stderr[-500:])
+    last = r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr and f"{os.path.basename(path)}: error: " in last, (path, r.stderr)
+
+
+def test_flags_time_measures_every_entry_point_below_a_second():
+    """The benchmark behind the README's "answered at once" runs, and covers every step and trainer module."""
+    import course
+    r = run("benchmarks/flags_time.py", "--runs", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.startswith("machine: ")
+    for script in course.steps().values():
+        assert f"| {script} |" in r.stdout
+    for module in ("task", "serve", "predict", "hptune"):
+        assert f"| python -m trainer.{module} |" in r.stdout
+    assert "slowest answer of all" in r.stdout
+    r = run("benchmarks/flags_time.py", "--runs", "0")
+    assert r.returncode == 2 and "--runs must be at least 1" in r.stderr
