@@ -44,7 +44,7 @@ def load_table(entries):
         s = e["slowdown"]
         if s["median"] is None:
             continue
-        within = "yes" if s["median"] <= e["fair"] else "NO: collapse"
+        within = "yes" if s["median"] <= e["fair"] else f"NO: {s['median'] / e['fair'] - 1:.0%} over"
         overlap = e.get("overlap") or []
         note = f" (trainings overlapped {min(overlap):.0%}-{max(overlap):.0%})" if overlap else ""
         lines.append(f"| {e['script']} | {e['iterations']:,} | {e['condition']}{note} | {len(e['seeds'])} | "

@@ -240,7 +240,7 @@ def test_ratios_against_the_previous_file_only_for_the_same_machine():
     assert stats.against_previous(now, RECORD, [])["note"] == "no previous ratios run in the results file"
 
 
-def test_tables_name_the_machine_and_a_collapse():
+def test_tables_name_the_machine_and_a_slowdown_over_the_share():
     rows = {f"{s} [no added load]": dict(r, condition="no added load", machine=RECORD) for s, r in fake_rows().items()}
     text = speed.table(rows)
     assert ("| mnist_5.0_x.py | no added load | 3 | 2.0 s (1.0-3.0) | 3.0 s (2.0-4.0) | not reached (0/3) | 99.10% "
@@ -252,7 +252,7 @@ def test_tables_name_the_machine_and_a_collapse():
     loads = speed.load_table({"a": entry([15.7], [1.0]), "b": entry([25.0])})
     assert "| mnist_3.1_x.py | 1,001 | two at once (trainings overlapped 100%-100%) | 1 | 10.0 | 15.7 | 1.57x" in loads
     assert "| 2x | yes | 1.0 | AMD EPYC (family 25 model 17), AVX-512 emulating AVX2 (oneDNN avx2), 2 cores |" in loads
-    assert "| 2.50x (2.50-2.50) | 2x | NO: collapse |" in loads
+    assert "| 2.50x (2.50-2.50) | 2x | NO: 25% over |" in loads
     run = {"date": "d1", "machine": RECORD, "ratios": stats.ratios(fake_rows()), "rows": fake_rows()}
     assert ("| d1 | AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores | 50x | 11x | 30x | 11x (3.1) | 3.0 s (2.0-4.0) "
             "| 99.10% (99.00%) | 0.5-0.5 |") in speed.ratios_table([run])
