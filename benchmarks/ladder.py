@@ -72,18 +72,21 @@ def summarise(step, script, out, wall, load=None):
 
 
 def table(rows):
+    """The steps as a markdown table; a machine column only when the rows were measured on different machines
+    (otherwise the line under the table names the one machine)."""
+    machines = [machine.short(r.get("machine") or r) for r in rows]
+    several = len(set(machines)) > 1
     lines = ["| step | course reports | ours: max test accuracy (at iteration) | first at 99% | training s "
-             "| s / 100 it (original) | peak memory | start-up s | load | machine |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| s / 100 it (original) | peak memory | start-up s | load |" + (" machine |" if several else ""),
+             "|---|---|---|---|---|---|---|---|---|" + ("---|" if several else "")]
     reported = course.figures()
-    for r in rows:
+    for r, where in zip(rows, machines):
         known = reported.get(r["step"], {})
         reports, original = known.get("reports") or "-", known.get("original_s_per_100")
         lines.append(f"| {r['script']} | {reports} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
                      f"{r['s_per_100']:.2f} ({'-' if original is None else format(original, '.2f')}) | "
-                     f"{memory(r)} | {r['startup_s']:.1f} | {r['load_before']:.1f} | "
-                     f"{machine.short(r.get('machine') or r)} |")
+                     f"{memory(r)} | {r['startup_s']:.1f} | {r['load_before']:.1f} |" + (f" {where} |" if several else ""))
     return "\n".join(lines)
 
 
@@ -98,8 +101,10 @@ def write_readme(rows, meta):
     start, end = "<!-- ladder:start -->", "<!-- ladder:end -->"
     if start not in text or end not in text:
         raise SystemExit(f"ladder: README.md has no {start} ... {end} markers")
-    body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {machine.short(meta)}, "
-            f"TensorFlow {meta['tensorflow']}, seed 0, {meta['date']}. \"load\" is the "
+    machines = {machine.short(r.get("machine") or r) for r in rows}
+    where = machines.pop() if len(machines) == 1 else "the machines in the last column"
+    body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {where}, "
+            f"TensorFlow {meta['tensorflow']}, seed 0, {meta['date'][:10]}. \"load\" is the "
             "machine's load average when the step started: above 2, other work shared the two cores and the "
             f"seconds are inflated (the accuracies are not: the same seed gives the same figures).\n{end}")
     head, rest = text.split(start, 1)
