@@ -36,6 +36,7 @@ def test_help_and_an_unknown_flag(path):
     assert "Traceback" not in r.stderr and f"{os.path.basename(path)}: error: " in last, (path, r.stderr)
 
 
+@pytest.mark.slow
 def test_flags_time_measures_every_entry_point_below_a_second():
     """The benchmark behind the README's "answered at once" runs, and covers every step and trainer module."""
     import course

@@ -39,6 +39,7 @@ def metrics(job):
     return json.load(open(os.path.join(job, "metrics.json")))
 
 
+@pytest.mark.slow
 def test_two_workers_agree_with_each_other_and_with_one_worker():
     one = os.path.join(scratch("distributed"), "one")
     done = run("trainer.task", "--job-dir", one, *FLAGS)
@@ -57,6 +58,7 @@ def test_two_workers_agree_with_each_other_and_with_one_worker():
     assert [line for line in out.splitlines() if "test accuracy" in line and "[worker 1]" in line] == []
 
 
+@pytest.mark.slow
 def test_a_worker_killed_with_kill_9_is_restarted_and_the_job_ends_as_if_uninterrupted():
     job = os.path.join(scratch("distributed"), "killed")
     proc = subprocess.Popen(command("trainer.task", "--workers", "2", "--job-dir", job, *FLAGS), cwd=MLENGINE,

@@ -31,6 +31,7 @@ def leftovers(job):
             if n.endswith("_temp") or ".tmp-" in n or n.startswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_a_truncated_latest_checkpoint_is_skipped_for_the_newest_readable_one():
     job = os.path.join(scratch("faults"), "truncated")
     shutil.rmtree(job, ignore_errors=True)
@@ -47,6 +48,7 @@ def test_a_truncated_latest_checkpoint_is_skipped_for_the_newest_readable_one():
     assert same_as_uninterrupted(job)  # the 100 steps redone are the same steps
 
 
+@pytest.mark.slow
 def test_a_job_dir_that_fills_up_ends_in_one_line_and_resumes_once_there_is_room():
     disk = scratch("faults-full-disk")
     mount_tmpfs(disk, "size=7m")  # config, summaries and two checkpoints of 2.9 MB fit; the third does not

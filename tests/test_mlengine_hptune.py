@@ -40,6 +40,7 @@ def study_trials(study_dir):
     return optuna.load_study(study_name="tiny", storage=storage).get_trials()
 
 
+@pytest.mark.slow
 def test_a_search_killed_with_kill_9_resumes_to_all_its_trials_and_reports(tmp_path):
     config, study_dir = tmp_path / "tiny.yaml", tmp_path / "study"
     config.write_text(TINY)
@@ -187,6 +188,7 @@ def test_a_bad_flag_value_is_one_line_exit_2_before_optuna_or_tensorflow(tmp_pat
     assert not (tmp_path / "study").exists()  # nothing written
 
 
+@pytest.mark.slow
 def test_a_resumed_search_with_a_seed_draws_new_settings(tmp_path):
     """--seed, 2 trials, then --resume to 4: the sampler continues where it was, not from its start."""
     two = (TINY.replace("maxTrials: 4", "maxTrials: 2")

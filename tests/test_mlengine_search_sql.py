@@ -157,6 +157,7 @@ def check_team(a, c, b, trials, taken_over_by):
                f"{metrics['test_accuracy']:.4f} after 30 steps" in report, report
 
 
+@pytest.mark.slow
 def test_three_drivers_on_postgresql_as_on_three_machines(tmp_path, postgres, drivers):
     url = postgres.create_database("team")
     # another machine cannot see the killed driver's pid: it waits for its heartbeat to be 30 s old
@@ -164,6 +165,7 @@ def test_three_drivers_on_postgresql_as_on_three_machines(tmp_path, postgres, dr
     check_team(*team, load(url), lambda gap: gap >= 30)
 
 
+@pytest.mark.slow
 def test_three_drivers_on_sqlite_on_one_machine(tmp_path, drivers):
     url = f"sqlite:///{tmp_path / 'team.db'}"
     # on one machine the killed driver's pid is seen gone at once: no waiting for --stale-after (600 s)
@@ -186,6 +188,7 @@ print("claimed" if hptrials.claim(study, spec, lock, hpstorage.machine(), None) 
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite", "journal"])
 def test_drivers_claiming_at_the_same_instant_never_exceed_the_cap(tmp_path, kind, request):
     """Six processes ask for a trial at the same instant (a shared clock deadline): two get one."""

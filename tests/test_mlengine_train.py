@@ -167,6 +167,7 @@ def test_short_job_writes_checkpoints_summaries_metrics_and_export():
     assert json.load(open(os.path.join(job, "config.json")))["hyperparameters"]["conv3"] == 24
 
 
+@pytest.mark.slow
 def test_kill_and_resume_end_with_the_metrics_of_an_uninterrupted_run():
     job = os.path.join(scratch("jobs"), "interrupted")
     flags = command("trainer.task", "--job-dir", job, *SHORT)

@@ -25,7 +25,15 @@ def test_there_are_the_course_steps_in_order():
                        "mnist_5.0_fast_batchnorm_onecycle.py", "mnist_5.1_best_augmentation.py"]
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
+# The two longest steps (20-30 s for a short run on a 2-core AVX2 machine) are in the slow tier: make quick leaves them out.
+LONG = ("mnist_4.2_batchnorm_convolutional.py", "mnist_5.1_best_augmentation.py")
+
+
+def slow_if_long(scripts):
+    return [pytest.param(s, marks=pytest.mark.slow) if s in LONG else s for s in scripts]
+
+
+@pytest.mark.parametrize("script", slow_if_long(SCRIPTS))
 def test_script_in_text_mode(script, tmp_path):
     # Half the steps run from the repository, half from an unrelated folder ("No module named tensorflowvisu").
     cwd = ROOT if SCRIPTS.index(script) % 2 == 0 else str(tmp_path)
@@ -41,6 +49,7 @@ def test_script_in_text_mode(script, tmp_path):
     assert os.listdir(tmp_path) == []                                   # nothing written unasked
 
 
+@pytest.mark.slow
 def test_from_another_folder_and_same_seed_same_figures(tmp_path):
     a = run_script("mnist_2.2_five_layers_relu_lrdecay_dropout.py", "--text", "--iterations", "60", cwd=str(tmp_path))
     b = run_script("mnist_2.2_five_layers_relu_lrdecay_dropout.py", "--text", "--iterations", "60")
@@ -97,7 +106,8 @@ def test_a_short_movie_has_a_frame_per_test(tmp_path):
     assert len(tests) == 8 and Image.open(tmp_path / "m.gif").n_frames == 8, r.stdout[-500:]
 
 
-@pytest.mark.parametrize("script", ["mnist_4.1_batchnorm_five_layers_relu.py", "mnist_4.2_batchnorm_convolutional.py"])
+@pytest.mark.parametrize("script", slow_if_long(["mnist_4.1_batchnorm_five_layers_relu.py",
+                                                  "mnist_4.2_batchnorm_convolutional.py"]))
 def test_batchnorm_steps_loss_panel_shows_both_curves(script, tmp_path):
     """Tested at 0 before their moving averages fill, batch-norm steps print a test loss of 1e10-1e12: the
     loss panel's axis must still fit the curves, not that point. Read from the saved PNG's pixels."""
@@ -234,6 +244,7 @@ class Window:
         self.log.close()
 
 
+@pytest.mark.slow
 def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
     window = Window(xvfb, tmp_path)
     out, key, proc = window.out, window.key, window.proc
@@ -318,6 +329,7 @@ COURSE_KEYS = {"1": ["accuracy"], "2": ["loss"], "3": ["training digits"], "4": 
                "0": ["accuracy", "loss", "training digits", "weights", "biases", "test digits"]}
 
 
+@pytest.mark.slow
 def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
     """Keys 1-9 and 0 in a real window, each checked from a screenshot: the course's panel numbers."""
     window = Window(xvfb, tmp_path, tests=6)

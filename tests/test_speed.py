@@ -403,6 +403,7 @@ def test_threads_flag_reaches_the_session():
     assert out.splitlines()[-1] == "1 1" and "1 thread per op, 1 between ops; display: text" in out, out
 
 
+@pytest.mark.slow
 def test_ladder_and_visu_overhead_print_the_machine_line_first_and_store_it(tmp_path):
     bench = os.path.join(ROOT, "benchmarks")
     r = subprocess.run([sys.executable, os.path.join(bench, "ladder.py"), "--steps", "1.0", "--iterations", "5",

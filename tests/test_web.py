@@ -82,6 +82,7 @@ def ink(png, box):
 WEIGHTS_PANEL = (0.07, 0.6, 0.24, 0.9)      # where panel 4 (weights) sits in the six-panel layout (bottom left)
 
 
+@pytest.mark.slow
 def test_live_page_keys_pause_late_page_two_pages(browser):
     proc, url, lines = start_web_run("--iterations", "1000000")
     try:
@@ -171,6 +172,7 @@ def diverging_script(folder):
     return path
 
 
+@pytest.mark.slow
 def test_a_diverging_run_is_shown_live_and_ends_with_its_summary(browser, tmp_path):
     proc, url, lines = start_web_run("--iterations", "1000000", script=diverging_script(tmp_path))
     try:

@@ -93,6 +93,7 @@ FORM_HTML = """<!doctype html><form method="POST" action="{url}key" enctype="tex
 <script>document.forms[0].submit();</script>"""
 
 
+@pytest.mark.slow
 def test_another_origin_can_neither_read_the_token_nor_send_keys(browser):  # noqa: F811
     proc, url, lines = start_web_run("--iterations", "1000000")
     other, other_url = serve_html("<!doctype html><title>another site</title>")
