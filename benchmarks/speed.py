@@ -106,6 +106,12 @@ def condition(args, until=None):
     return ", ".join(parts)
 
 
+def key(step, cond, record):
+    """A row's key in the results file: the step, its condition and its machine, so that a run on another
+    machine (or under the AVX2 cap) adds its rows beside the others instead of replacing them."""
+    return f"{step} [{cond}] on {machine.short(record)}"
+
+
 def save(results, path):
     tmp = path + ".part"
     with open(tmp, "w") as f:
@@ -115,11 +121,19 @@ def save(results, path):
 
 def load_results(path):
     results = json.load(open(path)) if os.path.exists(path) else {}
-    for key in ("rows", "runs", "load"):
-        results.setdefault(key, {})
+    for part in ("rows", "runs", "load"):
+        results.setdefault(part, {})
     results.setdefault("ratio_runs", [])
     for row in results["rows"].values():     # rows from before machine records: the file's machine then
         row.setdefault("machine", results.get("machine") or {})
+    # keys from before the machine was part of them: "STEP [CONDITION]" gets its row's machine
+    for part in ("rows", "load"):
+        for old in [k for k in results[part] if k.endswith("]")]:
+            entry = results[part].pop(old)
+            new = f"{old} on {machine.short(entry.get('machine') or {})}"
+            results[part][new] = entry
+            if part == "rows" and old in results["runs"]:
+                results["runs"][new] = results["runs"].pop(old)
     # ratios from before the ratios run: computed across separate runs, kept in git history, not carried on
     results.pop("ratios", None)
     return results
@@ -157,9 +171,9 @@ def timed_runs(args, plan, record, results, env):
         r = run(step, seed, args.threads, untils[step], env=env)
         report(step, seed, cond, r)
         runs[step].append(r)
-        record_row(results, f"{step} [{cond}]", runs[step], cond, record)
+        record_row(results, key(step, cond, record), runs[step], cond, record)
         save(results, args.out)
-    rows = {step: results["rows"][f"{step} [{condition(args, untils[step])}]"] for step in runs}
+    rows = {step: results["rows"][key(step, condition(args, untils[step]), record)] for step in runs}
     return rows, [r for rs in runs.values() for r in rs]
 
 
@@ -220,7 +234,7 @@ def load_run(args, record, results, env):
                      "load_before": [r["load_before"] for r in alone] + [r["load_before"] for rs in loaded[mode] for r in rs],
                      "runnable": [r["runnable"] for rs in loaded[mode] for r in rs], "machine": record,
                      "isa": args.isa, "threads": args.threads}
-            results["load"][f"{step} [{', '.join([name] + extras)}]"] = entry
+            results["load"][key(step, entry["condition"], record)] = entry
             save(results, args.out)
             seen += alone + [r for rs in loaded[mode] for r in rs]
     print("\n" + machine.line(record, during(seen)))

@@ -55,7 +55,7 @@ def load_table(entries):
 
 
 def ratios_table(runs):
-    """One line per ratios run, newest last."""
+    """One line per ratios run, newest last; the day only (the results file keeps the time)."""
     lines = [f"| date | machine | {PEER} / {FAST} | " + " | ".join(f"{s} / {FAST}" for s in COURSE)
              + f" | best course step / {FAST} | {FAST} to 99%, median (min-max) | {FAST} max accuracy, median (min) "
                "| load before |", "|---|---|---|" + "---|" * len(COURSE) + "---|---|---|---|"]
@@ -66,7 +66,7 @@ def ratios_table(runs):
         fx = lambda v: "-" if v is None else f"{v:g}x"  # noqa: E731
         all_loads = [x for row in rows.values() for x in row.get("load_before", []) if x is not None]
         load = f"{min(all_loads):.1f}-{max(all_loads):.1f}" if all_loads else "-"
-        lines.append(f"| {run['date']} | {machine.short(run['machine'])} | {fx(r.get(f'{PEER}_over_{FAST}'))} | "
+        lines.append(f"| {run['date'][:10]} | {machine.short(run['machine'])} | {fx(r.get(f'{PEER}_over_{FAST}'))} | "
                      + " | ".join(fx(r.get(f"{s}_over_{FAST}")) for s in COURSE)
                      + f" | {fx(r.get(f'best_course_over_{FAST}'))} ({r.get('best_course_step') or '-'}) | "
                        f"{fmt_time(fast['time_to']['0.99']) if fast else '-'} | "

@@ -258,6 +258,20 @@ def test_tables_name_the_machine_and_a_slowdown_over_the_share():
             "| 99.10% (99.00%) | 0.5-0.5 |") in speed.ratios_table([run])
 
 
+def test_a_results_file_of_the_old_keys_keeps_each_row_under_its_own_machine(tmp_path):
+    """Files written before the machine was part of a row's key: each row moves to the key of its own machine,
+    so that a run on another machine no longer replaces it."""
+    out = tmp_path / "speed.json"
+    row = dict(fake_rows()["5.0"], condition="no added load", machine=EMULATED)
+    out.write_text(json.dumps({"rows": {"5.0 [no added load]": row}, "runs": {"5.0 [no added load]": [1]},
+                               "load": {"3.1 [two at once]": {"machine": RECORD}}}))
+    results = speed.load_results(str(out))
+    assert list(results["rows"]) == list(results["runs"]) == [speed.key("5.0", "no added load", EMULATED)]
+    assert list(results["load"]) == [speed.key("3.1", "two at once", RECORD)]
+    speed.save(results, str(out))
+    assert speed.load_results(str(out)) == results                                  # nothing moves twice
+
+
 # -- the runs, with the processes replaced by synthetic results ----------------------------------------------
 @pytest.fixture
 def no_processes(monkeypatch):
@@ -288,20 +302,23 @@ def test_the_ratios_run_interleaves_prints_and_keeps_history(no_processes, tmp_p
     assert "met: 5.0 against the Keras peer: 25.0x" in printed and "no previous ratios run in the results file" in printed
     saved = json.load(open(out))
     assert saved["ratio_runs"][-1]["machine"] == RECORD and saved["ratio_runs"][-1]["ratios"]["keras_over_5.0"] == 25.0
-    assert saved["rows"]["keras [no added load, until 0.99]"]["machine"] == RECORD
+    assert saved["rows"][speed.key("keras", "no added load, until 0.99", RECORD)]["machine"] == RECORD
     speed.main(["--out", out])                                      # again: held against the first
     assert "against the ratios run of 2026-12-04 10:00 on the same machine: keras_over_5.0 25.0 -> 25.0 (x1)" \
         in capsys.readouterr().out
     speed.main(["--out", out, "--isa", "avx2"])                     # an emulated AVX2 run is another machine
     assert "not compared" in capsys.readouterr().out and no_processes[-1][4] == "AVX2"
-    assert len(json.load(open(out))["ratio_runs"]) == 3
+    saved = json.load(open(out))
+    assert len(saved["ratio_runs"]) == 3                            # and its rows stand beside the first's
+    assert {speed.key("keras", "no added load, until 0.99", RECORD),
+            speed.key("keras", "no added load, oneDNN capped at AVX2, until 0.99", EMULATED)} <= set(saved["rows"])
 
 
 def test_a_steps_run_with_the_avx2_cap_keys_its_rows_by_it(no_processes, tmp_path, capsys):
     out = str(tmp_path / "speed.json")
     speed.main(["--out", out, "--steps", "5.0", "--seeds", "2", "--isa", "avx2"])
     assert [c[:2] + c[4:] for c in no_processes] == [("5.0", 0, "AVX2"), ("5.0", 1, "AVX2")]
-    row = json.load(open(out))["rows"]["5.0 [no added load, oneDNN capped at AVX2]"]
+    row = json.load(open(out))["rows"][speed.key("5.0", "no added load, oneDNN capped at AVX2", EMULATED)]
     assert row["machine"] == EMULATED and row["seeds"] == [0, 1]
     assert "| AMD EPYC (family 25 model 17), AVX-512 emulating AVX2 (oneDNN avx2), 2 cores |" in capsys.readouterr().out
 
@@ -311,12 +328,12 @@ def test_the_load_run_holds_each_step_against_itself_alone(no_processes, tmp_pat
     out = str(tmp_path / "speed.json")
     speed.main(["--out", out, "--pair", "--steps", "3.1", "4.2"])
     assert [c[:2] + c[3:4] for c in no_processes] == [("3.1", 0, 1001), ("3.1", 0, 1001), ("4.2", 0, 201), ("4.2", 0, 201)]
-    entry = json.load(open(out))["load"]["3.1 [two at once]"]
+    entry = json.load(open(out))["load"][speed.key("3.1", "two at once", RECORD)]
     assert entry["slowdown"]["median"] == 0.576 and entry["fair"] == 2.0 and entry["overlap"] == [1.0]   # 19 / 33 s
     assert entry["iterations"] == 1001 and entry["machine"] == RECORD
     assert "| mnist_3.1_x.py | 1,001 | two at once (trainings overlapped 100%-100%) |" in capsys.readouterr().out
     speed.main(["--out", out, "--pair", "--steps", "3.1", "--threads", "1"])    # one thread beside one: no slowdown is fair
-    assert json.load(open(out))["load"]["3.1 [two at once, --threads 1]"]["fair"] == 1.0
+    assert json.load(open(out))["load"][speed.key("3.1", "two at once, --threads 1", RECORD)]["fair"] == 1.0
 
 
 # -- bad arguments: refused before any run -------------------------------------------------------------------
