@@ -130,7 +130,8 @@ def load_results(path):
     for part in ("rows", "load"):
         for old in [k for k in results[part] if k.endswith("]")]:
             entry = results[part].pop(old)
-            new = f"{old} on {machine.short(entry.get('machine') or {})}"
+            step, cond = old[:-1].split(" [", 1)
+            new = key(step, cond, entry.get("machine") or {})
             results[part][new] = entry
             if part == "rows" and old in results["runs"]:
                 results["runs"][new] = results["runs"].pop(old)

@@ -25,7 +25,8 @@ def test_there_are_the_course_steps_in_order():
                        "mnist_5.0_fast_batchnorm_onecycle.py", "mnist_5.1_best_augmentation.py"]
 
 
-# The two longest steps (20-30 s for a short run on a 2-core AVX2 machine) are in the slow tier: make quick leaves them out.
+# The two longest steps (20-30 s for a short run on a 2-core AVX2 machine) are in the slow tier: make quick
+# leaves them out.
 LONG = ("mnist_4.2_batchnorm_convolutional.py", "mnist_5.1_best_augmentation.py")
 
 
