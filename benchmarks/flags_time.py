@@ -18,8 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
-import course  # noqa: E402
-import machine  # noqa: E402
+import course
+import machine
 
 CASES = {"--help": ["--help"], "unknown flag": ["--bogus"], "bad value": ["--seed", "-1"],
          "bad output path": ["--save-png", "/nowhere/x.png"]}

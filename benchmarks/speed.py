@@ -29,12 +29,12 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
-import course  # noqa: E402  (the steps)
-import machine  # noqa: E402  (the machine line)
-import speedstats as stats  # noqa: E402
-from speedruns import BusyLoop, run, run_pair  # noqa: E402,F401  (speed.run: what the tests replace)
-from speedstats import LEVELS, PEER, FAST, aggregate, spread, time_to_levels  # noqa: E402,F401
-from speedtable import table, load_table, ratios_table  # noqa: E402
+import course  # (the steps)
+import machine  # (the machine line)
+import speedstats as stats
+from speedruns import BusyLoop, run, run_pair  # noqa: F401  (speed.run: what the tests replace)
+from speedstats import LEVELS, PEER, FAST, aggregate, spread, time_to_levels  # noqa: F401
+from speedtable import table, load_table, ratios_table
 
 RESULTS = os.path.join(HERE, "results", "speed.json")
 STEPS = list(course.steps()) + [PEER]

@@ -1,13 +1,14 @@
-"""Shared test helpers: the repository on sys.path, and running a step script as a learner would."""
+"""Shared test helpers: the steps, and running a step script as a learner would (pyproject.toml puts the
+repository, mlengine/ and benchmarks/ on sys.path for the tests)."""
 import os
 import subprocess
 import sys
 
 import pytest
 
+import course
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import course  # noqa: E402
 
 SCRIPTS = list(course.steps().values())       # every step, found once (course.steps), in course order
 

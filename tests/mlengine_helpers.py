@@ -18,9 +18,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLENGINE = os.path.join(ROOT, "mlengine")
-for path in (ROOT, MLENGINE):  # `import mnistdata`; `import trainer` as `python -m trainer.task` in mlengine/
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 SHORT = ["--hp-iterations", "300", "--checkpoint-every", "100"]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")

@@ -4,12 +4,10 @@
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_lines,  # noqa: E402
+from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_lines,
                               run_counting_imports, scratch)
 
 TRAINER = os.path.join(MLENGINE, "trainer")

@@ -7,12 +7,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (SHORT, loaded_tensorflow, mount_tmpfs, own_lines, run,  # noqa: E402
+from mlengine_helpers import (SHORT, loaded_tensorflow, mount_tmpfs, own_lines, run,
                               run_counting_imports, scratch, start, trained_job, wait_for)
 
 

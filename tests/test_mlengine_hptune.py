@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import ENV, MLENGINE, command, run, wait_for  # noqa: E402
+from mlengine_helpers import ENV, MLENGINE, command, run, wait_for
 
-from trainer import hpconfig  # noqa: E402
+from trainer import hpconfig
 
 SMALL = open(os.path.join(MLENGINE, "config-hptune-small.yaml")).read()
 TINY = (SMALL.replace("maxTrials: 8", "maxTrials: 4")

@@ -2,12 +2,10 @@
 the mouse (and with a finger) and see the 28x28 the model saw, a class and ten bars; upload a picture file."""
 import os
 import shutil
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import service  # noqa: E402
+from mlengine_helpers import service
 
 sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

@@ -4,15 +4,13 @@ import io
 import json
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import MLENGINE, mnist_test_labels, run, scratch, trained_job  # noqa: E402
+from mlengine_helpers import MLENGINE, mnist_test_labels, run, scratch, trained_job
 
-from trainer import digits  # noqa: E402
+from trainer import digits
 
 DIGITS_JSON = os.path.join(MLENGINE, "digits.json")
 

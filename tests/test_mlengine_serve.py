@@ -9,8 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import MLENGINE, mnist_test_labels, service, trained_job  # noqa: E402
+from mlengine_helpers import MLENGINE, mnist_test_labels, service, trained_job
 
 httpx = pytest.importorskip("httpx")
 

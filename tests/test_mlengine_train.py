@@ -11,11 +11,10 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch, trained_job,  # noqa: E402
+from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch, trained_job,
                               wait_for)
 
-from trainer import cluster, jobdir, lines, task  # noqa: E402
+from trainer import cluster, jobdir, lines, task
 
 TRAINER = os.path.join(MLENGINE, "trainer")
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, SCRIPTS, run_script
 
-import course  # noqa: E402  (the patterns of the printed lines)
+import course  # (the patterns of the printed lines)
 
 
 def test_there_are_the_course_steps_in_order():

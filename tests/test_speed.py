@@ -14,11 +14,10 @@ import pytest
 
 from conftest import ROOT, run_script
 
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import speed  # noqa: E402
-import speedstats as stats  # noqa: E402
-import machine  # noqa: E402
-import course  # noqa: E402
+import speed
+import speedstats as stats
+import machine
+import course
 
 FAST = "mnist_5.0_fast_batchnorm_onecycle.py"
 BEST = "mnist_5.1_best_augmentation.py"
@@ -86,10 +85,14 @@ def test_augmentation_keeps_shapes_and_labels_and_follows_the_seed(mnist):
     # augmented digits nearly as well as the originals (small shifts and turns keep a 7 a 7)
     train_x, train_y = mnist.train.images[:10000].reshape(-1, 784), mnist.train.labels[:10000].argmax(1)
     means = np.stack([train_x[train_y == d].mean(0) for d in range(10)])
-    read = lambda imgs: ((imgs.reshape(-1, 1, 784) - means) ** 2).sum(-1).argmin(1)
+
+    def read(imgs):
+        return ((imgs.reshape(-1, 1, 784) - means) ** 2).sum(-1).argmin(1)
     original, moved = (read(x) == y.argmax(1)).mean(), (read(a0) == y.argmax(1)).mean()
     assert original > 0.75 and moved > original - 0.2, (original, moved)
-    ink = lambda imgs: imgs.reshape(len(imgs), -1).sum(1)
+
+    def ink(imgs):
+        return imgs.reshape(len(imgs), -1).sum(1)
     assert np.all(np.abs(ink(a0) / ink(x) - 1) < 0.35)       # zoom within 0.9-1.1: ink within about 21%
 
 

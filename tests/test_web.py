@@ -18,8 +18,8 @@ import pytest
 from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-import tensorflowvisu  # noqa: E402
-from visualiser import files, live as rendering, loop as runloop, web  # noqa: E402
+import tensorflowvisu
+from visualiser import files, live as rendering, loop as runloop, web
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -136,8 +136,8 @@ class Trainer:
         """{"accuracy", "loss" (mean cross-entropy), "correct", "examples"} over the whole set."""
         loss, correct = 0.0, 0
         for i in range(0, len(images), batch):
-            l, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
-            loss, correct = loss + float(l), correct + int(c)
+            batch_loss, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
+            loss, correct = loss + float(batch_loss), correct + int(c)
         return {"accuracy": correct / len(images), "loss": loss / len(images), "correct": correct,
                 "examples": len(images)}
 
