@@ -7,8 +7,8 @@
 Any folder holding the four files in the MNIST format works (Fashion-MNIST, say: Debian's package
 dataset-fashion-mnist puts them in /usr/share/datasets/fashion-mnist); `.gz` or not. The bundled files are
 checked against data/SHA256SUMS (of the decompressed bytes, so a copy from any mirror verifies); another
-folder is checked against its own SHA256SUMS if it has one. Every problem is a MnistDataError (a SystemExit:
-a script stops with the message alone, no traceback) that names the file and says what to do.
+folder is checked against its own SHA256SUMS if it has one. Every problem is a MnistDataError whose message
+names the file and says what to do: the step scripts and the trainer print it alone, as one line.
 This is the repository's one IDX reader (the scripts and mlengine use it); it needs numpy only.
 Cost: about 0.5 s for the four files (decompression and SHA-256), far under the old tutorial loader's 15 s.
 """
@@ -23,10 +23,13 @@ BUNDLED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801   # IDX: unsigned bytes, 3 dims / 1 dim
+# The seeds every consumer accepts: numpy's RandomState takes < 2**32 and the test set's stream is seed + 1;
+# TensorFlow's graph seed is an int64. The steps' --seed and the training job's --seed both check against it.
+SEED_MAX = 2 ** 31 - 2
 
 
-class MnistDataError(SystemExit):
-    """Bad or missing data. A SystemExit, so a script ends with this one message; tests catch it."""
+class MnistDataError(Exception):
+    """Bad or missing data; str() is the one line to show the user (the entry points print it alone)."""
 
     def __init__(self, message):
         super().__init__("mnistdata: " + message)
@@ -36,8 +39,8 @@ class DataSet:
     """images [N, 28, 28, 1] (or [N, 784]) float32 in 0..1; labels [N, 10] float32 one-hot (or [N] int64).
     next_batch(n) walks a fresh permutation every epoch, drawn from `seed`, so a run is repeatable."""
 
-    def __init__(self, images, labels, seed=0):
-        self.images, self.labels = images, labels
+    def __init__(self, images, labels, seed=0, name="the data set"):
+        self.images, self.labels, self.name = images, labels, name
         self.num_examples = len(images)
         self.epochs_completed = 0
         self._rng = np.random.RandomState(seed)
@@ -45,8 +48,11 @@ class DataSet:
         self._pos = 0
 
     def next_batch(self, n):
-        if not 0 < n <= self.num_examples:
-            raise ValueError(f"next_batch({n}): the batch size must be between 1 and {self.num_examples}")
+        if n <= 0:
+            raise ValueError(f"next_batch({n}): the batch size must be 1 or more")
+        if n > self.num_examples:       # a small --data-dir: say it in the user's terms, not numpy's
+            raise MnistDataError(f"{self.name} holds {self.num_examples} images, fewer than a batch of {n}: "
+                                 f"give --data-dir a folder with at least {n} training images")
         idx = self._order[self._pos:self._pos + n]
         self._pos += n
         if len(idx) < n:  # the epoch ran out: finish this batch from the next epoch's permutation
@@ -78,12 +84,15 @@ def read_data_sets(data_dir=None, one_hot=True, reshape=False, seed=0):
                                  f"{len(labels)} labels in {folder}: the two files come from different sets")
         if labels.max(initial=0) > 9:
             raise MnistDataError(f"{labels_name} in {folder} has a label {labels.max()}: MNIST labels are 0..9")
+        if not len(images):
+            raise MnistDataError(f"{images_name} in {folder} holds no images: the steps train and test on them; "
+                                 "give --data-dir a folder whose four files hold digits")
         x = images.astype(np.float32)
         x *= 1.0 / 255.0
         x = x.reshape(len(x), 784) if reshape else x.reshape(len(x), 28, 28, 1)
         y = np.eye(10, dtype=np.float32)[labels] if one_hot else labels.astype(np.int64)
         # The two sets draw from different streams so that seeding one never mirrors the other.
-        sets.append(DataSet(x, y, seed=seed + (part == "test")))
+        sets.append(DataSet(x, y, seed=seed + (part == "test"), name=f"{images_name} in {folder}"))
     return Datasets(*sets, data_dir=folder)
 
 
@@ -103,7 +112,8 @@ def folder_problem(folder):
 
 
 def read_checksums(folder, required):
-    """{file name without .gz: sha256 of the decompressed bytes} from folder/SHA256SUMS, or {}."""
+    """{file name without .gz: sha256 of the decompressed bytes} from folder/SHA256SUMS, or {}. Read as
+    `sha256sum -c` reads it: "DIGEST  NAME" or "DIGEST *NAME" a line; blank lines and # comments are skipped."""
     path = os.path.join(folder, "SHA256SUMS")
     if not os.path.exists(path):
         if required:
@@ -111,11 +121,16 @@ def read_checksums(folder, required):
                                  "folder from the repository (git checkout -- data)")
         return {}
     sums = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                digest, name = line.split()
-                sums[name.lstrip("*").removesuffix(".gz")] = digest
+    with open(path, errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            digest, _, name = line.strip().partition(" ")
+            name = name.lstrip(" *")
+            if len(digest) != 64 or not name or any(c not in "0123456789abcdefABCDEF" for c in digest):
+                raise MnistDataError(f"{path}, line {number}, is not a checksum line (\"SHA-256  FILE\", as "
+                                     f"sha256sum writes it): {line.strip()[:60]!r}; fix or remove that line")
+            sums[name.removesuffix(".gz")] = digest.lower()
     return sums
 
 

@@ -234,4 +234,4 @@ def _extra(module, what):
     except ImportError as e:
         if not e.name or e.name.startswith("visualiser"):
             raise
-        raise SystemExit(f"tensorflowvisu: {what} needs {e.name} (pip install {e.name})") from None
+        raise runloop.UserError(f"tensorflowvisu: {what} needs {e.name} (pip install {e.name})") from None

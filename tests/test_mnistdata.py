@@ -173,3 +173,49 @@ def test_a_bad_data_dir_is_refused_before_tensorflow_loads(tmp_path):
     assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
     assert "numpy" in imported and "tensorflow" not in imported   # -X importtime's list: no TensorFlow
+
+
+def write_idx(folder, train, test):
+    """A folder of the four files holding the first `train` training and `test` test digits of MNIST."""
+    m = mnistdata.read_data_sets(None, one_hot=False)
+    folder.mkdir()
+    for part, n in (("train", train), ("test", test)):
+        images_name, labels_name = mnistdata.FILES[part]
+        images = (getattr(m, part).images[:n, :, :, 0] * 255).round().astype(np.uint8)
+        labels = getattr(m, part).labels[:n].astype(np.uint8)
+        header = mnistdata.IMAGES_MAGIC.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+        (folder / (images_name + ".gz")).write_bytes(gzip.compress(header + images.tobytes()))
+        header = mnistdata.LABELS_MAGIC.to_bytes(4, "big") + n.to_bytes(4, "big")
+        (folder / (labels_name + ".gz")).write_bytes(gzip.compress(header + labels.tobytes()))
+    return folder
+
+
+@pytest.mark.parametrize("train,test,message", [
+    (50, 100, "train-images-idx3-ubyte in {} holds 50 images, fewer than a batch of 100"),
+    (0, 100, "train-images-idx3-ubyte in {} holds no images"),
+    (200, 0, "t10k-images-idx3-ubyte in {} holds no images")])
+def test_a_data_set_too_small_for_the_step_is_one_line(tmp_path, train, test, message):
+    from conftest import run_script
+    folder = write_idx(tmp_path / "small", train, test)
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "3", "--data-dir", str(folder))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnistdata: " + message.format(folder)), r.stderr
+
+
+def test_checksums_are_read_as_sha256sum_reads_them(copy):
+    """Comments and blank lines, as `sha256sum -c` allows them; a line that is no checksum is named."""
+    sums = copy / "SHA256SUMS"
+    sums.write_text("# MNIST, decompressed\n\n" + sums.read_text() + "\n   \n# end\n")
+    assert mnistdata.read_data_sets(str(copy)).test.labels[:3].argmax(1).tolist() == [7, 2, 1]
+    sums.write_text(sums.read_text() + "not a checksum line\n")
+    refused(copy, "SHA256SUMS, line 10, is not a checksum line", "'not a checksum line'")
+
+
+def test_a_comment_in_a_data_dirs_checksums_runs_the_step(tmp_path):
+    from conftest import run_script
+    folder = tmp_path / "mnist"
+    shutil.copytree(mnistdata.BUNDLED, folder)
+    (folder / "SHA256SUMS").write_text("# checksums of the decompressed files\n" + (folder / "SHA256SUMS").read_text())
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "2", "--data-dir", str(folder))
+    assert r.returncode == 0 and "max test accuracy" in r.stdout, r.stderr[-2000:]

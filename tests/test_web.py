@@ -296,7 +296,7 @@ def test_busy_port_is_one_clear_line(live):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(SystemExit) as e:
+        with pytest.raises(runloop.UserError) as e:
             web.run(live.vis, live.loop, "127.0.0.1", port)
     assert f"cannot serve on 127.0.0.1:{port}" in str(e.value) and "--web 0" in str(e.value)
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Optional
 
+import mnistdata
+
 from . import REPO_ROOT, cluster, jobdir
 from .stop import Stopped, StopRequests
 
@@ -32,7 +34,6 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
-MAX_SEED = 2**31 - 1  # numpy's RandomState takes < 2**32 and the test set's stream is seed + 1; int32 is plenty
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def parser():
     p.add_argument("--data-dir", default=None,
                    help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
     p.add_argument("--seed", type=int, default=0,
-                   help=f"seed of the initial weights, data order and dropout, 0..{MAX_SEED} (default: %(default)s)")
+                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
@@ -93,8 +94,8 @@ def check(p, args):
             p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not 0 <= args.hp_dropout < 1:
         p.error(f"--hp-dropout must be in [0, 1), got {args.hp_dropout}")
-    if not 0 <= args.seed <= MAX_SEED:
-        p.error(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
+    if not 0 <= args.seed <= mnistdata.SEED_MAX:
+        p.error(f"--seed must be in 0..{mnistdata.SEED_MAX}, got {args.seed}")
     if not 0 <= args.hp_shift <= 8:
         p.error(f"--hp-shift must be a number of pixels from 0 to 8, got {args.hp_shift}")
     if not 0 < args.hp_bnexp < 1:
@@ -128,6 +129,8 @@ def main(argv=None):
     with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
         try:
             return run(args, stop)
+        except mnistdata.MnistDataError as e:
+            raise SystemExit(str(e)) from None
         except Stopped as e:
             raise SystemExit(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the "
                              "same command to go on") from None
