@@ -150,6 +150,13 @@ class Screen:
         self.view = view
         self.canvas.show(view)
 
+    def prepare(self, snap, status):
+        """Set the artists from `snap` without drawing: the figure's first draw (a window's, when it is
+        shown) then has the data's limits, and no axes needs drawing again at the first frame."""
+        self.size = self.fig.canvas.get_width_height()
+        self.view.update(snap)
+        self.status.set_text(status)
+
     def draw(self, snap, status):
         """Bring the figure up to date with `snap`: (kind, boxes) as visualiser.render.Canvas.frame."""
         size = self.fig.canvas.get_width_height()

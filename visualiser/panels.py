@@ -341,7 +341,7 @@ class Panels:
             seen = finite(b)
             if len(seen):
                 lo, hi = float(seen.min()), float(seen.max())
-                margin = (hi - lo) * 0.15 or 0.1       # room to grow before the next step
+                margin = (hi - lo) * 0.25 or 0.1       # room to grow (a spread growing as sqrt(t): 3-4 steps)
                 self._limits(n, span, steady(self._auto(n), (lo - margin, hi + margin), lo, hi, fill=0.4))
             name = f"{title}: 7 percentile bands"
             # a panel's width holds about 55 characters at this size: the batch-norm steps' longer name wraps

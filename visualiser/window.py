@@ -76,6 +76,7 @@ class Window(display.Display):
         note = lambda signum, frame: signals.append(signum)  # noqa: E731
         previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
         try:
+            self.first_data()
             self.plt.show(block=False)
             while self.plt.fignum_exists(self.fig.number) and not signals:
                 self.fig.canvas.start_event_loop(self.wait())
@@ -92,6 +93,15 @@ class Window(display.Display):
             worker.join()
             self.plt.close(self.fig)
             self.log.close()
+
+    def first_data(self, wait_s=1.0):
+        """Before the window is shown (its first draw, by Tk, renders the whole figure): the first published
+        step's data, waited for up to wait_s, set on the panels, so that their limits are right from then on."""
+        end = time.monotonic() + wait_s
+        while self.vis.published is None and not self.loop.done.is_set() and time.monotonic() < end:
+            time.sleep(0.02)
+        snap = display.Snapshot(self.vis, self.loop.iterations)
+        self.screen.prepare(snap, self.status(snap))
 
     def finished_line(self, linger):
         self.message += "; close the window to end"
