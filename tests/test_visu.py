@@ -204,6 +204,8 @@ def test_cheap_frames_are_what_a_full_draw_would_show(vis):
         vis.update_image1(np.full((280, 280, 3), i % 256, np.uint8))
         if i % 100 == 0:
             vis.append_test_curves_data(i, 0.6 + i / 4000, 180 * np.exp(-i / 300))
+        if i == 200:                  # the first test picture: panel 6 takes the picture's shape
+            vis.update_image2(np.full((700, 1120, 3), 128, np.uint8))
         vis.publish(i)
         kind, _ = screen.draw(display.Snapshot(vis, 1500), f"iteration {i:,}")
         kinds.add(kind)

@@ -82,16 +82,19 @@ class Canvas:
         return self.parts[name][0] if name in self.parts else self.view.artists(name)
 
     def _stale(self):
-        """The shown axes whose static picture is not the background's: [(axes, its key, its box)]."""
+        """The shown axes whose static picture is not the background's: [(axes, its key, its box)], the box
+        grown to hold what it was drawn as too (an axes whose aspect changed its place)."""
+        from matplotlib.transforms import Bbox
         drawn = self.backgrounds[self.key][1]
-        return [(ax, key, box) for ax, key, box in self.view.statics() if drawn.get(ax) != key]
+        return [(ax, key, Bbox.union([box, drawn[ax][1]]) if ax in drawn else box)
+                for ax, key, box in self.view.statics() if drawn.get(ax, (None,))[0] != key]
 
     def _drawn(self, event):
         """After every full draw of the figure (ours, the toolbar's zoom, a resize, the window's first show):
         keep the background, then draw the animated artists over it."""
         self.key = self._key()
         self.backgrounds[self.key] = [self.canvas.copy_from_bbox(self.fig.bbox),
-                                      {ax: key for ax, key, _ in self.view.statics()}]
+                                      {ax: (key, box) for ax, key, box in self.view.statics()}]
         self.backgrounds.move_to_end(self.key)
         while len(self.backgrounds) > CACHED:
             self.backgrounds.popitem(last=False)
@@ -129,10 +132,11 @@ class Canvas:
             ax.draw(renderer)
         background, drawn = self.backgrounds[self.key]
         buffer = np.asarray(self.canvas.buffer_rgba())
+        now = {ax: box for ax, _, box in self.view.statics()}
         for ax, key, box in stale:
             rows, cols = self._rows_cols(box)
             np.asarray(background)[rows, cols] = buffer[rows, cols]
-            drawn[ax] = key
+            drawn[ax] = (key, now[ax])
         self._draw(names)
         return [box for _, _, box in stale]
 
