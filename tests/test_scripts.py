@@ -109,14 +109,16 @@ def test_movie_and_png_headless(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["end.png", "run.mp4"]
     import imageio_ffmpeg
     from PIL import Image
-    frames = list(imageio_ffmpeg.read_frames(str(tmp_path / "run.mp4")))[1:]
-    assert len(frames) == len(updates_of(r.stdout)) and "saved the movie" in r.stdout      # a frame per update
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "run.mp4"))
+    meta = next(reader)
+    frames = sum(1 for _ in reader)          # a frame per update as far as the budget allows, the end last
+    assert 2 <= frames <= len(updates_of(r.stdout)) and meta["duration"] >= 9.9 and "saved the movie" in r.stdout
     assert np.asarray(Image.open(tmp_path / "end.png").convert("L")).std() > 20
 
 
 def test_a_300_iteration_movie_lasts_10_s(tmp_path):
-    """300 iterations with 3.1's schedule (2.0 has the same, and trains faster): 16 panel updates, each held
-    long enough for the movie to last 10 s."""
+    """300 iterations with 3.1's schedule (2.0 has the same, and trains faster): 16 panel updates, a frame for
+    each the budget allows, timed so that the movie lasts 10 s."""
     r = run_script("mnist_2.0_five_layers_sigmoid.py", "--text", "--iterations", "300", "--save-movie", "m.mp4",
                    cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -124,8 +126,8 @@ def test_a_300_iteration_movie_lasts_10_s(tmp_path):
     reader = imageio_ffmpeg.read_frames(str(tmp_path / "m.mp4"))
     meta = next(reader)
     frames = sum(1 for _ in reader)
-    assert len(updates_of(r.stdout)) == 16 and frames == 16, r.stdout[-500:]
-    assert frames / meta["fps"] >= 10 and "(16 frames, 10.0 s" in r.stdout
+    assert len(updates_of(r.stdout)) == 16 and 8 <= frames <= 16, r.stdout[-500:]
+    assert frames / meta["fps"] >= 9.9 and meta["duration"] >= 9.9 and f"({frames} frames, 10.0 s)" in r.stdout
 
 
 @pytest.mark.parametrize("script", slow_if_long(["mnist_4.1_batchnorm_five_layers_relu.py",

@@ -32,10 +32,10 @@ def parser(prog=None):
     p.add_argument("--save-movie", nargs="?", const="", metavar="FILE",
                    help="save the panels as a movie: .mp4 (H.264 through imageio-ffmpeg's own ffmpeg) or .gif "
                         "(default FILE: <script>.mp4 in the current folder). The run as the window shows it: a "
-                        f"frame per panel update, at most {MOVIE_FPS} a second, slower in a short run so that "
-                        f"the movie lasts {MOVIE_MIN_S} s, every 2nd, 3rd ... update in a long one so that it "
-                        f"lasts at most {MOVIE_MAX_S} s; drawn within the window's budget; the end of the run "
-                        "is its last frame")
+                        "frame at each panel update while drawing stays within the window's budget (10%% of a "
+                        f"core), at most {MOVIE_FPS * MOVIE_MAX_S} frames; {MOVIE_FPS} frames a second, fewer "
+                        f"if the movie would last less than {MOVIE_MIN_S} s; the end of the run is its last "
+                        "frame")
     p.add_argument("--save-png", metavar="FILE", help="save the six panels as they stand at the end, as a PNG")
     p.add_argument("--data-dir", metavar="DIR",
                    help="a folder of MNIST-format IDX files, e.g. Fashion-MNIST (default: the MNIST bundled "
