@@ -598,3 +598,16 @@ def test_the_pages_png_is_the_picture(vis):
     rgb = screen.rgb()
     back = np.asarray(Image.open(io.BytesIO(files.png_bytes(rgb))).convert("RGB"))
     assert np.array_equal(back, rgb) and len(files.png_bytes(rgb)) < rgb.nbytes / 5
+
+
+def test_new_data_is_drawn_at_once_a_later_iteration_alone_twice_a_second(vis):
+    core = display.Display(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 10), None, "test")
+    assert not core._moved(0.0)                                  # nothing published yet
+    vis.append_training_curves_data(1, 0.5, 50)
+    core.drawn, core.frame_at = vis.publish(1), 10.0
+    assert not core._moved(10.1)
+    vis.publish(2)                                               # a step without new figures
+    assert not core._moved(10.3) and core._moved(10.5)
+    vis.append_training_curves_data(3, 0.6, 40)
+    vis.publish(3)
+    assert core._moved(10.1)                                     # new figures: as soon as the pace allows

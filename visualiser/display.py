@@ -8,8 +8,9 @@ the figure. After each training step the worker publishes one tuple (MnistDataVi
 the series and the two pictures' references, a single assignment), and a frame draws a Snapshot cut to those
 lengths: it never mixes two iterations, however the appends of the next step interleave.
 
-The pacing. A frame is drawn when the published data moved, at most every FRAME_S, while the frames' CPU
-stays within BUDGET of one core (a token bucket: Pacer); a key draws at once. A frame costs what changed:
+The pacing. A frame is drawn when the published data moved, at most every FRAME_S (when only the iteration
+moved, every STATUS_S), while the frames' CPU stays within BUDGET of one core (a token bucket: Pacer); a key
+draws at once. A frame costs what changed:
 visualiser.render restores the cached background of the changed regions and draws their artists only.
 
 A view (the six panels are the home view, visualiser.panels.Panels; another is swapped in by its key and
@@ -41,6 +42,7 @@ import time
 from . import files, panels, render, runloop
 
 FRAME_S = 0.15            # at most a frame every 0.15 s (6.7 a second): new data 4+ times a second with margin
+STATUS_S = 0.5            # a frame that would only move the iteration on the top line: at most every 0.5 s
 BUDGET = 0.10             # the frames' CPU within 10% of one core (the training keeps 90-95% of a 2-core machine)
 BURST = 0.4               # CPU seconds a burst may spend at once: the first full draw, a few keys
 WATCHED_S = 15            # a page that has not asked for a frame for this long is gone: no frames for it
@@ -214,7 +216,7 @@ class Display:
             movie.log = self.log
         self.keys, self.woken = queue.Queue(), threading.Event()
         self.message, self.finished, self.quit = "", False, False
-        self.drawn, self.key_at, self.put = None, None, None
+        self.drawn, self.frame_at, self.key_at, self.put = None, 0.0, None, None
         self.failures, self.failure_said = 0, False   # frames that raised in a row; said once in the output
         # for pages: the last frame, its number and state; `changed` is notified at each new one. Its PNG
         # (~15-30 ms of CPU) is made by the first thread that asks for it, a page's request in the server's
@@ -273,9 +275,15 @@ class Display:
         if self.movie and self.movie.due() and self.pacer.affordable(now):
             self.pacer.spent(now, self.movie.frame(), paced=False)
         watched = self.always_watched or now < self.watched_until
-        moved = self.vis.published is not self.drawn
-        if self.screen is not None and (redraw or (watched and moved and self.pacer.ready(now))):
+        if self.screen is not None and (redraw or (watched and self._moved(now) and self.pacer.ready(now))):
             self.frame()
+
+    def _moved(self, now):
+        """New data published since the last frame, or only a later iteration (shown less often)."""
+        p, drawn = self.vis.published, self.drawn
+        if p is drawn:
+            return False
+        return drawn is None or p[6] != drawn[6] or now >= self.frame_at + STATUS_S
 
     def finished_line(self, linger):
         """The line a run prints when its training has finished (the window's says how to end)."""
@@ -295,7 +303,7 @@ class Display:
         """Draw the newest published state on the screen, now."""
         start, cpu = time.monotonic(), time.thread_time()
         snap = Snapshot(self.vis, self.loop.iterations)
-        self.drawn = self.vis.published
+        self.drawn, self.frame_at = self.vis.published, start
         try:
             kind, boxes = self.screen.draw(snap, self.status(snap))
         except ValueError as e:
