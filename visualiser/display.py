@@ -291,8 +291,12 @@ class Display:
             print(f"training {self.message}; the page stays up until Ctrl-C (or Q in the page)", flush=True)
 
     def wait(self):
-        """How long the display's thread may sleep before the next tick could draw."""
-        return min(0.05, max(0.005, self.pacer.wait(time.monotonic())))
+        """How long the display's thread may sleep before the next tick: until the next frame may be drawn
+        when there is something to draw, else 50 ms (new data waits that long at most; a key wakes it)."""
+        now = time.monotonic()
+        if self.screen is None or not self._moved(now):
+            return 0.05
+        return min(0.05, max(0.005, self.pacer.wait(now)))
 
     def status(self, snap):
         """What follows the run's name on the top line."""

@@ -79,7 +79,10 @@ class Window(display.Display):
             self.first_data()
             self.plt.show(block=False)
             while self.plt.fignum_exists(self.fig.number) and not signals:
+                cpu = time.thread_time()
                 self.fig.canvas.start_event_loop(self.wait())
+                # Tk's own work (putting the blitted pixels on the X display, events) counts in the budget
+                self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
                 self.tick()
                 if self.finished and self.loop.error is not None:
                     self.plt.close(self.fig)
