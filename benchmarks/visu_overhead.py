@@ -7,7 +7,7 @@ clock, system-wide on Linux).
     python3 benchmarks/visu_overhead.py                      # 1.0 2.2 3.1 5.0: window against --text, 3 rounds
     python3 benchmarks/visu_overhead.py --busy 2             # the same beside two busy loops
     python3 benchmarks/visu_overhead.py --modes text web     # the --web page, watched by a headless Chromium
-    python3 benchmarks/visu_overhead.py --modes keys         # a key press -> its frame, in a window
+    python3 benchmarks/visu_overhead.py --step 3.1 --modes keys --rounds 1    # a key press -> its frame
     python3 benchmarks/visu_overhead.py --step 4.2 --iterations 500 --modes text window png movie --rounds 1
 
 Per run: the training seconds the script prints; for a window or a page, the frames of new data per second
@@ -46,7 +46,8 @@ def start_xvfb():
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         raise SystemExit("visu_overhead: no $DISPLAY and no Xvfb/xdotool to make one (apt install xvfb xdotool)")
     display = f":{70 + os.getpid() % 20}"
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-nolisten", "tcp"],
+    # -dpi 96, a desktop's: at Xvfb's own (~92 here) matplotlib scales the window to 0.96 at first, then back
+    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-dpi", "96", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1.5)
     return server, display
@@ -233,11 +234,11 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--modes", nargs="+", default=["text", "window"], choices=MODES)
     p.add_argument("--busy", type=int, default=0, metavar="N", help="run beside N busy loops (one per core: 2)")
-    p.add_argument("--out", help="results file (default benchmarks/results/visu_overhead.json, or "
-                                 "visu_overhead_busy.json with --busy)")
+    p.add_argument("--out", help="results file (default benchmarks/results/visu_overhead.json; with --busy, "
+                                 "the web page or the keys: visu_overhead_busy.json, _web.json, _keys.json)")
     args = p.parse_args(argv)
-    out = args.out or os.path.join(ladder.HERE, "results", "visu_overhead_busy.json" if args.busy
-                                   else "visu_overhead.json")
+    kind = "_busy" if args.busy else "_web" if "web" in args.modes else "_keys" if "keys" in args.modes else ""
+    out = args.out or os.path.join(ladder.HERE, "results", f"visu_overhead{kind}.json")
     record = machine.describe()
     print(machine.line(record), flush=True)
     previous = json.load(open(out)) if os.path.exists(out) else None

@@ -45,6 +45,7 @@ FRAME_S = 0.15            # at most a frame every 0.15 s (6.7 a second): new dat
 STATUS_S = 0.5            # a frame that would only move the iteration on the top line: at most every 0.5 s
 BUDGET = 0.10             # the frames' CPU within 10% of one core (the training keeps 90-95% of a 2-core machine)
 BURST = 0.4               # CPU seconds a burst may spend at once: the first full draw, a few keys
+DEBT = 0.1                # and at most this much overdrawn: after a costly full draw, frames wait 1 s at most
 WATCHED_S = 15            # a page that has not asked for a frame for this long is gone: no frames for it
 
 
@@ -65,10 +66,11 @@ class Snapshot:
 class Pacer:
     """When the next frame may be drawn: at most one every `every` seconds, and only while the frames' CPU
     stays within `budget` of the wall time, counted as a bucket of CPU seconds refilled at `budget` per second
-    and holding at most `burst` (a full draw may overdraw it; frames then wait until it is refilled)."""
+    and holding at most `burst`. A costly draw (the window's first, a new window size) may overdraw it by
+    `debt` at most: frames then wait until it is refilled, never longer than debt / budget."""
 
-    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, now=None):
-        self.budget, self.every, self.burst = budget, every, burst
+    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None):
+        self.budget, self.every, self.burst, self.debt = budget, every, burst, debt
         self.tokens, self.at = burst, time.monotonic() if now is None else now
         self.next = self.at
 
@@ -90,7 +92,7 @@ class Pacer:
 
     def spent(self, now, cpu, paced=True):
         self._refill(now)
-        self.tokens -= cpu
+        self.tokens = max(self.tokens - cpu, -self.debt)
         if paced:
             self.next = now + self.every
 
