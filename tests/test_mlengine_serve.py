@@ -5,11 +5,13 @@ import io
 import json
 import os
 import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
-from mlengine_helpers import MLENGINE, mnist_test_labels, service, trained_job
+from mlengine_helpers import GS_CALLED, MLENGINE, mnist_test_labels, service, trained_job
 
 httpx = pytest.importorskip("httpx")
 
@@ -127,8 +129,17 @@ def test_oversized_bodies_are_refused_before_they_are_read(api):
     assert api.get("/v1/models/mnist").status_code == 200
 
 
+def a_png(size=(64, 64)):
+    from PIL import Image
+    out = io.BytesIO()
+    Image.new("L", size, 255).save(out, "PNG")
+    return out.getvalue()
+
+
 @pytest.mark.parametrize("method, path, body, status, words", [
-    ("POST", "/image", b"this is not a picture", 415, "not a readable image"),
+    ("POST", "/image", b"this is not a picture", 415, "not a PNG, JPEG, GIF, BMP or WebP picture"),
+    ("POST", "/image", a_png()[:60], 415, "a damaged PNG file (its pixels do not decode)"),  # cut short
+    ("POST", "/image", b"II*\x00" + bytes(60), 415, "not a PNG, JPEG, GIF, BMP or WebP picture"),  # TIFF
     ("POST", "/image", b"", 415, "empty file"),
     ("GET", "/v1/models/fashion", None, 404, "Servable not found"),
     ("POST", "/v1/models/fashion:predict", b"{}", 404, "Servable not found"),
@@ -173,6 +184,32 @@ def test_a_decompression_bomb_is_refused_by_its_declared_size(api, megapixels):
     r = api.post("/image", content=png_declaring(side, side), headers={"Content-Type": "image/png"})
     assert r.status_code == 413 and "is too large (at most 25 megapixels" in r.json()["error"], r.text
     assert service().alive()
+
+
+def answered_while(send, seconds=1.5):
+    """send() in a thread; meanwhile the model's status asked back to back on another connection for
+    `seconds` -> (send's response, the slowest status answer in seconds, how many were answered)."""
+    slowest, count = 0.0, 0
+    with httpx.Client(base_url=service().url, timeout=60) as other, ThreadPoolExecutor(1) as pool:
+        other.get("/v1/models/mnist")  # the connection made before the clock starts
+        sent = pool.submit(send)
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            t0 = time.monotonic()
+            assert other.get("/v1/models/mnist").status_code == 200
+            slowest, count = max(slowest, time.monotonic() - t0), count + 1
+        return sent.result(), slowest, count
+
+
+def test_an_eps_upload_is_refused_unread_and_holds_up_nobody(api):
+    """Pillow opens EPS by running Ghostscript; a 100-byte EPS holding `{ } loop` kept it spinning. The
+    service's `gs` is a stand-in that hangs (mlengine_helpers.ghostscript_stand_in)."""
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n{ } loop\nshowpage\n%%EOF\n"
+    r, slowest, count = answered_while(lambda: api.post("/image", content=eps, headers={"Content-Type": "text/plain"}))
+    assert slowest < 0.1 and count > 10, (slowest, count)
+    assert r.status_code == 415, r.text
+    assert r.json() == {"error": "the uploaded file: not a PNG, JPEG, GIF, BMP or WebP picture"}
+    assert not os.path.exists(GS_CALLED), open(GS_CALLED).read()
 
 
 def test_the_draw_page_is_served(api):

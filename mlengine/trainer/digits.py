@@ -5,9 +5,9 @@ Two kinds of input, shared by `trainer.predict` and `trainer.serve`, so both see
   Serving accepts for a one-input signature). Values must be finite numbers in 0..1; anything else is
   refused with a message saying what to send (grey levels 0..255 must be divided by 255 first: guessing
   the scale would silently give wrong answers for some inputs).
-- Picture files (PNG, JPEG, ...; any size; dark on light or light on dark), made into 28x28 as MNIST was
-  made: the ink cropped, fitted into 20x20 keeping its aspect ratio (anti-aliased), then placed in 28x28
-  with its centre of mass at the centre.
+- Picture files (PNG, JPEG, GIF, BMP or WebP; up to MAX_PIXELS; dark on light or light on dark), made into
+  28x28 as MNIST was made: the ink cropped, fitted into 20x20 keeping its aspect ratio (anti-aliased), then
+  placed in 28x28 with its centre of mass at the centre.
 Numpy and (for pictures only) Pillow: no TensorFlow, no web stack.
 """
 import io
@@ -15,6 +15,8 @@ import io
 import numpy as np
 
 MAX_PIXELS = 25_000_000  # a small PNG of one colour can claim 100,000 x 100,000 pixels: refuse, not decode
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what browsers make and phones save; Pillow's names
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP or WebP"
 
 
 class BadInput(ValueError):
@@ -90,28 +92,35 @@ def check_count(n, max_instances):
 
 
 def open_picture(data, name="image"):
-    """Bytes of a PNG/JPEG/... -> a 2-D float32 array of grey levels 0..1, transparency flattened on white."""
+    """Bytes of a PNG, JPEG, GIF, BMP or WebP file -> a 2-D float32 array of grey levels 0..1, transparency
+    flattened on white. Any other file is refused (415) by its header alone, before a pixel is decoded: Pillow
+    would open EPS by running Ghostscript on it, and its rarer plug-ins are more code facing strangers' bytes.
+    A file that claims a picture format and does not decode is refused (415) too, in the same one line."""
     from PIL import Image, UnidentifiedImageError
     if not data:
         raise BadInput(f"{name}: empty file, not an image", status=415)
     too_large = f"at most {MAX_PIXELS // 1_000_000} megapixels; scale it down"
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only: the pixels are not decoded yet
-        if img.size[0] * img.size[1] > MAX_PIXELS:
-            raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large ({too_large})", status=413)
-        img.load()
+        img = Image.open(io.BytesIO(data), formats=FORMATS)  # the header only: no pixel decoded yet
+    except UnidentifiedImageError:
+        raise BadInput(f"{name}: not a {FORMAT_NAMES} picture", status=415) from None
     except Image.DecompressionBombError:
         # Pillow's own check of the header's size (twice its MAX_IMAGE_PIXELS, 179 megapixels), before any
         # decoding: the same answer as ours, which it pre-empts
         raise BadInput(f"{name}: more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels is too large "
                        f"({too_large})", status=413) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, BadInput):
-            raise
-        raise BadInput(f"{name}: not a readable image file (PNG, JPEG, ...)", status=415) from None
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except Exception:  # noqa: BLE001 (a plug-in's parser failing on a stranger's header: the file's fault)
+        raise BadInput(f"{name}: a damaged picture file (its header does not parse)", status=415) from None
+    if img.size[0] * img.size[1] > MAX_PIXELS:
+        raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large ({too_large})", status=413)
+    try:
+        img.load()
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+        grey = img.convert("L")
+    except Exception:  # noqa: BLE001 (truncated or corrupt data: Pillow raises OSError, SyntaxError, ValueError...)
+        raise BadInput(f"{name}: a damaged {img.format} file (its pixels do not decode)", status=415) from None
+    return np.asarray(grey, dtype=np.float32) / 255.0
 
 
 def to_mnist(grey):

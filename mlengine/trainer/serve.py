@@ -7,7 +7,8 @@
     POST /v1/models/mnist:predict      {"instances": [{"image": 28x28}, ...]} -> {"predictions": [...]}
                                        {"inputs": {"image": [N, 28, 28]}}     -> {"outputs": {...}}
     (also under /v1/models/mnist/versions/N, N the version served)
-    POST /image                        the bytes of a picture file -> the 28x28 the model saw, predictions
+    POST /image                        the bytes of a PNG, JPEG, GIF, BMP or WebP file -> the 28x28 the
+                                       model saw, predictions (any other file: 415, before decoding)
     GET  /                             the page: draw a digit (mouse or finger), or upload a picture
 
 Errors are {"error": "..."} with a 4xx status, and the service goes on. Limits (flags): at most
@@ -27,6 +28,7 @@ import os
 import re
 import socket
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from . import digits, jobdir
 
@@ -90,6 +92,7 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
     from .batcher import Batcher
 
     batcher = Batcher(model, max_batch=max_batch)
+    decoders = ThreadPoolExecutor(2, thread_name_prefix="decode")  # pictures: off the event loop, 2 at a time
     with open(os.path.join(HERE, "static", "index.html"), encoding="utf-8") as f:
         page = f.read().replace("{{MODEL}}", name)
 
@@ -98,6 +101,7 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         await batcher.start()
         yield
         await batcher.stop()
+        decoders.shutdown(wait=False)
 
     # /openapi.json describes the API; no /docs: its Swagger page would load scripts from the internet
     app = FastAPI(title=f"{name} (TF Serving REST API)", lifespan=lifespan, docs_url=None, redoc_url=None)
@@ -114,8 +118,10 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         return error(f"{e.detail}: {request.method} {request.url.path}", e.status_code, e.headers)
 
     @app.exception_handler(Exception)
-    async def internal_error(request, e):  # a bug, not the client's fault: say so in the API's format
-        return error(f"internal error: {type(e).__name__}: {e}", 500)
+    async def internal_error(request, e):
+        # a bug, not the client's fault: said in the API's format, without the exception's text (it may hold
+        # paths or commands); the traceback goes to the service's log
+        return error(f"internal error ({type(e).__name__}): see the service's log", 500)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request, e):
@@ -200,7 +206,11 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         app.add_api_route(prefix + ":{verb}", route(predict), methods=["POST"])
 
     async def picture(request):
-        x = digits.picture_image(await body(request), "the uploaded file")
+        data = await body(request)
+        # decoded in a worker thread (Pillow's decoders and numpy release the GIL): a 25-megapixel PNG takes
+        # about a second, during which the event loop goes on answering everyone else
+        x = await asyncio.get_running_loop().run_in_executor(decoders, digits.picture_image, data,
+                                                             "the uploaded file")
         probabilities, classes = await batcher(x[None])
         return {"image": x.round(3), "predictions": probabilities[0], "classes": int(classes[0])}
 
