@@ -120,12 +120,12 @@ def ghostscript_stand_in():
 
 
 class Service:
-    """`python -m trainer.serve --port 0` on the short job; .url once it listens. Its PATH starts with
+    """`python -m serving.serve --port 0` on the short job; .url once it listens. Its PATH starts with
     ghostscript_stand_in()."""
 
     def __init__(self, model_dir, *flags):
         env = dict(ENV, PATH=ghostscript_stand_in() + os.pathsep + ENV.get("PATH", ""))
-        self.proc = subprocess.Popen(command("trainer.serve", "--model-dir", model_dir, "--port", "0", *flags),
+        self.proc = subprocess.Popen(command("serving.serve", "--model-dir", model_dir, "--port", "0", *flags),
                                      cwd=MLENGINE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)
         self.lines = []

@@ -8,7 +8,7 @@ import course
 from conftest import ROOT, SCRIPTS
 
 PACKAGES = {"visualiser": os.path.join(ROOT, "visualiser"),
-            "trainer": os.path.join(ROOT, "mlengine", "trainer")}
+            **{name: os.path.join(ROOT, "mlengine", name) for name in ("trainer", "serving", "search")}}
 
 
 def modules():
@@ -83,7 +83,7 @@ def test_only_the_visualiser_draws_and_nothing_imports_torch():
         used = third_party(path)
         assert "torch" not in used, name
         if "matplotlib" in used:
-            assert name.startswith("visualiser.") or name == "trainer.hpreport", name
+            assert name.startswith("visualiser.") or name == "search.hpreport", name
 
 
 def test_the_steps_are_found_in_one_place():

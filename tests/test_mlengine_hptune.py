@@ -1,4 +1,4 @@
-"""The hyperparameter search (trainer.hptune on Optuna): a search of tiny trials, 2 at once, killed with
+"""The hyperparameter search (search.hptune on Optuna): a search of tiny trials, 2 at once, killed with
 kill -9 and resumed to its maxTrials trials with none lost, its report and plot; a resumed search drawing
 new settings; the pruner's warm-up; bad configs refused with the file and line at fault, and every bad flag
 value in one line before Optuna or TensorFlow is imported. Several drivers on one study (PostgreSQL,
@@ -14,7 +14,7 @@ import pytest
 
 from mlengine_helpers import ENV, MLENGINE, command, run, wait_for
 
-from trainer import hpconfig
+from search import hpconfig
 
 SMALL = open(os.path.join(MLENGINE, "config-hptune-small.yaml")).read()
 TINY = (SMALL.replace("maxTrials: 8", "maxTrials: 4")
@@ -45,7 +45,7 @@ def test_a_search_killed_with_kill_9_resumes_to_all_its_trials_and_reports(tmp_p
     config.write_text(TINY)
     flags = ["--config", config, "--study-dir", study_dir, "--seed", "1"]
     log = open(tmp_path / "first.log", "w")
-    driver = subprocess.Popen(command("trainer.hptune", *flags), cwd=MLENGINE, env=ENV, stdout=log,
+    driver = subprocess.Popen(command("search.hptune", *flags), cwd=MLENGINE, env=ENV, stdout=log,
                               stderr=subprocess.STDOUT)
     first = lambda: open(tmp_path / "first.log").read()  # noqa: E731
     wait_for(lambda: re.search(r"trial \d: loss .* after 100 steps", first()), 240, "a first trial")
@@ -57,9 +57,9 @@ def test_a_search_killed_with_kill_9_resumes_to_all_its_trials_and_reports(tmp_p
     assert trainers, first()  # the kill left trials running in the storage...
     wait_for(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in trainers), 90, "orphan trainers to stop")
 
-    again = run("trainer.hptune", *flags)  # without --resume: refused, in one line
+    again = run("search.hptune", *flags)  # without --resume: refused, in one line
     assert again.returncode == 1 and "exists already: add --resume" in again.stderr and "Traceback" not in again.stderr
-    done = run("trainer.hptune", *flags, "--resume", timeout=400)
+    done = run("search.hptune", *flags, "--resume", timeout=400)
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"its driver is gone \(.*\); marked failed and queued again", done.stdout)
     trials = study_trials(study_dir)
@@ -75,7 +75,7 @@ def test_a_search_killed_with_kill_9_resumes_to_all_its_trials_and_reports(tmp_p
     assert f"best: trial {best.number}: loss {best.value:.4f}" in report and "--hp-conv1" in report
     assert len([line for line in report.splitlines() if re.match(r"\d+ ", line)]) == len(trials)
     assert (study_dir / "history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    alone = run("trainer.hptune", *flags, "--report")
+    alone = run("search.hptune", *flags, "--report")
     assert alone.returncode == 0 and f"best: trial {best.number}" in alone.stdout
 
 
@@ -120,12 +120,12 @@ def bad(tmp_path, old, new):
 
 def test_the_command_refuses_a_bad_config_before_any_trial(tmp_path):
     path = bad(tmp_path, "parameterName: hp-conv3", "parameterName: hp-conv4")
-    done = run("trainer.hptune", "--config", path, "--study-dir", tmp_path / "study", timeout=60)
+    done = run("search.hptune", "--config", path, "--study-dir", tmp_path / "study", timeout=60)
     assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     line = SMALL.splitlines().index("      - parameterName: hp-conv3") + 1
     assert f"{path}:{line}: parameterName 'hp-conv4'" in done.stderr
     assert not (tmp_path / "study").exists()  # nothing written
-    resume = run("trainer.hptune", "--config", os.path.join(MLENGINE, "config-hptune-small.yaml"), "--study-dir",
+    resume = run("search.hptune", "--config", os.path.join(MLENGINE, "config-hptune-small.yaml"), "--study-dir",
                  tmp_path / "none", "--resume", timeout=60)
     assert resume.returncode == 1 and "there is no study 'config-hptune-small' to resume" in resume.stderr
 
@@ -136,7 +136,7 @@ FLAGS = ["--config", "--study", "--study-dir", "--storage", "--resume", "--repor
 
 def run_light(*flags):
     """The command with Python's import log on: -> (exit code, stderr without the log, imported top modules)."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "trainer.hptune", *map(str, flags)],
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "search.hptune", *map(str, flags)],
                           cwd=MLENGINE, env=ENV, capture_output=True, text=True, timeout=60)
     lines = done.stderr.splitlines()
     imported = {line.split("|")[-1].strip().split(".")[0] for line in lines if line.startswith("import time:")}
@@ -182,7 +182,7 @@ def test_a_bad_flag_value_is_one_line_exit_2_before_optuna_or_tensorflow(tmp_pat
                  *flags]
     done, errors, imported = run_light(*flags)
     assert done.returncode == 2 and len(errors) == 1, done.stderr
-    assert errors[0].startswith("python -m trainer.hptune: error: ") and message in errors[0], errors[0]
+    assert errors[0].startswith("python -m search.hptune: error: ") and message in errors[0], errors[0]
     assert "optuna" not in imported and "tensorflow" not in imported
     assert not (tmp_path / "study").exists()  # nothing written
 
@@ -195,10 +195,10 @@ def test_a_resumed_search_with_a_seed_draws_new_settings(tmp_path):
     config, study_dir = tmp_path / "tiny.yaml", tmp_path / "study"
     config.write_text(two)
     flags = ["--config", config, "--study-dir", study_dir, "--seed", "3"]
-    first = run("trainer.hptune", *flags, timeout=400)
+    first = run("search.hptune", *flags, timeout=400)
     assert first.returncode == 0, first.stdout + first.stderr
     config.write_text(two.replace("maxTrials: 2", "maxTrials: 4"))  # maxTrials may change on resume
-    again = run("trainer.hptune", *flags, "--resume", timeout=400)
+    again = run("search.hptune", *flags, "--resume", timeout=400)
     assert again.returncode == 0, again.stdout + again.stderr
     settings = [tuple(sorted(t.params.items())) for t in study_trials(study_dir)]
     assert len(settings) == 4 and len(set(settings)) == 4, settings
@@ -207,7 +207,7 @@ def test_a_resumed_search_with_a_seed_draws_new_settings(tmp_path):
 def test_pruning_waits_for_half_of_the_steps():
     """A 300-step trial tested every 100: never pruned at its first test (step 100), however bad; from
     step 200 on, pruned when worse than the median."""
-    from trainer import hptrials
+    from search import hptrials
     optuna = hptrials.quiet_optuna()
     spec = hpconfig.read(SMALL_PATH)
     study = hptrials.open_study(optuna.storages.InMemoryStorage(), "prune", spec, False,

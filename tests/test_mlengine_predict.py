@@ -1,4 +1,4 @@
-"""Local prediction: digits.json and picture files through `python -m trainer.predict`; the MNIST-style
+"""Local prediction: digits.json and picture files through `python -m serving.predict`; the MNIST-style
 preprocessing of pictures and the checks on JSON instances (digits.py), against known cases."""
 import io
 import json
@@ -10,7 +10,7 @@ import pytest
 
 from mlengine_helpers import MLENGINE, mnist_test_labels, run, scratch, trained_job
 
-from trainer import digits
+from serving import digits
 
 DIGITS_JSON = os.path.join(MLENGINE, "digits.json")
 
@@ -52,7 +52,7 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
     seven, six = mnist_test_digit(indices[7]), mnist_test_digit(indices[6])
     (tmp_path / "seven.png").write_bytes(png(seven, (300, 300), invert=True))      # dark on light, big
     (tmp_path / "six.jpg").write_bytes(png(six, (90, 120), fmt="JPEG"))            # light on dark, JPEG
-    done = run("trainer.predict", "--model-dir", trained_job()[0], "--json-instances", DIGITS_JSON,
+    done = run("serving.predict", "--model-dir", trained_job()[0], "--json-instances", DIGITS_JSON,
                "--images", tmp_path / "seven.png", tmp_path / "six.jpg", timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -73,9 +73,9 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
 def test_predict_says_what_is_wrong_with_its_input(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"image": [[0.5] * 28] * 27}) + "\n")
-    done = run("trainer.predict", "--model-dir", tmp_path, "--json-instances", bad, timeout=60)
+    done = run("serving.predict", "--model-dir", tmp_path, "--json-instances", bad, timeout=60)
     assert done.returncode != 0 and "expected 28 rows of 28 numbers, got shape [27, 28]" in done.stderr
-    done = run("trainer.predict", "--model-dir", tmp_path, "--json-instances", DIGITS_JSON, timeout=60)
+    done = run("serving.predict", "--model-dir", tmp_path, "--json-instances", DIGITS_JSON, timeout=60)
     assert done.returncode != 0 and "no SavedModel in" in done.stderr
 
 

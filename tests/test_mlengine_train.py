@@ -78,10 +78,10 @@ def test_the_jobs_lines_have_one_pattern_which_hptune_and_the_benchmark_use():
                                                                        round(final["test_loss"], 4))
     assert lines.TEST_LINE.search("[worker 0] " + tests[0].group(0))["step"] == "100"  # the launcher's prefix
     check = ("import importlib.util, sys\n"
-             "import trainer.hptune, trainer.lines\n"
+             "import search.hptune, trainer.lines\n"
              f"spec = importlib.util.spec_from_file_location('bench', {os.path.join(ROOT, 'benchmarks', 'distributed.py')!r})\n"
              "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
-             "assert trainer.hptune.TEST_LINE is trainer.lines.TEST_LINE is bench.TEST_LINE\n"
+             "assert search.hptune.TEST_LINE is trainer.lines.TEST_LINE is bench.TEST_LINE\n"
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
     done = subprocess.run([sys.executable, "-c", check], cwd=MLENGINE, env=ENV, capture_output=True, text=True)
     assert done.returncode == 0 and done.stdout == "[]\n", done.stderr  # and no TensorFlow for hptune
@@ -219,7 +219,7 @@ def test_a_folder_that_is_not_a_job_directory_is_refused(tmp_path):
 
 def test_export_signature_and_its_reloaded_accuracy():
     import tensorflow as tf
-    from trainer import export
+    from serving import export
     import mnistdata
     job, _ = trained_job()
     folder, fn = export.load(job)

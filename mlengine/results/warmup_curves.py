@@ -21,7 +21,7 @@ import numpy as np
 
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, MLENGINE)
-from trainer import hpconfig  # noqa: E402
+from search import hpconfig  # noqa: E402
 
 TEST = re.compile(r"^(\d+): \*+ test accuracy:(\S+) test loss: (\S+)")
 

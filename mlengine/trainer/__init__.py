@@ -2,8 +2,8 @@
 (predict) and an online prediction service with a draw-a-digit page (serve). Run from mlengine/:
 
     python -m trainer.task --job-dir JOB       # train, checkpoint, summarise, export; resumable
-    python -m trainer.predict --model-dir JOB --json-instances digits.json
-    python -m trainer.serve --model-dir JOB    # http://127.0.0.1:8501/
+    python -m serving.predict --model-dir JOB --json-instances digits.json
+    python -m serving.serve --model-dir JOB    # http://127.0.0.1:8501/
 
 The one place that puts the repository root on sys.path, so that `import mnistdata` (the repository's one
 IDX reader) works from mlengine/ as from anywhere else.

@@ -213,7 +213,7 @@ class ModelDirError(SystemExit):
 
 def find_export(path):
     """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory.
-    (Here, not in trainer.export, so that predict and serve check --model-dir before TensorFlow loads.)"""
+    (Here, not in serving.export, so that predict and serve check --model-dir before TensorFlow loads.)"""
     path = os.path.expanduser(str(path))
     if os.path.exists(os.path.join(path, "saved_model.pb")):
         return path

@@ -18,7 +18,9 @@ import tensorflow as tf
 
 import mnistdata
 
-from . import export, jobdir, lines
+from serving import export
+
+from . import jobdir, lines
 from .checkpoints import Checkpoints
 from .distribute import make_strategy, make_trainer
 from .model import BATCH

@@ -19,7 +19,7 @@ on a typo and fails an hour later.
 """
 import yaml
 
-from .task import TUNABLE
+from trainer.task import TUNABLE
 
 TYPES = ("INTEGER", "DOUBLE", "DISCRETE", "CATEGORICAL")
 SCALES = ("UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")

@@ -1,6 +1,6 @@
 """Online prediction for the exported model, speaking TensorFlow Serving's REST API, with a draw-a-digit page.
 
-    python -m trainer.serve --model-dir JOB [--host 127.0.0.1] [--port 8501]
+    python -m serving.serve --model-dir JOB [--host 127.0.0.1] [--port 8501]
 
     GET  /v1/models/mnist              status (TF Serving's model_version_status)
     GET  /v1/models/mnist/metadata     the serving_default signature
@@ -30,7 +30,9 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from . import digits, jobdir
+from trainer import jobdir
+
+from . import digits
 
 try:
     import orjson
@@ -227,7 +229,7 @@ def listen(host, port):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except (OSError, OverflowError) as e:
-        raise SystemExit(f"trainer.serve: cannot listen on {host}:{port} ({e}); choose another --port")
+        raise SystemExit(f"serving.serve: cannot listen on {host}:{port} ({e}); choose another --port")
     sock.listen(1024)
     return sock
 
@@ -258,7 +260,7 @@ def url_name(text):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m trainer.serve", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m serving.serve", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", required=True, help="a job directory, its export/ folder, or one SavedModel")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 opens it to the network)")
     p.add_argument("--port", type=tcp_port, default=8501,
@@ -282,7 +284,7 @@ def main(argv=None):
         import fastapi  # noqa: F401
         import uvicorn
     except ImportError as e:
-        raise SystemExit(f"trainer.serve needs {e.name}: pip install -r mlengine/requirements.txt "
+        raise SystemExit(f"serving.serve needs {e.name}: pip install -r mlengine/requirements.txt "
                          "(fastapi, uvicorn, pillow)")
     sock = listen(args.host, args.port)
     model = Model(folder)

@@ -1,4 +1,4 @@
-"""The SavedModel: what TF Serving, Vertex AI, `trainer.predict` and `trainer.serve` all load.
+"""The SavedModel: what TF Serving, Vertex AI, `serving.predict` and `serving.serve` all load.
 
     signature serving_default
       inputs   image        float32 [None, 28, 28]   0..1, light digit on black (as MNIST, as digits.json)
@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from .jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
+from trainer.jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
 
 SIGNATURE = "serving_default"
 

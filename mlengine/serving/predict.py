@@ -1,7 +1,7 @@
 """Local prediction with the exported model, as the course's `gcloud ml-engine local predict` did.
 
-    python -m trainer.predict --model-dir JOB --json-instances digits.json
-    python -m trainer.predict --model-dir JOB --images seven.png three.jpg
+    python -m serving.predict --model-dir JOB --json-instances digits.json
+    python -m serving.predict --model-dir JOB --images seven.png three.jpg
 
 --json-instances takes one JSON instance per line (`{"image": 28x28 numbers in 0..1}`, gcloud's format),
 or one JSON document: a list of instances or `{"instances": [...]}`. --images takes picture files of a
@@ -12,7 +12,9 @@ import argparse
 import json
 import sys
 
-from . import digits, jobdir
+from trainer import jobdir
+
+from . import digits
 
 
 def read_json_instances(path):
@@ -21,7 +23,7 @@ def read_json_instances(path):
         with open(path) as f:
             text = f.read()
     except OSError as e:
-        raise SystemExit(f"trainer.predict: cannot read {path}: {e.strerror}")
+        raise SystemExit(f"serving.predict: cannot read {path}: {e.strerror}")
     try:
         doc = json.loads(text)
         instances = doc["instances"] if isinstance(doc, dict) and "instances" in doc else doc
@@ -31,11 +33,11 @@ def read_json_instances(path):
         try:
             instances = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as e:
-            raise SystemExit(f"trainer.predict: {path} is neither JSON nor JSON lines ({e})")
+            raise SystemExit(f"serving.predict: {path} is neither JSON nor JSON lines ({e})")
     try:
         return digits.from_instances(instances, max_instances=1_000_000)
     except digits.BadInput as e:
-        raise SystemExit(f"trainer.predict: {path}: {e}")
+        raise SystemExit(f"serving.predict: {path}: {e}")
 
 
 def read_images(paths):
@@ -47,9 +49,9 @@ def read_images(paths):
                 data = f.read()
             out.append(digits.picture_image(data, path))
         except OSError as e:
-            raise SystemExit(f"trainer.predict: cannot read {path}: {e.strerror}")
+            raise SystemExit(f"serving.predict: cannot read {path}: {e.strerror}")
         except digits.BadInput as e:
-            raise SystemExit(f"trainer.predict: {e}")
+            raise SystemExit(f"serving.predict: {e}")
     return np.stack(out)
 
 
@@ -62,7 +64,7 @@ def table(classes, predictions):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m serving.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", required=True,
                    help="a job directory, its export/ folder, or one SavedModel (export/N)")
     p.add_argument("--json-instances", help="file of JSON instances {\"image\": 28x28 in 0..1}, one a line")

@@ -1,10 +1,10 @@
 """Hyperparameter search on Optuna, reading the course's search spec (trainer/hpconfig.py):
 
-    python -m trainer.hptune --config config-hptune-small.yaml               # a new study, to its report
-    python -m trainer.hptune --config config-hptune-small.yaml --resume      # continue it / add a worker
-    python -m trainer.hptune --config config-hptune.yaml --storage postgresql://user@db/hptune --resume
-    python -m trainer.hptune --config config-hptune-small.yaml --report      # the report alone
-    python -m trainer.hptune --config X.yaml -- --hp-iterations 300          # flags added to every trial
+    python -m search.hptune --config config-hptune-small.yaml               # a new study, to its report
+    python -m search.hptune --config config-hptune-small.yaml --resume      # continue it / add a worker
+    python -m search.hptune --config config-hptune.yaml --storage postgresql://user@db/hptune --resume
+    python -m search.hptune --config config-hptune-small.yaml --report      # the report alone
+    python -m search.hptune --config X.yaml -- --hp-iterations 300          # flags added to every trial
 
 Each trial is a `python -m trainer.task` process with its own job directory (STUDY_DIR/trial-N); this
 driver runs up to --parallel of them at once, and all the study's drivers together at most maxParallelTrials
@@ -32,7 +32,9 @@ import sys
 import threading
 import time
 
-from . import REPO_ROOT, hpconfig, hpstorage, lines, task
+from trainer import REPO_ROOT, lines, task
+
+from . import hpconfig, hpstorage
 
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -47,12 +49,12 @@ class Parser(argparse.ArgumentParser):
 
 def usage_error(message):
     """A bad flag value: one line, exit code 2 (argparse's), before Optuna or TensorFlow is imported."""
-    print(f"python -m trainer.hptune: error: {message} (see --help)", file=sys.stderr)
+    print(f"python -m search.hptune: error: {message} (see --help)", file=sys.stderr)
     raise SystemExit(2)
 
 
 def parser():
-    p = Parser(prog="python -m trainer.hptune", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m search.hptune", description=__doc__.split("\n\n")[0],
                epilog="Flags after -- go to every trial (python -m trainer.task --help lists them).")
     p.add_argument("--config", help="the search spec (YAML, the course's trainingInput.hyperparameters)")
     p.add_argument("--study", help="the study's name (default: the config file's name)")
@@ -169,7 +171,7 @@ def finish(study, spec, run, log):
     trial, code = run.trial, run.proc.returncode
     metrics_path = os.path.join(run.job_dir, "metrics.json")
     if code == 0 and os.path.exists(metrics_path):
-        from .jobdir import read_json
+        from trainer.jobdir import read_json
         metrics = read_json(metrics_path)
         for key in ("test_loss", "test_accuracy", "step"):
             trial.set_user_attr(key, metrics[key])

@@ -1,6 +1,6 @@
 """Client input -> the export's `image` tensor: float32 [N, 28, 28], 0..1, light digit on black.
 
-Two kinds of input, shared by `trainer.predict` and `trainer.serve`, so both see the same thing:
+Two kinds of input, shared by `serving.predict` and `serving.serve`, so both see the same thing:
 - JSON instances, the course's format `{"image": 28 rows of 28 numbers}` (or the bare 28x28 list, as TF
   Serving accepts for a one-input signature). Values must be finite numbers in 0..1; anything else is
   refused with a message saying what to send (grey levels 0..255 must be divided by 255 first: guessing
