@@ -60,8 +60,8 @@ def foreign():
 DIGITS = os.path.join(MLENGINE, "digits.json")
 MISTAKES = {  # what: (module, flags (callables made when the test runs), exit code, words of the one line)
     "task-unknown-flag": ("trainer.task", ["--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
-    "task-negative-seed": ("trainer.task", ["--seed", "-1"], 2, "--seed must be in 0..2147483647, got -1"),
-    "task-huge-seed": ("trainer.task", ["--seed", str(2**32)], 2, "--seed must be in 0..2147483647"),
+    "task-negative-seed": ("trainer.task", ["--seed", "-1"], 2, "--seed must be in 0..2147483646, got -1"),
+    "task-huge-seed": ("trainer.task", ["--seed", str(2**31 - 1)], 2, "--seed must be in 0..2147483646"),
     "task-dropout": ("trainer.task", ["--hp-dropout", "1.5"], 2, "--hp-dropout must be in [0, 1)"),
     "task-not-a-number": ("trainer.task", ["--hp-conv1", "six"], 2, "invalid int value: 'six'"),
     "task-job-dir-is-a-file": ("trainer.task", ["--job-dir", lambda: a_file("job-is-a-file")], 1, "is a file"),
