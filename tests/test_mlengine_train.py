@@ -1,6 +1,5 @@
 """The training job (mlengine/trainer): flags, data order, job directory, resume after kill -9, export; the
-package's shape (no import circles; the printed lines' one pattern)."""
-import ast
+printed lines' one pattern. (No import circles: tests/test_layout.py, for the whole repository.)"""
 import dataclasses
 import json
 import os
@@ -15,8 +14,6 @@ from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch,
                               wait_for)
 
 from trainer import cluster, jobdir, lines, task
-
-TRAINER = os.path.join(MLENGINE, "trainer")
 
 
 def test_flags_have_the_courses_defaults():
@@ -34,38 +31,6 @@ def test_the_flags_become_one_frozen_job():
         job.seed = 4
     with pytest.raises(TypeError):
         job.hp["conv1"] = 9
-
-
-def trainer_imports(path, modules):
-    """The trainer modules that a module imports, at its top or in a function (a late import is still a
-    dependency: `from . import train` inside distribute.py's function would close a circle too)."""
-    found = set()
-    for node in ast.walk(ast.parse(open(path).read())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("trainer."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("trainer.")}
-    return found & modules
-
-
-def test_no_module_of_the_trainer_imports_itself_through_others():
-    modules = {name[:-3] for name in os.listdir(TRAINER) if name.endswith(".py")} - {"__init__"}
-    graph = {m: trainer_imports(os.path.join(TRAINER, m + ".py"), modules) for m in modules}
-    assert {"distribute", "jobdir"} <= graph["train"]  # the walk sees imports at the top and in functions
-    circles, done = [], set()
-
-    def walk(module, path):
-        for other in sorted(graph[module]):
-            if other in path:
-                circles.append(" -> ".join(path[path.index(other):] + [other]))
-            elif other not in done:
-                walk(other, path + [other])
-        done.add(module)
-    for module in sorted(modules):
-        walk(module, [module])
-    assert circles == []
 
 
 def test_the_jobs_lines_have_one_pattern_which_hptune_and_the_benchmark_use():

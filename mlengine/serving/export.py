@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from trainer.jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
+from .modeldir import ModelDirError, find_export
 
 SIGNATURE = "serving_default"
 
@@ -50,7 +50,7 @@ def export(model, job_dir, step):
 
 def load(path):
     """(SavedModel folder, its serving_default concrete function)."""
-    folder = find(path)
+    folder = find_export(path)
     loaded = tf.saved_model.load(folder)
     if SIGNATURE not in loaded.signatures:
         raise ModelDirError(f"{folder} has no {SIGNATURE} signature (it has {sorted(loaded.signatures)})")

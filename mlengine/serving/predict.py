@@ -12,9 +12,7 @@ import argparse
 import json
 import sys
 
-from trainer import jobdir
-
-from . import digits
+from . import digits, modeldir
 
 
 def read_json_instances(path):
@@ -76,7 +74,7 @@ def main(argv=None):
     parts = ([read_json_instances(args.json_instances)] if args.json_instances else [])
     parts += [read_images(args.images)] if args.images else []
     x = np.concatenate(parts)
-    folder = jobdir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
+    folder = modeldir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
     from . import export  # TensorFlow: after the input has been checked
     import tensorflow as tf
     folder, fn = export.load(folder)

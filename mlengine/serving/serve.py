@@ -30,9 +30,7 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from trainer import jobdir
-
-from . import digits
+from . import digits, modeldir
 
 try:
     import orjson
@@ -279,7 +277,7 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    folder = jobdir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
+    folder = modeldir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
     try:
         import fastapi  # noqa: F401
         import uvicorn

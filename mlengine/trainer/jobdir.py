@@ -204,23 +204,3 @@ def lock(job_dir):
     f.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
     f.flush()
     return f
-
-
-class ModelDirError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
-
-
-def find_export(path):
-    """The SavedModel folder from a SavedModel, a base path of versions (JOB/export) or a job directory.
-    (Here, not in serving.export, so that predict and serve check --model-dir before TensorFlow loads.)"""
-    path = os.path.expanduser(str(path))
-    if os.path.exists(os.path.join(path, "saved_model.pb")):
-        return path
-    for base in (path, os.path.join(path, "export")):
-        versions = [d for d in os.listdir(base) if d.isdigit()] if os.path.isdir(base) else []
-        versions = [d for d in versions if os.path.exists(os.path.join(base, d, "saved_model.pb"))]
-        if versions:
-            return os.path.join(base, max(versions, key=int))
-    raise ModelDirError(f"no SavedModel in {path}: give --model-dir a job directory (trained by "
-                        "`python -m trainer.task --job-dir ...`), its export/ folder or one export/N/ in it")
