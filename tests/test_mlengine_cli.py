@@ -40,6 +40,13 @@ def a_file(name):
     return path
 
 
+def a_binary_file():
+    path = os.path.join(scratch("cli"), "picture.json")
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    return path
+
+
 def with_a_file_for_summaries():
     job = os.path.join(scratch("cli"), "summaries-file")
     os.makedirs(job, exist_ok=True)
@@ -84,7 +91,9 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "predict-unknown-flag": ("serving.predict", ["--model-dir", DIGITS, "--bogus"], 2, "unrecognized arguments: --bogus"),
     "predict-no-input": ("serving.predict", ["--model-dir", DIGITS], 2, "give --json-instances FILE and/or --images FILE"),
     "predict-missing-input": ("serving.predict", ["--model-dir", DIGITS, "--json-instances", "/no/such.json"], 1,
-                              "cannot read /no/such.json"),
+                              "predict: cannot read /no/such.json"),
+    "predict-binary-input": ("serving.predict", ["--model-dir", DIGITS, "--json-instances", lambda: a_binary_file()],
+                             1, "is not JSON: not even UTF-8 text"),
     "predict-no-model": ("serving.predict", ["--model-dir", lambda: scratch("cli-empty"), "--json-instances", DIGITS], 1,
                          "no SavedModel in"),
 }
@@ -98,6 +107,23 @@ def test_a_mistake_is_answered_in_one_line_before_tensorflow_loads(module, flags
     assert done.returncode == code and words in done.stderr, (done.returncode, done.stderr)
     assert "Traceback" not in done.stderr and not loaded_tensorflow(imported), done.stderr
     assert len([line for line in lines if not line.startswith("usage:") and not line.startswith(" ")]) == 1, lines
+
+
+def test_errors_end_the_program_in_its_main_only():
+    """Library code raises ordinary exceptions; only an entry point's main turns them into a line and an exit
+    code. No class derives from SystemExit and nothing raises it in mlengine (argparse's own exits aside)."""
+    import ast
+    for package in PACKAGES:
+        folder = os.path.join(MLENGINE, package)
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                tree = ast.parse(open(os.path.join(folder, name)).read())
+                for node in ast.walk(tree):
+                    where = f"{package}/{name}:{getattr(node, 'lineno', '?')}"
+                    if isinstance(node, ast.ClassDef):
+                        assert "SystemExit" not in map(ast.unparse, node.bases), where
+                    if isinstance(node, ast.Raise) and node.exc is not None:
+                        assert "SystemExit" not in ast.unparse(node.exc), where
 
 
 def test_the_job_refuses_a_read_only_job_dir_before_tensorflow_loads():

@@ -108,7 +108,7 @@ def test_a_bad_config_is_refused_with_its_line(tmp_path, old, new, at, message):
     line = next(i for i, t in enumerate(text.splitlines(), 1) if at in t and not t.lstrip().startswith("#"))
     with pytest.raises(hpconfig.ConfigError) as refused:
         hpconfig.read(path)
-    assert str(refused.value).startswith(f"hptune: {path}:{line}: {message}"), str(refused.value)
+    assert str(refused.value).startswith(f"{path}:{line}: {message}"), str(refused.value)
 
 
 def bad(tmp_path, old, new):

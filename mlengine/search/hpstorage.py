@@ -26,6 +26,8 @@ import os
 import re
 import socket
 
+from .hpconfig import SearchError
+
 SCHEMES = ("sqlite", "postgresql")  # and postgresql+DRIVER (psycopg, psycopg2, ...)
 
 
@@ -78,11 +80,11 @@ def open_storage(url, study_dir, optuna):
             storage = optuna.storages.RDBStorage(sql_url(url), engine_kwargs=kwargs)
             break
         except ImportError:
-            raise SystemExit(f"hptune: --storage {url}: no Python driver for it; pip install 'psycopg[binary]' "
-                             "(PostgreSQL)") from None
+            raise SearchError(f"--storage {url}: no Python driver for it; pip install 'psycopg[binary]' "
+                              "(PostgreSQL)") from None
         except Exception as e:  # a server down, a bad password; or tables created by two drivers at once
             if attempt == 2 or "already exists" not in str(e) and "duplicate key" not in str(e):
-                raise SystemExit(f"hptune: cannot open --storage {url}: {str(e).strip().splitlines()[0]}") from None
+                raise SearchError(f"cannot open --storage {url}: {str(e).strip().splitlines()[0]}") from None
     path = storage.engine.url.database if url.startswith("sqlite") else None
     return storage, url, path
 

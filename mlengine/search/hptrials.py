@@ -30,7 +30,7 @@ def quiet_optuna():
 
 
 def _refuse(message):
-    raise hpconfig.ConfigError(message)
+    raise hpconfig.SearchError(message)
 
 
 def warmup_steps(iterations):

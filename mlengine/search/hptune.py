@@ -42,15 +42,18 @@ TEST_LINE = lines.TEST_LINE
 HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
 
 
+class UsageError(Exception):
+    """A bad flag value: main says it in one line, exit code 2 (argparse's), before Optuna or TensorFlow is
+    imported and before anything is written."""
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        usage_error(message)
+        raise UsageError(message)
 
 
 def usage_error(message):
-    """A bad flag value: one line, exit code 2 (argparse's), before Optuna or TensorFlow is imported."""
-    print(f"python -m search.hptune: error: {message} (see --help)", file=sys.stderr)
-    raise SystemExit(2)
+    raise UsageError(message)
 
 
 def parser():
@@ -78,10 +81,6 @@ def parser():
     return p
 
 
-def die(message):
-    raise hpconfig.ConfigError(message)
-
-
 def check_flags(args):
     """Every flag's value checked before any import of Optuna or TensorFlow, or any file written."""
     if not args.config:
@@ -104,13 +103,8 @@ def check_trial_flags(extra):
     """The trials' flags (the config's args, then those after --) as the trainer parses and checks them."""
     trainer = task.parser()
     trainer.error = lambda message: usage_error(f"the trials' flags ({' '.join(extra)}): the trainer says: {message}")
-    try:
-        trial_args = trainer.parse_args([*extra, "--job-dir", "unused"])
-        task.check(trainer, trial_args)  # the values the trainer would refuse in every trial
-    except SystemExit as e:
-        if e.code == 2:
-            raise
-        usage_error(f"the trials' flags ({' '.join(extra)}): {e}")
+    trial_args = trainer.parse_args([*extra, "--job-dir", "unused"])
+    task.check(trainer, trial_args)  # the values the trainer would refuse in every trial
     return trial_args
 
 
@@ -266,7 +260,7 @@ def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, 
             run.stop()
         for run in mine:
             run.trial.set_user_attr("heartbeat", 0)  # stale at once: --resume queues them again
-        raise hpconfig.ConfigError(f"stopped with trials {[run.trial.number for run in mine]} unfinished; run "
+        raise hpconfig.SearchError(f"stopped with trials {[run.trial.number for run in mine]} unfinished; run "
                                    "the same command with --resume to continue")
     finally:
         for run in mine:  # an error (the storage lost, say): the trainers save a checkpoint and stop
@@ -276,7 +270,18 @@ def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, 
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """The command: its errors end here, each in one line (2: a flag; 1: the search cannot go on)."""
+    try:
+        return search(sys.argv[1:] if argv is None else list(argv))
+    except UsageError as e:
+        print(f"python -m search.hptune: error: {e} (see --help)", file=sys.stderr)
+        return 2
+    except hpconfig.SearchError as e:
+        print(f"hptune: {e}", file=sys.stderr)
+        return 1
+
+
+def search(argv):
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     check_flags(args)
@@ -306,8 +311,9 @@ def main(argv=None):
                   hpstorage.study_lock(storage, path, name), seed=args.seed, stale_after=args.stale_after,
                   log=lambda line: print(line, flush=True))
         except hpstorage.lost_storage_errors(optuna) as e:
-            die(f"lost the storage {storage_name}: {str(e).strip().splitlines()[0]}; this driver's trials saved "
-                "a checkpoint: run the same command with --resume once the storage is back")
+            raise hpconfig.SearchError(f"lost the storage {storage_name}: {str(e).strip().splitlines()[0]}; this "
+                                       "driver's trials saved a checkpoint: run the same command with --resume once "
+                                       "the storage is back") from None
         print(f"search done in {time.time() - t0:.0f} s", flush=True)
     print(hpreport.write(study, spec, study_dir, storage_name), flush=True)
     return 0

@@ -4,9 +4,8 @@ layout) or a job directory, whose highest version is the one served. No TensorFl
 import os
 
 
-class ModelDirError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
+class ModelDirError(Exception):
+    """A --model-dir with no usable SavedModel: predict and serve say why, in one line."""
 
 
 def find_export(path):

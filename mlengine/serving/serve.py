@@ -219,15 +219,19 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
     return app
 
 
+class ServeError(Exception):
+    """The service cannot start: main says why, in one line."""
+
+
 def listen(host, port):
-    """A listening socket (port 0: any free one), or one clear error before anything starts."""
+    """A listening socket (port 0: any free one), or ServeError before anything starts."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
     except (OSError, OverflowError) as e:
-        raise SystemExit(f"serving.serve: cannot listen on {host}:{port} ({e}); choose another --port")
+        raise ServeError(f"cannot listen on {host}:{port} ({e}); choose another --port") from None
     sock.listen(1024)
     return sock
 
@@ -276,14 +280,24 @@ def parser():
 
 
 def main(argv=None):
+    """The command: a flag's mistake is argparse's line (exit code 2); a --model-dir without a SavedModel, a
+    missing extra or a port it cannot take is said here in one line (exit code 1)."""
     args = parser().parse_args(argv)
+    try:
+        return serve(args)
+    except (ServeError, modeldir.ModelDirError) as e:
+        print(f"serve: {e}", file=sys.stderr)
+        return 1
+
+
+def serve(args):
     folder = modeldir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
     try:
         import fastapi  # noqa: F401
         import uvicorn
     except ImportError as e:
-        raise SystemExit(f"serving.serve needs {e.name}: pip install -r mlengine/requirements.txt "
-                         "(fastapi, uvicorn, pillow)")
+        raise ServeError(f"it needs {e.name}: pip install -r mlengine/requirements.txt (fastapi, uvicorn, "
+                         "pillow)") from None
     sock = listen(args.host, args.port)
     model = Model(folder)
     model(digits.np.zeros((1, 28, 28), "float32"))  # trace and warm up before the first client

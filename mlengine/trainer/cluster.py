@@ -16,9 +16,8 @@ import socket
 from dataclasses import dataclass
 
 
-class ClusterError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
+class ClusterError(Exception):
+    """TF_CONFIG or a port that the job cannot use: trainer.task says why, in one line."""
 
 
 @dataclass(frozen=True)

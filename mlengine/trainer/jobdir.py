@@ -29,11 +29,8 @@ FOLDERS = {"checkpoints": "checkpoints", "train": "training summaries", "eval": 
            "export": "exported models"}
 
 
-class JobDirError(SystemExit):
-    """A job directory that this run must not use. A SystemExit: the job stops with this message alone."""
-
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
+class JobDirError(Exception):
+    """The job cannot go on with this job directory (or stops there): trainer.task says why, in one line."""
 
 
 def data_fingerprint(data):

@@ -119,21 +119,30 @@ def check(p, args):
 
 
 def main(argv=None):
+    """The command: a flag's mistake is argparse's line (exit code 2); whatever stops the job is said here, in
+    one line (exit code 1)."""
     p = parser()
     args = p.parse_args(argv)
     check(p, args)
-    if args.workers > 1:
-        from . import launch
-        return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
-                                ports=args.ports, max_restarts=args.max_restarts)
-    with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
-        try:
+    try:
+        if args.workers > 1:
+            from . import launch
+            return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
+                                    ports=args.ports, max_restarts=args.max_restarts)
+        with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
             return run(args, stop)
-        except mnistdata.MnistDataError as e:
-            raise SystemExit(str(e)) from None
-        except Stopped as e:
-            raise SystemExit(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the "
-                             "same command to go on") from None
+    except (jobdir.JobDirError, cluster.ClusterError) as e:
+        return say(f"trainer: {e}")
+    except mnistdata.MnistDataError as e:  # its line names the file and what to do
+        return say(str(e))
+    except Stopped as e:
+        return say(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the same "
+                   "command to go on")
+
+
+def say(line):
+    print(line, file=sys.stderr, flush=True)
+    return 1
 
 
 def run(args, stop):
