@@ -11,7 +11,7 @@ from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_line
                               run_counting_imports, scratch)
 
 PACKAGES = ("trainer", "serving", "search")
-NOT_MINE = {"search.hptune"}  # its command line has its own tests (tests/test_mlengine_hptune.py)
+NOT_MINE = {"search.hptune", "search.warmup"}  # their command lines have their own tests (test_mlengine_hptune.py)
 
 
 def entry_points():
@@ -22,8 +22,12 @@ def entry_points():
                                 re.M))
 
 
-def test_the_entry_points_are_the_known_ones():
-    assert {"trainer.task", "serving.serve", "serving.predict"} <= set(entry_points()), entry_points()
+def test_the_commands_mlengine_documents_are_its_entry_points():
+    """Every `python -m ...` that mlengine/README.md (or results/README.md) gives a user is an entry point
+    whose --help and mistakes these tests run, and every entry point is documented there."""
+    docs = "".join(open(os.path.join(MLENGINE, *path)).read() for path in (["README.md"], ["results", "README.md"]))
+    documented = set(re.findall(r"python -m ((?:trainer|serving|search)\.\w+)", docs))
+    assert documented == set(entry_points()), (documented, entry_points())
 
 
 @pytest.mark.parametrize("module", [m for m in entry_points() if m not in NOT_MINE])

@@ -224,22 +224,20 @@ def test_pruning_waits_for_half_of_the_steps():
     assert bad.should_prune()
 
 
-CURVES = os.path.join(MLENGINE, "results", "warmup_curves.py")
-
-
 @pytest.mark.parametrize("flags, message", [
     (["--help"], None),
     ([], "the following arguments are required: --out"),
-    (["--out", "x.json", "--trials", "2"], "--trials must be at least 4"),
-    (["--out", "x.json", "--every", "200"], "--iterations must hold at least 3 tests of --every steps"),
-    (["--out", "x.json", "--every", "0"], "--iterations must hold at least 3 tests of --every steps"),
-    (["--out", "x.json", "--trials", "many"], "argument --trials: invalid int value: 'many'"),
-    (["--out", "none.json", "--analyse"], "--analyse reads --out none.json: no such file"),
+    (["--out", "OUT", "--trials", "2"], "--trials must be at least 4"),
+    (["--out", "OUT", "--every", "200"], "--iterations must hold at least 3 tests of --every steps"),
+    (["--out", "OUT", "--every", "0"], "--iterations must hold at least 3 tests of --every steps"),
+    (["--out", "OUT", "--trials", "many"], "argument --trials: invalid int value: 'many'"),
+    (["--out", "OUT", "--analyse"], "--analyse reads --out OUT: no such file"),
 ])
-def test_the_warmup_curves_script_help_and_bad_flags(tmp_path, flags, message):
-    """results/warmup_curves.py (the evidence behind the warm-up): --help, and each bad value in one line."""
-    done = subprocess.run([sys.executable, CURVES, *flags], cwd=tmp_path, env=ENV, capture_output=True,
-                          text=True, timeout=60)
+def test_the_warmup_curves_command_help_and_bad_flags(tmp_path, flags, message):
+    """python -m search.warmup (the evidence behind the warm-up): --help, and each bad value in one line."""
+    out = str(tmp_path / "curves.json")
+    done = run("search.warmup", *[out if f == "OUT" else f for f in flags], timeout=60)
+    message = message and message.replace("OUT", out)
     if message is None:
         assert done.returncode == 0 and all(f in done.stdout for f in ("--trials", "--every", "--analyse"))
         return

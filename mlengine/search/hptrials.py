@@ -39,7 +39,7 @@ def warmup_steps(iterations):
     (results/README.md): in the first third, a test's rank agrees with the rank of the trial's end (the
     mean of its last 3 tests) at Spearman 0.19 to 0.31, chance for 12 trials, and the median rule there
     stops 2 or 3 of the 6 trials that end in the better half; from half-way on, 0.25 to 0.86 (0.69 or more
-    at 5 of 7 tests). The former warm-up, a third of the steps, let the first test prune (step 100 of 300)."""
+    at 5 of 7 tests). A third of the steps, a common warm-up, would let the first test prune (step 100 of 300)."""
     return iterations // 2
 
 

@@ -38,7 +38,6 @@ from . import hpconfig, hpstorage
 
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_LINE = lines.TEST_LINE
 HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
 
 
@@ -134,7 +133,7 @@ class Running:
         for line in self.proc.stdout:
             self.log.write(line)
             self.log.flush()
-            if m := TEST_LINE.match(line):
+            if m := lines.TEST_LINE.match(line):
                 self.tests.append((int(m.group(1)), float(m.group(2)), float(m.group(3))))
 
     def stop(self):

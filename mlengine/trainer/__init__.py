@@ -1,12 +1,12 @@
-"""The course's cloud part on TensorFlow 2: a training job (task), its SavedModel (export), local prediction
-(predict) and an online prediction service with a draw-a-digit page (serve). Run from mlengine/:
+"""The course's training job on TensorFlow 2: flags in, a job directory out (checkpoints, summaries, metrics,
+the SavedModel that serving/ loads). Run from mlengine/:
 
     python -m trainer.task --job-dir JOB       # train, checkpoint, summarise, export; resumable
-    python -m serving.predict --model-dir JOB --json-instances digits.json
-    python -m serving.serve --model-dir JOB    # http://127.0.0.1:8501/
 
-The one place that puts the repository root on sys.path, so that `import mnistdata` (the repository's one
-IDX reader) works from mlengine/ as from anywhere else.
+This is the one place that puts the repository root on sys.path, so that `import mnistdata` (the
+repository's one IDX reader, which the steps share) works from mlengine/ as from anywhere: mlengine is run
+from its own folder, as the course's `trainer` package was, not installed. (The tests import through
+pyproject.toml's pytest pythonpath instead.)
 """
 import os
 import sys

@@ -21,7 +21,9 @@ import os
 import socket
 import tempfile
 
-FORMAT = 2  # 2: the original job's initialisation and epsilons, and --hp-shift (a format-1 job would not resume alike)
+# How the job trains what it saves (initialisation, epsilons, --hp-shift, ...). A change that would make a saved
+# job resume to other weights than its uninterrupted run gets a new number, so that such a folder is refused.
+FORMAT = 2
 CONFIG = "config.json"
 METRICS = "metrics.json"
 LOCK = "lock"

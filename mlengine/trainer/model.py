@@ -16,7 +16,6 @@ Dropout is stateless: its mask is a pure function of (seed, step), so a resumed 
 an uninterrupted one.
 """
 import hashlib
-import math
 
 import keras
 import numpy as np
@@ -69,11 +68,6 @@ class CourseDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"lr0": self.lr0, "lr1": self.lr1, "lr2": self.lr2}
-
-
-def learning_rate(step, hp):
-    """The same decay in plain Python, for printing and tests."""
-    return hp["lr1"] + hp["lr0"] * math.exp(-step / hp["lr2"])
 
 
 def build(hp, seed=0):
