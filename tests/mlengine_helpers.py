@@ -154,7 +154,7 @@ class Service:
 
 @functools.cache
 def service():
-    return Service(trained_job()[0])
+    return Service(trained_job()[0], "--request-timeout", "5")  # test_mlengine_serve's slow clients wait 5 s
 
 
 def mnist_test_labels():

@@ -90,6 +90,8 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "serve-max-batch-0": ("serving.serve", ["--model-dir", DIGITS, "--max-batch", "0"], 2,
                           "--max-batch: must be at least 1, got 0"),
     "serve-body-nan": ("serving.serve", ["--model-dir", DIGITS, "--max-body-mb", "nan"], 2, "--max-body-mb: must be at least"),
+    "serve-request-timeout-0": ("serving.serve", ["--model-dir", DIGITS, "--request-timeout", "0"], 2,
+                                "--request-timeout: must be 0.1 to 3600 seconds, got 0"),
     "serve-name-with-slash": ("serving.serve", ["--model-dir", DIGITS, "--model-name", "a/b"], 2, "--model-name: letters"),
     "serve-no-model": ("serving.serve", ["--model-dir", lambda: scratch("cli-empty")], 1, "no SavedModel in"),
     "predict-unknown-flag": ("serving.predict", ["--model-dir", DIGITS, "--bogus"], 2, "unrecognized arguments: --bogus"),

@@ -83,7 +83,7 @@ def test_a_picture_becomes_28x28_as_mnist_was_made():
     for i in (0, 1, 2, 18):
         original = mnist_test_digit(i)
         for picture in (png(original, (280, 280)), png(original, (200, 400), invert=True),
-                        png(original, (56, 56), fmt="JPEG")):
+                        png(original, (56, 56), fmt="JPEG"), png(original, (3000, 2000))):  # reduced first
             x = digits.picture_image(picture)
             assert x.shape == (28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
             rows, cols = np.nonzero(x > 0.1)
@@ -122,6 +122,8 @@ GOOD = [[0.0] * 28 for _ in range(28)]
     ([["0.5"] * 28] * 28, "found strings"),
     ([[None] * 28] * 28, "null, objects"),
     ([[True] * 28] * 28, "found true/false"),
+    ([[0] * 27 + [True]] + [[0] * 28] * 27, "found true/false among them"),    # numpy reads it as 1
+    ([[0.5] * 28] * 27 + [[False] + [0.5] * 27], "found true/false among them"),
     ([[float("nan")] * 28] * 28, "NaN or infinite"),
     ([[float("inf")] * 28] * 28, "NaN or infinite"),
     ([[255] * 28] * 28, "divide 0..255 grey levels by 255"),

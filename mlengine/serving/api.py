@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from . import digits
@@ -38,19 +39,41 @@ except ImportError:  # the same answers; a one-image body parses in 38 us instea
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class MethodNotAllowed(digits.BadInput):
-    """405, with the methods the URL takes (the Allow header HTTP asks for)."""
+class Refused(digits.BadInput):
+    """A 4xx with headers of its own (408's Connection: close)."""
 
-    def __init__(self, message, allow):
-        super().__init__(message, 405)
-        self.headers = {"Allow": allow}
+    def __init__(self, message, status, headers):
+        super().__init__(message, status)
+        self.headers = headers
 
 
-def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_batch=256):
+class Gone(Exception):
+    """The client closed its connection before its request was whole: there is no one to answer, and nothing
+    worth a line in the log (any client can do it, as often as it likes)."""
+
+
+def segment_convertor():
+    """A path segment without ':', for {model_name} and {version}: `mnist:predict` is then no model name,
+    so Starlette routes GET, OPTIONS ... of `.../mnist:predict` to the :verb route, whose method is POST."""
+    from starlette.convertors import Convertor, register_url_convertor
+
+    class Segment(Convertor):
+        regex = "[^/:]+"
+
+        def convert(self, value):
+            return value
+
+        def to_string(self, value):
+            return value
+    register_url_convertor("segment", Segment())
+
+
+def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_batch=256, body_seconds=30.0):
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import HTMLResponse, Response
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     from .batcher import Batcher
 
@@ -77,7 +100,13 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         return answer({"error": message}, status, headers)
 
     @app.exception_handler(HTTPException)
-    async def http_error(request, e):  # Starlette's 404 and 405 (the latter with its Allow header)
+    async def http_error(request, e):  # Starlette's 404 and 405 (the latter with the URL's Allow header)
+        if e.status_code == 405 and request.method == "OPTIONS":  # what OPTIONS asks: the methods the URL takes
+            return Response(status_code=204, headers=e.headers)
+        verb = re.search(r":(\w+)$", request.url.path)
+        if e.status_code == 405 and verb:
+            return error(f"{request.method} .../{name}:{verb[1]}: :{verb[1]} takes POST, with a JSON body "
+                         '{"instances": [...]}', 405, e.headers)
         return error(f"{e.detail}: {request.method} {request.url.path}", e.status_code, e.headers)
 
     @app.exception_handler(Exception)
@@ -91,23 +120,30 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         return error(str(e), 400)
 
     async def body(request):
-        """The request body, or a BadInput(413) as soon as it passes max_body (before reading it all)."""
+        """The request body; a BadInput(413) as soon as it passes max_body (before reading it all), a 408 (and
+        the connection closed) when it is not whole within body_seconds, Gone when the client leaves."""
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_body:
             raise digits.BadInput(f"request body of {int(length):,} bytes is too large: at most {max_body:,}", 413)
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise digits.BadInput(f"request body too large: at most {max_body:,} bytes", 413)
-            chunks.append(chunk)
-        return b"".join(chunks)
+        loop = asyncio.get_running_loop()
+        chunks, size, deadline, stream = [], 0, loop.time() + body_seconds, request.stream()
+        try:
+            while True:
+                try:  # (asyncio.wait_for, not asyncio.timeout: Python 3.10 has no asyncio.timeout)
+                    chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
+                except StopAsyncIteration:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > max_body:
+                    raise digits.BadInput(f"request body too large: at most {max_body:,} bytes", 413)
+                chunks.append(chunk)
+        except asyncio.TimeoutError:
+            raise Refused(f"the request body did not arrive within {body_seconds:g} s", 408,
+                          {"Connection": "close"}) from None
+        except ClientDisconnect:
+            raise Gone() from None
 
     def check_model(model_name, version):
-        verb = (version if version is not None else model_name).partition(":")[2]
-        if verb:  # GET .../mnist:predict: the {model_name} of the status URL swallowed the verb
-            raise MethodNotAllowed(f"GET .../{name}:{verb}: :{verb} takes POST, with a JSON body "
-                                   '{"instances": [...]}', allow="POST")
         if model_name != name:
             raise digits.BadInput(f"Servable not found for request: model {model_name!r} (this service "
                                   f"serves {name!r})", 404)
@@ -142,12 +178,13 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         signature = doc.get("signature_name", "serving_default")
         if signature != "serving_default":
             raise digits.BadInput(f"no signature {signature!r}: this model has serving_default only")
+        bools = b"true" in raw or b"false" in raw  # (a scan of the bytes: the per-number check only then)
         if "instances" in doc:
-            x = digits.from_instances(doc["instances"], max_instances)
+            x = digits.from_instances(doc["instances"], max_instances, bools=bools)
             probabilities, classes = await batcher(x)
             return {"predictions": [{"predictions": p, "classes": int(c)}
                                     for p, c in zip(probabilities, classes)]}
-        x = digits.from_inputs(doc["inputs"], max_instances)
+        x = digits.from_inputs(doc["inputs"], max_instances, bools=bools)
         probabilities, classes = await batcher(x)
         return {"outputs": {"predictions": probabilities, "classes": classes}}
 
@@ -161,9 +198,12 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
                 return answer(result)
             except digits.BadInput as e:
                 return error(str(e), e.status, getattr(e, "headers", None))
+            except Gone:
+                return Response(status_code=400)  # to a closed connection: never sent
         return endpoint
 
-    for prefix in ("/v1/models/{model_name}", "/v1/models/{model_name}/versions/{version}"):
+    segment_convertor()
+    for prefix in ("/v1/models/{model_name:segment}", "/v1/models/{model_name:segment}/versions/{version:segment}"):
         app.add_api_route(prefix, route(lambda r, **kw: status(**kw)), methods=["GET"])
         app.add_api_route(prefix + "/metadata", route(lambda r, **kw: metadata(**kw)), methods=["GET"])
         app.add_api_route(prefix + ":{verb}", route(predict), methods=["POST"])

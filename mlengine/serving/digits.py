@@ -17,6 +17,7 @@ import numpy as np
 MAX_PIXELS = 25_000_000  # a small PNG of one colour can claim 100,000 x 100,000 pixels: refuse, not decode
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what browsers make and phones save; Pillow's names
 FORMAT_NAMES = "PNG, JPEG, GIF, BMP or WebP"
+WORKING_SIDE = 1024  # pixels: a picture's longer side beyond this is reduced before it is made into 28x28
 
 
 class BadInput(ValueError):
@@ -27,8 +28,9 @@ class BadInput(ValueError):
         self.status = status
 
 
-def image_array(value, where):
-    """One instance's 28x28 numbers -> float32 [28, 28], checked."""
+def image_array(value, where, bools=True):
+    """One instance's 28x28 numbers -> float32 [28, 28], checked. bools=False: the caller knows that the JSON
+    holds no true/false (numpy would read them as 1 and 0 among numbers; looking costs 20-50 us an image)."""
     try:
         a = np.asarray(value)
     except (ValueError, TypeError, OverflowError):  # rows of different lengths, numbers too big
@@ -39,6 +41,8 @@ def image_array(value, where):
         raise BadInput(f"{where}: expected 28 rows of 28 numbers, found {found}")
     if a.shape != (28, 28):
         raise BadInput(f"{where}: expected 28 rows of 28 numbers, got shape {list(a.shape)}")
+    if bools and isinstance(value, list) and any(bool in set(map(type, row)) for row in value):
+        raise BadInput(f"{where}: expected 28 rows of 28 numbers, found true/false among them")
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
         raise BadInput(f"{where}: holds NaN or infinite values; send numbers in 0..1")
@@ -49,27 +53,28 @@ def image_array(value, where):
     return a
 
 
-def instance_image(item, where, input_name="image"):
+def instance_image(item, where, input_name="image", bools=True):
     """A row-format instance: {"image": 28x28} or the bare 28x28 list."""
     if isinstance(item, dict):
         if set(item) != {input_name}:
             raise BadInput(f'{where}: expected {{"{input_name}": 28x28 numbers}}, got an object with keys '
                            f"{sorted(item)[:5]}")
-        return image_array(item[input_name], f"{where}.{input_name}")
-    return image_array(item, where)
+        return image_array(item[input_name], f"{where}.{input_name}", bools)
+    return image_array(item, where, bools)
 
 
-def from_instances(instances, max_instances, input_name="image"):
+def from_instances(instances, max_instances, input_name="image", bools=True):
     """TF Serving's row format, the list under "instances" -> float32 [N, 28, 28]."""
     if not isinstance(instances, list):
         raise BadInput(f'"instances" must be a list of instances, got {type(instances).__name__}')
     check_count(len(instances), max_instances)
     if len(instances) == 1:  # the common case, without np.stack's copy
-        return instance_image(instances[0], "instances[0]", input_name)[None]
-    return np.stack([instance_image(item, f"instances[{i}]", input_name) for i, item in enumerate(instances)])
+        return instance_image(instances[0], "instances[0]", input_name, bools)[None]
+    return np.stack([instance_image(item, f"instances[{i}]", input_name, bools)
+                     for i, item in enumerate(instances)])
 
 
-def from_inputs(inputs, max_instances, input_name="image"):
+def from_inputs(inputs, max_instances, input_name="image", bools=True):
     """TF Serving's columnar format, the value of "inputs": {"image": [N, 28, 28]} or [N, 28, 28] bare."""
     where = "inputs"
     if isinstance(inputs, dict):
@@ -80,7 +85,7 @@ def from_inputs(inputs, max_instances, input_name="image"):
     if not isinstance(inputs, list):
         raise BadInput(f"{where}: expected a list of N images of 28x28 numbers, got {type(inputs).__name__}")
     check_count(len(inputs), max_instances)
-    return np.stack([image_array(item, f"{where}[{i}]") for i, item in enumerate(inputs)])
+    return np.stack([image_array(item, f"{where}[{i}]", bools) for i, item in enumerate(inputs)])
 
 
 def check_count(n, max_instances):
@@ -118,6 +123,9 @@ def open_picture(data, name="image"):
         if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
             img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
         grey = img.convert("L")
+        factor = -(-max(grey.size) // WORKING_SIDE)
+        if factor > 1:  # box-averaged down first: to_mnist's float arrays then hold 1 megapixel, not 25
+            grey = grey.reduce(factor)
     except Exception:  # noqa: BLE001 (truncated or corrupt data: Pillow raises OSError, SyntaxError, ValueError...)
         raise BadInput(f"{name}: a damaged {img.format} file (its pixels do not decode)", status=415) from None
     return np.asarray(grey, dtype=np.float32) / 255.0

@@ -64,6 +64,52 @@ def listen(host, port):
     return sock
 
 
+def head_deadline(protocol, seconds):
+    """uvicorn's HTTP protocol class with a deadline on each request's head (its line and headers): it must be
+    whole within `seconds` of the connection, or of its own first byte on a kept-alive connection, else the
+    client gets a 408 and the connection is closed. uvicorn has no such limit, so a client that sends half a
+    head (or nothing) held its connection for ever: 200 of them held 200 (and a process at the common limit
+    of 1,024 files would run out). The body's deadline is api.py's; idle kept-alive connections are uvicorn's
+    (--timeout-keep-alive, 5 s)."""
+    late = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            b"content-length: %d\r\n\r\n%s")
+    message = b'{"error": "the request head did not arrive within %g s"}' % seconds
+
+    class HeadDeadline(protocol):
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._tail, self._head_whole = b"", False
+            self._timer = self.loop.call_later(seconds, self._late)
+
+        def data_received(self, data):
+            if not self._head_whole:
+                if self._timer is None:  # the first byte of the next request on this connection
+                    self._timer = self.loop.call_later(seconds, self._late)
+                seen = self._tail + data
+                if re.search(rb"\r?\n\r?\n", seen):  # the blank line that ends a head
+                    self._head_whole = True
+                    self._timer.cancel()
+                    self._timer = None
+                self._tail = seen[-3:]
+            super().data_received(data)
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            self._tail, self._head_whole = b"", False  # the next head's clock starts at its first byte
+
+        def connection_lost(self, exc):
+            if self._timer is not None:
+                self._timer.cancel()
+            super().connection_lost(exc)
+
+        def _late(self):
+            self._timer = None
+            if not self._head_whole and not self.transport.is_closing():
+                self.transport.write(late % (len(message), message))
+                self.transport.close()
+    return HeadDeadline
+
+
 def tcp_port(text):
     """--port's type: a TCP port, 0..65535 (the kernel would take 99999 as 99999 mod 65536)."""
     if not text.isdigit() or int(text) > 65535:
@@ -81,6 +127,17 @@ def at_least(low, kind=int):
             raise argparse.ArgumentTypeError(f"must be at least {low}, got {text}")
         return value
     return check
+
+
+def seconds(text):
+    """--request-timeout's type: seconds, 0.1 to 3600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0.1 <= value <= 3600:  # (NaN fails this too)
+        raise argparse.ArgumentTypeError(f"must be 0.1 to 3600 seconds, got {text}")
+    return value
 
 
 def url_name(text):
@@ -104,6 +161,9 @@ def parser():
     p.add_argument("--max-batch", type=at_least(1), default=256,
                    help="images of concurrent requests run in one model call, at most (1: no batching; "
                         "default: %(default)s)")
+    p.add_argument("--request-timeout", type=seconds, default=30.0,
+                   help="seconds a request's head, then its body, may take to arrive; a slower client gets "
+                        "408 and its connection is closed (default: %(default)s)")
     return p
 
 
@@ -130,13 +190,15 @@ def serve(args):
     model = Model(folder)
     model(digits.np.zeros((1, 28, 28), "float32"))  # trace and warm up before the first client
     app = create_app(model, args.model_name, args.max_instances, int(args.max_body_mb * (1 << 20)),
-                     args.max_batch)
+                     args.max_batch, args.request_timeout)
     host, port = sock.getsockname()[:2]
     print(f"serving {model.folder} as {args.model_name!r} version {model.version} at http://{host}:{port}/ "
           "(Ctrl-C to stop)", flush=True)
     gc.collect()
     gc.freeze()  # the model's many long-lived objects out of the collector's way: steadier latency
-    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2)
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+    config = uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=2,
+                            http=head_deadline(AutoHTTPProtocol, args.request_timeout))
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
