@@ -187,6 +187,11 @@ def test_a_folder_that_is_not_a_job_directory_is_refused(tmp_path):
         jobdir.claim(str(fresh), {"format": 1, "seed": 1})
     with pytest.raises(jobdir.JobDirError, match="earlier version of the trainer .format 1, now 2"):
         jobdir.claim(str(fresh), {"format": 2, "seed": 0})
+    older = tmp_path / "older"  # written when the fingerprint held the labels only: resumed on those
+    assert jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "a"}}) is True
+    assert jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "a", "images_sha256": "b"}}) is False
+    with pytest.raises(jobdir.JobDirError, match=r"trained on another data set \(data.labels_sha256: 'a' there"):
+        jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "c", "images_sha256": "b"}})
 
 
 def test_export_signature_and_its_reloaded_accuracy():

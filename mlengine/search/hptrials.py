@@ -20,6 +20,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from trainer.jobdir import alive
+
 from . import hpconfig
 
 
@@ -83,16 +85,6 @@ def counts(trials):
     spent = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         t.state == TrialState.FAIL and t.number not in rerun) for t in trials)
     return spent, sum(t.state == TrialState.RUNNING for t in trials)
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_stale(study, me, stale_after, log):

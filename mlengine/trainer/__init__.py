@@ -12,6 +12,7 @@ import os
 import sys
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
 # Most of TensorFlow's C++ start-up chatter (CPU features, ...) off, so the job's own lines show; errors still do.

@@ -111,7 +111,7 @@ def supervise(flags, n, ports=None, max_restarts=3):
     if ports:
         cluster.check_ports(ports)
     if not any(f == "--threads" or f.startswith("--threads=") for f in flags):
-        flags = [*flags, "--threads", str(max(1, (os.cpu_count() or 1) // n))]
+        flags = [*flags, "--threads", str(max(1, cluster.cores() // n))]
     stopping, procs = [], []
 
     def forward(signum, frame):  # SIGTERM to every worker (a second SIGINT would stop one mid-step)

@@ -22,7 +22,6 @@ import numpy as np
 import tensorflow as tf
 
 L = keras.layers
-BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 
 
 class ConvNet(keras.Model):

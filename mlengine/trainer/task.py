@@ -34,6 +34,9 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
+# The steps' cap on --threads (visualiser/flags.py), the same rule written here again: the job does not
+# import the steps' display package. More threads than this per core add only memory and switching.
+THREADS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,8 @@ def parser():
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
-                   help="TensorFlow's intra- and inter-op threads (default 0: one per core)")
+                   help=f"TensorFlow's intra- and inter-op threads, at most {THREADS_PER_CORE} per core (default 0: "
+                        "one per core)")
     p.add_argument("--workers", type=int, default=1,
                    help="start this many local worker processes, data-parallel, on loopback ports, and "
                         "supervise them (restarting all from the last checkpoint if one dies); on a cluster, "
@@ -104,6 +108,10 @@ def check(p, args):
         p.error("--hp-lr0 and --hp-lr1 must be >= 0, and not both 0")
     if args.threads < 0 or args.max_restarts < 0:
         p.error("--threads and --max-restarts must be >= 0")
+    cores = cluster.cores()
+    if args.threads > THREADS_PER_CORE * cores:  # --threads 10000 took 60 s for 50 steps, and 1.8 GB
+        p.error(f"--threads {args.threads} on {cores} core{'s' * (cores > 1)}: give at most "
+                f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core; the default, 0, is one per core)")
     if not 1 <= args.workers <= 100:  # each worker holds a slice of the batch of 100
         p.error(f"--workers must be in 1..100, got {args.workers}")
     if args.ports is not None:
@@ -159,8 +167,13 @@ def run(args, stop):
             print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
         print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
               + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
-        from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
-        train.run(Job.from_args(args, role), stop, log=lambda line: print(line, flush=True))
+        job = Job.from_args(args, role)
+        data = mnistdata.read_data_sets(job.data_dir, one_hot=True, reshape=False, seed=job.seed)
+        jobdir.claim(job.job_dir, jobdir.make_config(job.hp, job.seed, data), owner=role.is_chief)
+        if role.is_chief:
+            jobdir.clear_leftovers(job.job_dir, log=print)
+        from . import train  # TensorFlow's import takes seconds: not before every mistake above is answered
+        train.run(job, data, stop, log=lambda line: print(line, flush=True))
         return 0
     finally:
         if lock:
