@@ -6,13 +6,15 @@ SQLite): tests/test_mlengine_search_sql.py."""
 import os
 import re
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
 
-from mlengine_helpers import ENV, MLENGINE, command, run, wait_for
+from mlengine_helpers import ENV, MLENGINE, command, mount_tmpfs, run, wait_for
 
 from search import hpconfig
 
@@ -166,7 +168,8 @@ SMALL_PATH = os.path.join(MLENGINE, "config-hptune-small.yaml")
     (["--storage", "mysql://me@db/hp"], "keeps the parallel cap on PostgreSQL and SQLite only"),
     (["--storage", "sqlite://"], "is an in-memory database that no other driver can see"),
     (["--study", "../elsewhere"], "--study '../elsewhere': letters, digits"),
-    (["--study-dir", "FILE"], "is a file, not a folder"),
+    (["--study-dir", "A_FILE"], "is a file, not a folder"),
+    (["--study-dir", "A_FILE/study"], "A_FILE is a file, not a folder"),
     (["--bogus"], "unrecognized arguments: --bogus"),
     (["--", "--hp-conv1", "8"], "the trial flags after -- set --hp-conv1, which the search sets"),
     (["--", "--job-dir=x"], "the trial flags after -- set --job-dir, which the search sets"),
@@ -175,7 +178,8 @@ SMALL_PATH = os.path.join(MLENGINE, "config-hptune-small.yaml")
     (["--", "--hp-dropout", "1.5"], "the trainer says: --hp-dropout must be in [0, 1), got 1.5"),
 ])
 def test_a_bad_flag_value_is_one_line_exit_2_before_optuna_or_tensorflow(tmp_path, flags, message):
-    flags = [str(tmp_path / "a-file") if f == "FILE" else f for f in flags]
+    flags = [f.replace("A_FILE", str(tmp_path / "a-file")) for f in flags]
+    message = message.replace("A_FILE", str(tmp_path / "a-file"))
     (tmp_path / "a-file").write_text("")
     if flags and flags[0] != "--config":  # the small config, and a study dir that must stay unwritten
         flags = ["--config", SMALL_PATH, *([] if "--study-dir" in flags else ["--study-dir", tmp_path / "study"]),
@@ -185,6 +189,63 @@ def test_a_bad_flag_value_is_one_line_exit_2_before_optuna_or_tensorflow(tmp_pat
     assert errors[0].startswith("python -m search.hptune: error: ") and message in errors[0], errors[0]
     assert "optuna" not in imported and "tensorflow" not in imported
     assert not (tmp_path / "study").exists()  # nothing written
+
+
+def test_a_read_only_study_dir_is_one_line_before_optuna(tmp_path):
+    """A --study-dir the driver cannot write ended in an OSError traceback once Optuna had loaded."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() == 0:  # root writes through permissions: a read-only mount is what stops it
+        mount_tmpfs(str(folder), "ro,size=1m")
+    else:
+        folder.chmod(0o555)
+    try:
+        done, errors, imported = run_light("--config", SMALL_PATH, "--study-dir", folder / "study")
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+    why = "Read-only file system" if os.geteuid() == 0 else "Permission denied"
+    assert done.returncode == 2 and errors == [f"python -m search.hptune: error: --study-dir {folder}/study: cannot "
+                                               f"write in {folder} ({why}) (see --help)"], done.stderr
+    assert "optuna" not in imported and "tensorflow" not in imported
+
+
+def test_another_programs_sqlite_file_is_refused_untouched(tmp_path):
+    """--storage on a database with another program's `studies` table: Optuna added its 12 tables beside it,
+    then failed. Refused now, before anything is written."""
+    db = tmp_path / "other.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE studies (id INTEGER PRIMARY KEY, title TEXT)")
+        conn.execute("INSERT INTO studies (title) VALUES ('a thesis')")
+    done = run("search.hptune", "--config", SMALL_PATH, "--study-dir", tmp_path / "study", "--storage",
+               f"sqlite:///{db}", timeout=120)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        f"hptune: --storage sqlite:///{db} holds another program's tables (studies): give an empty database, or "
+        "the one of an Optuna study"], done.stderr
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == [("studies",)]
+        assert conn.execute("SELECT title FROM studies").fetchall() == [("a thesis",)]
+
+
+@pytest.mark.slow
+def test_a_postgresql_server_that_never_answers_is_one_line(tmp_path):
+    """A listener that accepts connections and never says a word (a wrong port, a hung server): hptune waited
+    for ever, printing nothing. libpq's connect_timeout, 10 s, then one line."""
+    pytest.importorskip("psycopg")
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # the kernel completes the connections; nobody answers them
+        url = f"postgresql://hptune:secret@127.0.0.1:{silent.getsockname()[1]}/hptune"
+        t0 = time.monotonic()
+        done = run("search.hptune", "--config", SMALL_PATH, "--study-dir", tmp_path / "study", "--storage", url,
+                   timeout=120)
+        took = time.monotonic() - t0
+    assert done.returncode == 1 and len(done.stderr.splitlines()) == 1, done.stderr[-3000:]
+    assert done.stderr.startswith(f"hptune: cannot open --storage {url.replace('secret', '***')}: ") and \
+        "(no answer within 10 s" in done.stderr and "secret" not in done.stderr, done.stderr
+    assert took < 60, took
 
 
 @pytest.mark.slow

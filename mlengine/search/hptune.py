@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 
-from trainer import REPO_ROOT, lines, task
+from trainer import REPO_ROOT, cluster, jobdir, lines, task
 
 from . import hpconfig, hpstorage
 
@@ -164,8 +164,7 @@ def finish(study, spec, run, log):
     trial, code = run.trial, run.proc.returncode
     metrics_path = os.path.join(run.job_dir, "metrics.json")
     if code == 0 and os.path.exists(metrics_path):
-        from trainer.jobdir import read_json
-        metrics = read_json(metrics_path)
+        metrics = jobdir.read_json(metrics_path)
         for key in ("test_loss", "test_accuracy", "step"):
             trial.set_user_attr(key, metrics[key])
         study.tell(trial, metrics[spec["metric_key"]])
@@ -292,6 +291,11 @@ def search(argv):
     trial_args = check_trial_flags(fixed)
     name = args.study or os.path.splitext(os.path.basename(args.config))[0]
     study_dir = os.path.abspath(args.study_dir or os.path.join(DEFAULT_ROOT, name))
+    problem = jobdir.unwritable(study_dir)  # before anything is written (the journal, trials, the report)
+    if problem:
+        where, why = problem
+        usage_error(f"--study-dir {study_dir}: " + (f"{where} is a file, not a folder" if why is None else
+                                                     f"cannot write in {where} ({why})"))
     from . import hptrials  # Optuna, from here on
     optuna = hptrials.quiet_optuna()
     storage, storage_name, path = hpstorage.open_storage(args.storage, study_dir, optuna)
@@ -301,7 +305,7 @@ def search(argv):
     if not args.report:
         parallel = min(args.parallel or spec["max_parallel"], spec["max_parallel"], spec["max_trials"])
         if "--threads" not in " ".join(fixed):  # N trainers share the cores
-            fixed += ["--threads", str(max(1, (os.cpu_count() or 1) // parallel))]
+            fixed += ["--threads", str(max(1, cluster.cores() // parallel))]
         print(f"study {name}: {spec['max_trials']} trials, {parallel} at once on this machine; storage "
               f"{storage_name}; trials in {study_dir}; pruning from step {warmup}", flush=True)
         t0 = time.time()
