@@ -4,6 +4,7 @@
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -134,6 +135,17 @@ def test_errors_end_the_program_in_its_main_only():
                         assert "SystemExit" not in map(ast.unparse, node.bases), where
                     if isinstance(node, ast.Raise) and node.exc is not None:
                         assert "SystemExit" not in ast.unparse(node.exc), where
+
+
+def test_a_missing_tensorboard_is_one_line_saying_what_to_install(monkeypatch, capsys, tmp_path):
+    """Without tensorboard (an extra, in requirements.txt) the job trained, then failed at its first summary
+    with TensorFlow's traceback."""
+    from trainer import task
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as if not installed
+    assert task.main(["--job-dir", str(tmp_path / "job")]) == 1
+    assert capsys.readouterr().err == ("trainer: the job writes TensorBoard summaries, which needs tensorboard: "
+                                       "pip install -r mlengine/requirements.txt\n")
+    assert not (tmp_path / "job").exists()
 
 
 def test_the_job_refuses_a_read_only_job_dir_before_tensorflow_loads():

@@ -1,14 +1,17 @@
 """Local prediction: digits.json and picture files through `python -m serving.predict`; the MNIST-style
-preprocessing of pictures and the checks on JSON instances (digits.py), against known cases."""
+preprocessing of pictures and the checks on JSON instances (digits.py), against known cases; TensorFlow's
+start-up lines filtered (quiet.py)."""
 import io
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from mlengine_helpers import MLENGINE, mnist_test_labels, run, scratch, trained_job
+from mlengine_helpers import ENV, MLENGINE, mnist_test_labels, run, scratch, trained_job
 
 from serving import digits
 
@@ -148,3 +151,44 @@ def test_instance_counts_and_formats():
     assert e.value.status == 413
     with pytest.raises(digits.BadInput, match="must be a list"):
         digits.from_instances({"image": GOOD}, 10)
+
+
+# TensorFlow's start-up lines as the `tensorflow` wheel (CUDA-built, 2.21) prints them on a machine without an
+# NVIDIA driver, whatever TF_CPP_MIN_LOG_LEVEL says (serving/quiet.py says where each comes from)
+CUDA_WHEEL_LINES = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796479216.273941   20054 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU "
+    "will not be used.",
+    "E0000 00:00:1796479222.591524   21106 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+FILTER = """
+import os, sys
+from serving import quiet
+if sys.argv[1] == "driver":
+    quiet.nvidia_driver = lambda: True
+with quiet.filtered_stderr(quiet.chatter()):
+    for line in sys.argv[2:]:
+        os.write(2, line.encode() + b"\\n")  # as C++ writes: to the file descriptor, not sys.stderr
+    print("and Python's own line", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("machine", ["no driver", "driver"])
+def test_the_cuda_wheels_start_up_lines_are_dropped_only_without_a_driver(machine):
+    real = "E0000 00:00:1796479222.6 21106 some_op.cc:12] a real error, which passes"
+    done = subprocess.run([sys.executable, "-c", FILTER, machine, *CUDA_WHEEL_LINES, real], cwd=MLENGINE, env=ENV,
+                          capture_output=True, text=True, timeout=60)
+    kept = CUDA_WHEEL_LINES[1:] if machine == "driver" else []  # with a driver, they may say why a GPU goes unused
+    assert done.returncode == 0 and done.stderr.splitlines() == kept + [real, "and Python's own line"], done.stderr
+
+
+CUDA_PYTHON = os.environ.get("MLENGINE_CUDA_PYTHON")  # a python with the `tensorflow` wheel (not tensorflow-cpu)
+
+
+@pytest.mark.skipif(not CUDA_PYTHON, reason="set MLENGINE_CUDA_PYTHON to a python whose TensorFlow is the CUDA wheel")
+def test_predict_prints_no_start_up_lines_with_the_cuda_wheel():
+    done = subprocess.run([CUDA_PYTHON, "-m", "serving.predict", "--model-dir", trained_job()[0], "--json-instances",
+                           DIGITS_JSON], cwd=MLENGINE, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 11, done.stderr
+    assert done.stderr.splitlines() == [f"model: {trained_job()[0]}/export/300"], done.stderr

@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from . import digits, modeldir
+from . import digits, modeldir, quiet
 
 
 class InputError(Exception):
@@ -92,8 +92,8 @@ def predict(args):
     parts += [read_images(args.images)] if args.images else []
     x = np.concatenate(parts)
     folder = modeldir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
-    from . import export  # TensorFlow: after the input has been checked
-    import tensorflow as tf
+    tf = quiet.import_tensorflow()  # seconds: after the input and --model-dir have been checked
+    from . import export
     folder, fn = export.load(folder)
     out = fn(image=tf.constant(x))
     print(f"model: {folder}", file=sys.stderr)

@@ -14,7 +14,7 @@ import re
 import socket
 import sys
 
-from . import digits, modeldir
+from . import digits, modeldir, quiet
 from .api import create_app
 
 
@@ -187,6 +187,7 @@ def serve(args):
         raise ServeError(f"it needs {e.name}: pip install -r mlengine/requirements.txt (fastapi, uvicorn, "
                          "pillow)") from None
     sock = listen(args.host, args.port)
+    quiet.import_tensorflow()
     model = Model(folder)
     model(digits.np.zeros((1, 28, 28), "float32"))  # trace and warm up before the first client
     app = create_app(model, args.model_name, args.max_instances, int(args.max_body_mb * (1 << 20)),

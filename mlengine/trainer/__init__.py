@@ -15,5 +15,3 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 if REPO_ROOT not in sys.path:
     sys.path.insert(0, REPO_ROOT)
-# Most of TensorFlow's C++ start-up chatter (CPU features, ...) off, so the job's own lines show; errors still do.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -9,6 +9,7 @@ the work is done in train.run(job). Everything a user can get wrong here (a flag
 directory, another job in it) is answered in one line before TensorFlow loads, which takes seconds.
 """
 import argparse
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping, Optional
 
 import mnistdata
+from serving import quiet
 
 from . import REPO_ROOT, cluster, jobdir
 from .stop import Stopped, StopRequests
@@ -148,6 +150,13 @@ def main(argv=None):
                    "command to go on")
 
 
+def installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules without a spec: taken out on purpose
+        return False
+
+
 def say(line):
     print(line, file=sys.stderr, flush=True)
     return 1
@@ -157,6 +166,9 @@ def run(args, stop):
     """The job in this process, once its flags are checked: the job directory checked and locked, then
     TensorFlow loaded and train.run."""
     role = cluster.from_env()  # a malformed TF_CONFIG stops here, in one line, before TensorFlow reads it
+    if not installed("tensorboard"):  # tf.summary's writer: else a traceback after the first steps
+        return say("trainer: the job writes TensorBoard summaries, which needs tensorboard: pip install -r "
+                   "mlengine/requirements.txt")
     if role.is_chief:  # the one writer of the job directory
         jobdir.preflight(args.job_dir)
     lock = jobdir.lock(args.job_dir) if role.is_chief else None
@@ -172,7 +184,8 @@ def run(args, stop):
         jobdir.claim(job.job_dir, jobdir.make_config(job.hp, job.seed, data), owner=role.is_chief)
         if role.is_chief:
             jobdir.clear_leftovers(job.job_dir, log=print)
-        from . import train  # TensorFlow's import takes seconds: not before every mistake above is answered
+        quiet.import_tensorflow()  # seconds: not before every mistake above is answered; without its chatter
+        from . import train
         train.run(job, data, stop, log=lambda line: print(line, flush=True))
         return 0
     finally:
