@@ -44,8 +44,8 @@ class JobDirError(Exception):
 def data_fingerprint(data):
     """Which data set trained the job: its sizes, and hashes of its labels and of every image (the same labels
     with other pictures, MNIST inverted say, are another data set). The images are hashed as they lie in
-    memory, 220 MB of float32 for MNIST: 0.2 s on an idle 2-core machine, 0.5 s at a load average of 10,
-    against the data's own reading (1.4 s there) and TensorFlow's import (seconds)."""
+    memory, 220 MB of float32 for MNIST: 0.4-0.6 s on the 2-core machine at a load average of 11, where reading
+    the data took 1.3-3.4 s (mlengine/README gives the command), and TensorFlow's import, which follows, more."""
     labels, images = hashlib.sha256(), hashlib.sha256()
     for part in (data.train, data.test):
         labels.update(part.labels.tobytes())
