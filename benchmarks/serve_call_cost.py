@@ -27,7 +27,7 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
     from serving import export
-    folder = export.find(args.model_dir)
+    folder = export.find_export(args.model_dir)
     loaded = tf.saved_model.load(folder)
     signature = loaded.signatures["serving_default"]
     x1, x32 = np.random.rand(1, 28, 28).astype(np.float32), np.random.rand(32, 28, 28).astype(np.float32)

@@ -11,10 +11,12 @@ draw-a-digit page. The model comes in as a callable (serve.Model, or any stand-i
     GET  /                             the page: draw a digit (mouse or finger), or upload a picture
 
 Errors are {"error": "..."} with a 4xx status, and the service goes on. Limits: at most max_instances images
-per request (413 beyond), a body of at most max_body bytes (413), values finite and in 0..1 (400 otherwise:
-the service does not guess a scale or clip; divide 0..255 by 255), a picture of at most 25 megapixels by its
-header (413, before its pixels are decoded). A URL with the wrong method gets 405 and an Allow header
-(GET .../mnist:predict: POST).
+per request (413 beyond), a body of at most max_body bytes (413), values finite and in 0..1 (400 otherwise,
+true/false too: the service does not guess a scale or clip; divide 0..255 by 255), a picture of at most 25
+megapixels by its header (413, before its pixels are decoded), a body whole within body_seconds (408, the
+connection closed; the head's deadline is serve.py's). A URL with the wrong method gets 405 and the Allow
+header of the methods it takes (GET .../mnist:predict: POST); OPTIONS gets that Allow header with a 204.
+mlengine/README.md has the whole table.
 """
 import asyncio
 import contextlib

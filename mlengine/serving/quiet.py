@@ -75,7 +75,8 @@ def filtered_stderr(drop):
         with os.fdopen(read, "rb") as lines:
             for line in lines:
                 if not drop.match(line):
-                    os.write(saved, line)
+                    with contextlib.suppress(OSError):  # stderr closed or gone: nowhere to say it
+                        os.write(saved, line)
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
     thread.start()
     try:
