@@ -4,6 +4,7 @@
 import io
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -220,6 +221,29 @@ def test_slow_clients_get_408_and_their_connections_closed(api):
     assert answers[2].startswith(b"HTTP/1.1 408 ") and b"the request body did not arrive within 5 s" in answers[2]
     assert 4.5 < took < 10, took
     assert api.get("/v1/models/mnist").status_code == 200
+
+
+def answer_on(s, seconds=30):
+    """The next whole HTTP answer (head and Content-Length body) on socket s."""
+    s.settimeout(seconds)
+    got = b""
+    while b"\r\n\r\n" not in got or len(got.split(b"\r\n\r\n", 1)[1]) < int(
+            re.search(rb"content-length: (\d+)", got.split(b"\r\n\r\n", 1)[0], re.I)[1]):
+        got += s.recv(65536)
+    return got
+
+
+def test_a_request_sent_in_pieces_in_time_is_answered_and_its_connection_kept(api):
+    body = json.dumps({"instances": [ZEROS]}).encode()
+    s = raw_connection(HEAD[:20])  # the head in three pieces, then the body: within the deadline
+    for piece in (HEAD[20:], b"Content-Length: %d\r\n" % len(body), b"\r\n", body):
+        time.sleep(0.3)
+        s.sendall(piece)
+    first = answer_on(s)
+    s.sendall(HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body)  # kept alive: a second request
+    second = answer_on(s)
+    s.close()
+    assert first.startswith(b"HTTP/1.1 200 ") and second.startswith(b"HTTP/1.1 200 "), (first[:300], second[:300])
 
 
 def test_clients_that_leave_mid_body_fill_no_log(api):

@@ -127,18 +127,21 @@ def create_app(model, name="mnist", max_instances=1000, max_body=16 << 20, max_b
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > max_body:
             raise digits.BadInput(f"request body of {int(length):,} bytes is too large: at most {max_body:,}", 413)
-        loop = asyncio.get_running_loop()
-        chunks, size, deadline, stream = [], 0, loop.time() + body_seconds, request.stream()
-        try:
-            while True:
-                try:  # (asyncio.wait_for, not asyncio.timeout: Python 3.10 has no asyncio.timeout)
-                    chunk = await asyncio.wait_for(stream.__anext__(), max(0.0, deadline - loop.time()))
-                except StopAsyncIteration:
-                    return b"".join(chunks)
+
+        async def read():
+            chunks, size = [], 0
+            async for chunk in request.stream():
                 size += len(chunk)
                 if size > max_body:
                     raise digits.BadInput(f"request body too large: at most {max_body:,} bytes", 413)
                 chunks.append(chunk)
+            return b"".join(chunks)
+
+        try:
+            if hasattr(asyncio, "timeout"):  # one timer for the body (Python 3.11+): ~10 us a request
+                async with asyncio.timeout(body_seconds):
+                    return await read()
+            return await asyncio.wait_for(read(), body_seconds)  # Python 3.10: a task more, ~50 us
         except asyncio.TimeoutError:
             raise Refused(f"the request body did not arrive within {body_seconds:g} s", 408,
                           {"Connection": "close"}) from None

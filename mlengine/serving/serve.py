@@ -83,19 +83,21 @@ def head_deadline(protocol, seconds):
 
         def data_received(self, data):
             if not self._head_whole:
-                if self._timer is None:  # the first byte of the next request on this connection
-                    self._timer = self.loop.call_later(seconds, self._late)
                 seen = self._tail + data
-                if re.search(rb"\r?\n\r?\n", seen):  # the blank line that ends a head
+                if HEAD_END.search(seen):  # the blank line that ends a head: in the first read, as a rule
                     self._head_whole = True
-                    self._timer.cancel()
-                    self._timer = None
-                self._tail = seen[-3:]
+                    if self._timer is not None:
+                        self._timer.cancel()
+                        self._timer = None
+                else:  # a head in pieces: its clock runs from its first byte
+                    if self._timer is None:
+                        self._timer = self.loop.call_later(seconds, self._late)
+                    self._tail = seen[-3:]
             super().data_received(data)
 
         def on_response_complete(self):
             super().on_response_complete()
-            self._tail, self._head_whole = b"", False  # the next head's clock starts at its first byte
+            self._tail, self._head_whole = b"", False  # the next head: timed only if it comes in pieces
 
         def connection_lost(self, exc):
             if self._timer is not None:
@@ -108,6 +110,9 @@ def head_deadline(protocol, seconds):
                 self.transport.write(late % (len(message), message))
                 self.transport.close()
     return HeadDeadline
+
+
+HEAD_END = re.compile(rb"\r?\n\r?\n")
 
 
 def tcp_port(text):
