@@ -5,8 +5,9 @@
 
 The hyperparameters are the flags named --hp-*, as in the original job, so that a hyperparameter search
 (Vertex AI Vizier, or any tuner that passes flags) can set them. The flags become one Job (the settings);
-the work is done in train.run(job). Everything a user can get wrong here (a flag, TF_CONFIG, the job
-directory, another job in it) is answered in one line before TensorFlow loads, which takes seconds.
+the work is done in train.run(job, data). Everything a user can get wrong here (a flag, TF_CONFIG, the job
+directory, another job in it, another data set than the job directory's) is answered in one line before
+TensorFlow loads, which takes seconds.
 """
 import argparse
 import importlib.util
