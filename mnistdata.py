@@ -15,6 +15,7 @@ Cost: about 0.5 s for the four files (decompression and SHA-256), far under the 
 import gzip
 import hashlib
 import os
+import time
 import zlib
 
 import numpy as np
@@ -26,6 +27,7 @@ IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801   # IDX: unsigned bytes, 3 d
 # The seeds every consumer accepts: numpy's RandomState takes < 2**32 and the test set's stream is seed + 1;
 # TensorFlow's graph seed is an int64. The steps' --seed and the training job's --seed both check against it.
 SEED_MAX = 2 ** 31 - 2
+last_read = None          # the last read_data_sets: when it started and ended (time.perf_counter), the folder
 
 
 class MnistDataError(Exception):
@@ -70,6 +72,8 @@ class Datasets:
 
 def read_data_sets(data_dir=None, one_hot=True, reshape=False, seed=0):
     """The MNIST training (60,000) and test (10,000) sets from `data_dir` (None: the bundled copy)."""
+    global last_read
+    start = time.perf_counter()
     folder = BUNDLED if data_dir is None else os.path.expanduser(str(data_dir))
     problem = folder_problem(folder)
     if problem:
@@ -93,6 +97,7 @@ def read_data_sets(data_dir=None, one_hot=True, reshape=False, seed=0):
         y = np.eye(10, dtype=np.float32)[labels] if one_hot else labels.astype(np.int64)
         # The two sets draw from different streams so that seeding one never mirrors the other.
         sets.append(DataSet(x, y, seed=seed + (part == "test"), name=f"{images_name} in {folder}"))
+    last_read = {"folder": folder, "start": start, "end": time.perf_counter()}
     return Datasets(*sets, data_dir=folder)
 
 

@@ -1,0 +1,74 @@
+"""A step's start-up, from the command to its first training line, and the log that says where it went.
+
+TFVISU_STARTUP_LOG=FILE makes a run note the moment it passes each stage (mark(name): time.perf_counter(), on
+Linux CLOCK_MONOTONIC, one clock for every process, so benchmarks/startup.py reads the marks against the moment
+it launched the command) and write them to FILE as JSON once the start-up is over: at the first training
+figures, and in a window once it has also been drawn (or, for a run that never got there, when it ends).
+Unset, mark() tests one global and returns: the start-up costs nothing more.
+
+The stages, in order: tensorflowvisu (its first line runs: the interpreter is up), flags (read), tensorflow
+(imported, where tensorflowvisu imports it), read and data (read_data_sets called and returned, from
+mnistdata.last_read, mnistdata's own record), graph (MnistDataVis() called: the script has built its graph),
+vis (MnistDataVis() made: the device line printed, the display chosen), session (animate() called: the Session
+made and initialised), window (the window made, window mode only), loop (the first iteration starts), figures
+(the first training figures, which the script prints at once), drawn (the window's first picture).
+"""
+import atexit
+import json
+import os
+import sys
+import time
+
+LOG = os.environ.get("TFVISU_STARTUP_LOG") or None
+_MARKS = {}               # name -> perf_counter(), the first time each stage was passed
+_CPU = {}                 # name -> the process's CPU seconds then (time.process_time(): every thread's)
+_WRITTEN = []
+_WINDOW = []              # set when a window is made: the start-up is over once it has been drawn too
+
+
+def mark(name):
+    """Note that the start-up passed stage `name` (only its first passage counts)."""
+    if LOG and name not in _MARKS:
+        _MARKS[name], _CPU[name] = time.perf_counter(), time.process_time()
+        if name == "window":
+            _WINDOW.append(True)
+        if "figures" in _MARKS and ("drawn" in _MARKS or not _WINDOW):
+            write()
+
+
+def process_start():
+    """When this process started, on perf_counter's clock (Linux: /proc/self/stat, to 10 ms), or None."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        ago = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
+        return time.perf_counter() - ago
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+def write():
+    """Write the marks to $TFVISU_STARTUP_LOG (once; under a temporary name, then renamed)."""
+    if not LOG or _WRITTEN:
+        return
+    _WRITTEN.append(True)
+    marks = dict(_MARKS)
+    read = getattr(sys.modules.get("mnistdata"), "last_read", None) or {}
+    for name, key in (("read", "start"), ("data", "end")):    # read_data_sets called, and returned
+        if read.get(key) is not None:
+            marks.setdefault(name, read[key])
+    record = {"clock": "time.perf_counter", "pid": os.getpid(), "argv": sys.argv,
+              "process_start": process_start(), "marks": dict(sorted(marks.items(), key=lambda m: m[1])),
+              "cpu": _CPU, "data": read}
+    tmp = f"{LOG}.{os.getpid()}.part"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(record, f, indent=1)
+        os.replace(tmp, LOG)
+    except OSError as e:
+        print(f"tensorflowvisu: TFVISU_STARTUP_LOG={LOG} could not be written ({e.strerror or e})", file=sys.stderr)
+
+
+if LOG:
+    atexit.register(write)
+    mark("tensorflowvisu")          # tensorflowvisu imports this module first
