@@ -28,7 +28,8 @@ _FLAGS_ARGV = None        # the command line they were read from: a notebook's n
 
 def flags(argv=None):
     """The flags every step script takes (--help lists them), read once; a bad one ends the script here, in
-    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly."""
+    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly. A script's
+    run (no argv) then starts reading its data in a thread and imports TensorFlow (visualiser/startup.py)."""
     global _FLAGS, _FLAGS_ARGV
     lenient = argv is None and "ipykernel" in sys.modules      # %run in a notebook: the kernel's own flags
     _FLAGS = parsing.parse(argv, lenient=lenient)
@@ -36,6 +37,8 @@ def flags(argv=None):
     if argv is None and not lenient:       # a script's own run (not a test's list, not a notebook's kernel)
         runloop.start_run()
     startup.mark("flags")
+    if argv is None:                       # a script's run: the data read meanwhile, TensorFlow imported now
+        startup.begin(_FLAGS.data_dir)
     return _FLAGS
 
 

@@ -14,6 +14,8 @@ made and initialised), window (the window made, window mode only), loop (the fir
 (the first training figures, which the script prints at once), drawn (the window's first picture).
 """
 import atexit
+import importlib.abc
+import importlib.machinery
 import json
 import os
 import sys
@@ -34,6 +36,52 @@ def mark(name):
             _WINDOW.append(True)
         if "figures" in _MARKS and ("drawn" in _MARKS or not _WINDOW):
             write()
+
+
+def begin(data_dir):
+    """A script's run, once its flags are read: the data read in a thread (mnistdata.prefetch: decompressing,
+    hashing and numpy's conversion release the GIL) while TensorFlow is imported here, without Keras."""
+    import mnistdata
+    mnistdata.prefetch(data_dir)
+    import_tensorflow()
+    mark("tensorflow")
+
+
+class _KerasLater(importlib.abc.MetaPathFinder):
+    """`import keras` fails while TensorFlow is imported, as if Keras were not installed.
+
+    TensorFlow's __init__ ends by importing keras.src.optimizers "so that [its] registration ... happens at load
+    time" (for SavedModels that name Keras optimizers), in a try/except ImportError; with Keras 3 that import
+    brings all of Keras and matplotlib.pyplot (measured: docs/speed.md, "Start-up"). No step uses Keras (tf.keras
+    is still there: TensorFlow loads it lazily, and a later `import keras` imports it whole). Lookups of its spec
+    (TensorFlow's own importlib.util.find_spec("keras"), which finds the folder tf.keras points to) still succeed:
+    only loading the module is refused."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "keras":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None:
+            spec.loader = self
+        return spec
+
+    def create_module(self, spec):
+        raise ImportError("keras is not imported while TensorFlow is (tensorflowvisu)", name="keras")
+
+    def exec_module(self, module):
+        raise ImportError("keras is not imported while TensorFlow is (tensorflowvisu)", name="keras")
+
+
+def import_tensorflow():
+    """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater)."""
+    if "tensorflow" in sys.modules:
+        return
+    later = _KerasLater()
+    sys.meta_path.insert(0, later)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        sys.meta_path.remove(later)
 
 
 def process_start():
