@@ -17,7 +17,8 @@ log gives its totals only.
 
 --base COMMIT (or --vs) checks COMMIT out with `git worktree add` into a temporary folder (removed at the end) and
 runs the same steps there with the same Python, interleaved with this tree's (base, this, then this, base, ...),
-after one untimed run of each in each mode (the page cache, the .pyc files, the data cache). The data cache
+after one untimed run of each in each mode (the page cache, the .pyc files, the data cache); --base-env gives the
+base's runs an environment of their own (the packages that commit installed, say). The data cache
 (mnistdata) is the benchmark's own temporary folder: `warm` (default) is filled by those first runs, the state of a
 learner's second run and later; `cold` gives every run an empty one, a learner's first run.
 Prints the machine line, a row per step, display and commit (median, min-max over the runs) and this tree's
@@ -61,8 +62,16 @@ def parse_args(argv=None):
     p.add_argument("--runs", type=int, default=3, metavar="N", help="timed runs of each step, mode and commit (default 3)")
     p.add_argument("--cache", choices=("warm", "cold"), default="warm",
                    help="the data cache: filled before the timed runs (default), or empty at every run")
+    p.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an environment variable for the base's runs alone, e.g. PYTHONPATH=DIR with DIR holding "
+                        "the packages the base commit installed (pip install --target DIR ml_dtypes==0.7.0)")
     p.add_argument("--out", default=RESULTS, help="results file (default benchmarks/results/startup.json)")
     args = p.parse_args(argv)
+    bad = [e for e in args.base_env if "=" not in e or not e.split("=", 1)[0]]
+    if bad:
+        p.error(f"--base-env {bad[0]}: give NAME=VALUE, e.g. PYTHONPATH=/tmp/ml_dtypes-0.7")
+    if args.base_env and not args.base:
+        p.error("--base-env is for the base's runs: give --base COMMIT too")
     unknown = [s for s in args.steps if s not in steps]
     if unknown:
         p.error(f"unknown step {', '.join(unknown)} (steps: {' '.join(steps)})")
@@ -205,15 +214,15 @@ def measure(args, trees, env, display):
     """{(step, mode, tree name): [parts]}, the runs interleaved: each round runs every step and mode in every
     tree, the trees' order alternating from round to round; one untimed run per tree and mode first."""
     for mode in args.modes:
-        for name, root in trees:
-            run_once(root, args.steps[0], mode, env(), display)
+        for name, root, extra in trees:
+            run_once(root, args.steps[0], mode, dict(env(), **extra), display)
     runs, loads = {}, []
     for round_ in range(args.runs):
         for step in args.steps:
             for mode in args.modes:
-                for name, root in (trees if round_ % 2 == 0 else trees[::-1]):
+                for name, root, extra in (trees if round_ % 2 == 0 else trees[::-1]):
                     loads.append(os.getloadavg()[0])
-                    r = run_once(root, step, mode, env(), display)
+                    r = run_once(root, step, mode, dict(env(), **extra), display)
                     runs.setdefault((step, mode, name), []).append(dict(r, load=loads[-1]))
                     print(f"{step} {mode:6} {name}: start-up {r['total']:.2f} s, load {loads[-1]:.2f}", flush=True)
     return runs, loads
@@ -236,14 +245,17 @@ def worktree(commit):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit("startup: stopped (SIGTERM)"))  # cleans up too
     record = machine.describe()
     print(machine.line(record), flush=True)
     changed = git("status", "--porcelain", "--untracked-files=no")
     here = f"this tree ({git('rev-parse', '--short', 'HEAD')}{', changed' if changed else ''})"
     with contextlib.ExitStack() as stack:
-        trees = [(here, ROOT)]
+        trees = [(here, ROOT, {})]
         if args.base:
-            trees.insert(0, (f"base ({args.base_commit[:7]})", stack.enter_context(worktree(args.base_commit))))
+            extra = dict(e.split("=", 1) for e in args.base_env)
+            name = f"base ({args.base_commit[:7]}" + "".join(f", {e}" for e in args.base_env) + ")"
+            trees.insert(0, (name, stack.enter_context(worktree(args.base_commit)), extra))
         display = stack.enter_context(Xvfb()).display if "window" in args.modes else None
         cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-cache-"))
 
@@ -255,7 +267,7 @@ def main(argv=None):
     for step in args.steps:
         for mode in args.modes:
             base_row = None
-            for name, _ in trees:
+            for name, _, _ in trees:
                 row = {"step": step, "mode": mode, "tree": name, "parts": summarise(runs[step, mode, name])}
                 if args.base and name != trees[0][0]:
                     row["share"] = share(row["parts"], base_row)
@@ -276,7 +288,7 @@ def save(args, argv, record, trees, rows, runs, loads):
     results = json.load(open(args.out)) if os.path.exists(args.out) else {"measurements": []}
     results["measurements"].append({
         "date": record["date"], "machine": record, "command": "python3 benchmarks/startup.py " + " ".join(argv),
-        "trees": [name for name, _ in trees], "base": getattr(args, "base_commit", None), "cache": args.cache,
+        "trees": [name for name, _, _ in trees], "base": getattr(args, "base_commit", None), "cache": args.cache,
         "load": [min(loads), max(loads)], "rows": rows,
         "runs": [{"step": s, "mode": m, "tree": t, "runs": r} for (s, m, t), r in runs.items()]})
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

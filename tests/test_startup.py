@@ -1,9 +1,13 @@
-"""The start-up: the log of its stages (TFVISU_STARTUP_LOG), present when asked and absent and free otherwise."""
+"""The start-up: the log of its stages (TFVISU_STARTUP_LOG), present when asked and absent and free otherwise; the
+run's data read ahead and TensorFlow imported without Keras; benchmarks/startup.py, from canned marks and one run."""
 import json
 import os
 import subprocess
 import sys
 
+import pytest
+
+import startup as bench  # benchmarks/startup.py
 from conftest import ROOT, run_script
 
 STAGES = ["tensorflowvisu", "flags", "read", "data", "graph", "vis", "session", "loop", "figures"]
@@ -62,3 +66,71 @@ def test_a_run_reads_its_data_ahead_and_imports_tensorflow_without_keras(tmp_pat
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.split() == ["True", "False", "False", "1", "3"], r.stdout      # tf.keras and keras load later
+
+
+# -- benchmarks/startup.py: its statistics on canned marks, its flags, one real run -------------------------
+MARKS = {"tensorflowvisu": 100.1, "flags": 100.3, "tensorflow": 101.9, "read": 102.0, "data": 102.05,
+         "graph": 102.25, "vis": 102.3, "session": 102.35, "loop": 102.36, "figures": 102.5}
+
+
+def test_the_parts_add_up_to_the_start_up():
+    p = bench.parts(MARKS, launch=100.0, line=102.51)
+    assert p["interpreter"] == 0.1 and p["imports"] == 1.9 and p["tensorflow"] == 1.6 and p["data"] == 0.05
+    assert p["graph"] == 0.2 and p["device"] == 0.05 and p["session"] == 0.05 and p["window"] == 0.01
+    assert p["first step"] == 0.15 and p["drawn"] is None and p["total"] == 2.51
+    assert sum(p[n] for n, _, _ in bench.PARTS if p[n] is not None) == pytest.approx(p["total"])
+    window = bench.parts(dict(MARKS, window=102.36, loop=102.8), launch=100.0, line=103.0, drawn=103.4)
+    assert window["window"] == 0.45 and window["drawn"] == 0.4 and window["total"] == 3.4    # the later end
+    early = bench.parts(dict(MARKS, window=102.36), launch=100.0, line=103.0, drawn=102.9)
+    assert early["drawn"] == 0.0 and early["total"] == 3.0           # drawn before the line: the line ends it
+
+
+def test_a_commit_without_the_log_gives_its_total_alone():
+    p = bench.parts({}, launch=50.0, line=55.5)
+    assert p["total"] == 5.5 and all(p[n] is None for n, _, _ in bench.PARTS)
+
+
+def test_summaries_shares_and_the_table():
+    runs = [bench.parts(MARKS, 100.0, line) for line in (102.6, 102.4, 103.0)]
+    s = bench.summarise(runs)
+    assert s["total"] == {"median": 2.6, "min": 2.4, "max": 3.0} and s["drawn"] == {}
+    base = bench.summarise([bench.parts({}, 0.0, t) for t in (5.0, 5.4, 5.2)])
+    assert bench.share(s, base) == 0.5 and bench.share(s, None) is None
+    text = bench.table([{"step": "1.0", "mode": "text", "tree": "base (abc)", "parts": base},
+                        {"step": "1.0", "mode": "text", "tree": "this tree (def)", "parts": s, "share": 0.5}])
+    assert "| 1.0 | text | base (abc) | 5.20 (5.00-5.40) |  | - | - |" in text
+    assert "| 1.0 | text | this tree (def) | 2.60 (2.40-3.00) | 50% | 0.10 | 1.90 (1.60) | 0.05 | 0.20 |" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--steps", "9.9"], "unknown step 9.9"), (["--runs", "0"], "--runs must be at least 1"),
+    (["--base", "no-such-commit"], "--base no-such-commit: not a commit"), (["--modes", "web"], "invalid choice"),
+    (["--base", "HEAD", "--base-env", "PYTHONPATH"], "--base-env PYTHONPATH: give NAME=VALUE"),
+    (["--base-env", "A=1"], "--base-env is for the base's runs: give --base COMMIT too")])
+def test_bad_benchmark_flags_are_one_line(argv, message, tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "startup.py"), *argv, "--out",
+                        str(tmp_path / "s.json")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not os.path.exists(tmp_path / "s.json")
+
+
+@pytest.mark.slow
+def test_the_benchmark_against_a_commit_in_text_and_a_window(tmp_path):
+    """One run of each (the timings are not checked: a benchmark's, not a test's): both trees, both displays,
+    the parts from this tree's log, the temporary worktree and Xvfb gone afterwards."""
+    import shutil
+    if not shutil.which("Xvfb"):
+        pytest.skip("Xvfb is needed (.ci/run installs it)")
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "startup.py"), "--base", "HEAD", "--steps",
+                        "1.0", "--runs", "1", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.startswith("machine: ") and "at most half of the base's start-up:" in r.stdout
+    rows = json.loads(out.read_text())["measurements"][-1]["rows"]
+    assert [(row["mode"], row["tree"].split()[0]) for row in rows] == [("text", "base"), ("text", "this"),
+                                                                      ("window", "base"), ("window", "this")]
+    for row in rows:
+        assert row["parts"]["first step"]["median"] > 0 and row["parts"]["tensorflow"]["median"] > 0
+    assert rows[3]["parts"]["drawn"] and not rows[1]["parts"]["drawn"] and rows[1]["share"] > 0
+    assert "startup-base-" not in subprocess.run(["git", "-C", ROOT, "worktree", "list"], capture_output=True,
+                                                 text=True).stdout
