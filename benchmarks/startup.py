@@ -92,9 +92,10 @@ def git(*args):
 
 
 # -- the statistics: plain functions of the runs (tests/test_startup.py feeds them canned ones) -----------------
-def parts(marks, launch, line, drawn=None):
+def parts(marks, launch, line, drawn=None, cpu=None):
     """A run's marks {stage: perf_counter} -> {part: seconds} (None where a mark is missing) and its start-up
-    {'total'}: launch to the first training line (to the later of it and the first picture in a window)."""
+    {'total'}: launch to the first training line (to the later of it and the first picture in a window); with
+    `cpu` ({stage: the process's CPU seconds}), 'cpu': the CPU seconds its start-up took (every thread's)."""
     at = dict(marks, launch=launch, line=line, end=max(line, drawn) if drawn is not None else line)
     out = {name: round(at[b] - at[a], 4) if a in at and b in at else None for name, a, b in PARTS}
     if drawn is None:
@@ -102,6 +103,8 @@ def parts(marks, launch, line, drawn=None):
     if "tensorflow" in marks and "flags" in marks:
         out["tensorflow"] = round(marks["tensorflow"] - marks["flags"], 4)
     out["total"] = round(at["end"] - launch, 4)
+    ends = [c for c in ((cpu or {}).get("figures"), (cpu or {}).get("drawn") if drawn is not None else None) if c]
+    out["cpu"] = round(max(ends), 4) if ends else None
     return out
 
 
@@ -128,9 +131,9 @@ def share(row, base_row):
 def table(rows):
     """rows [{step, mode, tree, parts: summarise(), share}] -> a markdown table."""
     names = [n for n, _, _ in PARTS]
-    head = ("| step | display | commit | start-up s, median (min-max) | of the base | "
+    head = ("| step | display | commit | start-up s, median (min-max) | of the base | CPU s | "
             + " | ".join(n if n != "imports" else "imports (TensorFlow)" for n in names) + " |")
-    lines = [head, "|---" * (5 + len(names)) + "|"]
+    lines = [head, "|---" * (6 + len(names)) + "|"]
     for r in rows:
         p = r["parts"]
         total = p.get("total") or {}
@@ -142,8 +145,10 @@ def table(rows):
                 text += f" ({p['tensorflow']['median']:.2f})"
             cells.append(text)
         share_text = "" if r.get("share") is None else f"{r['share']:.0%}"
+        cpu = (p.get("cpu") or {}).get("median")
         lines.append(f"| {r['step']} | {r['mode']} | {r['tree']} | {total['median']:.2f} ({total['min']:.2f}-"
-                     f"{total['max']:.2f}) | {share_text} | " + " | ".join(cells) + " |")
+                     f"{total['max']:.2f}) | {share_text} | {'-' if cpu is None else format(cpu, '.2f')} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -207,7 +212,7 @@ def run_once(root, step, mode, env, display=None):
             raise SystemExit(f"startup: {script} ({mode}) printed no training line:\n{err.read()[-3000:]}")
         record = json.load(open(log)) if os.path.exists(log) else {"marks": {}}
         marks = record["marks"]
-        return parts(marks, launch, first[0], marks.get("drawn") if mode == "window" else None)
+        return parts(marks, launch, first[0], marks.get("drawn") if mode == "window" else None, record.get("cpu"))
 
 
 def measure(args, trees, env, display):

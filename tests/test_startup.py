@@ -81,6 +81,8 @@ def test_the_parts_add_up_to_the_start_up():
     assert sum(p[n] for n, _, _ in bench.PARTS if p[n] is not None) == pytest.approx(p["total"])
     window = bench.parts(dict(MARKS, window=102.36, loop=102.8), launch=100.0, line=103.0, drawn=103.4)
     assert window["window"] == 0.45 and window["drawn"] == 0.4 and window["total"] == 3.4    # the later end
+    assert bench.parts(MARKS, 100.0, 102.5, drawn=103.4, cpu={"figures": 2.0, "drawn": 2.6})["cpu"] == 2.6
+    assert bench.parts(MARKS, 100.0, 102.5, cpu={"figures": 2.0, "drawn": 2.6})["cpu"] == 2.0    # --text: no picture
     early = bench.parts(dict(MARKS, window=102.36), launch=100.0, line=103.0, drawn=102.9)
     assert early["drawn"] == 0.0 and early["total"] == 3.0           # drawn before the line: the line ends it
 
@@ -91,15 +93,15 @@ def test_a_commit_without_the_log_gives_its_total_alone():
 
 
 def test_summaries_shares_and_the_table():
-    runs = [bench.parts(MARKS, 100.0, line) for line in (102.6, 102.4, 103.0)]
+    runs = [bench.parts(MARKS, 100.0, line, cpu={"figures": c}) for line, c in ((102.6, 2.1), (102.4, 2.0), (103.0, 2.3))]
     s = bench.summarise(runs)
     assert s["total"] == {"median": 2.6, "min": 2.4, "max": 3.0} and s["drawn"] == {}
     base = bench.summarise([bench.parts({}, 0.0, t) for t in (5.0, 5.4, 5.2)])
     assert bench.share(s, base) == 0.5 and bench.share(s, None) is None
     text = bench.table([{"step": "1.0", "mode": "text", "tree": "base (abc)", "parts": base},
                         {"step": "1.0", "mode": "text", "tree": "this tree (def)", "parts": s, "share": 0.5}])
-    assert "| 1.0 | text | base (abc) | 5.20 (5.00-5.40) |  | - | - |" in text
-    assert "| 1.0 | text | this tree (def) | 2.60 (2.40-3.00) | 50% | 0.10 | 1.90 (1.60) | 0.05 | 0.20 |" in text
+    assert "| 1.0 | text | base (abc) | 5.20 (5.00-5.40) |  | - | - | - |" in text
+    assert "| 1.0 | text | this tree (def) | 2.60 (2.40-3.00) | 50% | 2.10 | 0.10 | 1.90 (1.60) | 0.05 | 0.20 |" in text
 
 
 @pytest.mark.parametrize("argv,message", [
