@@ -14,6 +14,7 @@ made and initialised), window (the window made, window mode only), loop (the fir
 (the first training figures, which the script prints at once), drawn (the window's first picture).
 """
 import atexit
+import gc
 import importlib.abc
 import importlib.machinery
 import json
@@ -73,15 +74,23 @@ class _KerasLater(importlib.abc.MetaPathFinder):
 
 
 def import_tensorflow():
-    """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater)."""
+    """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater) and without Python's
+    cyclic garbage collector: the import makes some 390,000 objects the collector tracks and hardly any garbage; the
+    collections they set off cost 10-15% of its CPU time (measured: docs/speed.md, "Start-up"). Its objects are
+    then frozen (gc.freeze), so that the collections of the run never go through them again."""
     if "tensorflow" in sys.modules:
         return
     later = _KerasLater()
     sys.meta_path.insert(0, later)
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         import tensorflow  # noqa: F401
     finally:
         sys.meta_path.remove(later)
+        if collecting:
+            gc.freeze()
+            gc.enable()
 
 
 def process_start():
