@@ -116,7 +116,7 @@ class MnistDataVis:
         self.board = None
         if self.flags.logdir:
             self.board = _extra("board", "--logdir").Board(self, self.flags.logdir)   # TensorBoard
-        startup.mark("vis")
+        startup.mark("vis", awaits="drawn" if self.mode == "window" else None)
 
     # -- the course's API, called from training_step -----------------------------------------------------
     def append_training_curves_data(self, i, accuracy, loss):

@@ -6,11 +6,11 @@ it launched the command) and write them to FILE as JSON once the start-up is ove
 figures, and in a window once it has also been drawn (or, for a run that never got there, when it ends).
 Unset, mark() tests one global and returns: the start-up costs nothing more.
 
-The stages, in order: tensorflowvisu (its first line runs: the interpreter is up), flags (read), tensorflow
-(imported, where tensorflowvisu imports it), read and data (read_data_sets called and returned, from
-mnistdata.last_read, mnistdata's own record), graph (MnistDataVis() called: the script has built its graph),
-vis (MnistDataVis() made: the device line printed, the display chosen), session (animate() called: the Session
-made and initialised), window (the window made, window mode only), loop (the first iteration starts), figures
+The stages: tensorflowvisu (its first line runs: the interpreter is up), flags (read), tensorflow (imported,
+where tensorflowvisu imports it), read and data (read_data_sets called and returned, from mnistdata.last_read,
+mnistdata's own record), graph (MnistDataVis() called: the script has built its graph), vis (MnistDataVis()
+made: the device line printed, the display chosen), session (animate() called: the Session made and
+initialised), loop (the first iteration starts), window (the window made, while that iteration runs), figures
 (the first training figures, which the script prints at once), drawn (the window's first picture).
 """
 import atexit
@@ -26,16 +26,17 @@ LOG = os.environ.get("TFVISU_STARTUP_LOG") or None
 _MARKS = {}               # name -> perf_counter(), the first time each stage was passed
 _CPU = {}                 # name -> the process's CPU seconds then (time.process_time(): every thread's)
 _WRITTEN = []
-_WINDOW = []              # set when a window is made: the start-up is over once it has been drawn too
+_AWAITED = {"figures"}    # the stages that end the start-up: the first figures, and "drawn" in a window
 
 
-def mark(name):
-    """Note that the start-up passed stage `name` (only its first passage counts)."""
+def mark(name, awaits=None):
+    """Note that the start-up passed stage `name` (only its first passage counts); `awaits`: a later stage the
+    start-up is over only after ("drawn", once a window was chosen)."""
     if LOG and name not in _MARKS:
         _MARKS[name], _CPU[name] = time.perf_counter(), time.process_time()
-        if name == "window":
-            _WINDOW.append(True)
-        if "figures" in _MARKS and ("drawn" in _MARKS or not _WINDOW):
+        if awaits:
+            _AWAITED.add(awaits)
+        if _AWAITED <= _MARKS.keys():
             write()
 
 
