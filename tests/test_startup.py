@@ -58,16 +58,28 @@ def test_an_unwritable_log_is_one_line_and_the_run_goes_on(tmp_path):
 
 def test_a_run_reads_its_data_ahead_and_imports_tensorflow_without_keras_or_the_collector(tmp_path):
     code = ("import sys; sys.argv = ['mnist_x.py', '--text']; import tensorflowvisu; tensorflowvisu.flags(); "
-            "import mnistdata, gc; print('tensorflow' in sys.modules, 'keras' in sys.modules, 'matplotlib' in sys.modules, "
-            "len(mnistdata._AHEAD), gc.isenabled(), gc.get_freeze_count() > 100000); import tensorflow as tf; "
+            "import mnistdata, gc, builtins; print('tensorflow' in sys.modules, 'keras' in sys.modules, "
+            "'matplotlib' in sys.modules, len(mnistdata._AHEAD), gc.isenabled(), gc.get_freeze_count() > 100000, "
+            "type(builtins.compile).__name__); import tensorflow as tf; "
             "tf.keras.layers.Dense(3); import keras; print(keras.__version__[0])")
     env = dict(os.environ, PYTHONPATH=ROOT)
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.split() == ["True", "False", "False", "1", "True", "True", "3"], r.stdout
+    assert r.stdout.split() == ["True", "False", "False", "1", "True", "True", "builtin_function_or_method", "3"], \
+        r.stdout
     # TensorFlow without Keras or matplotlib, the data on its way, the collector on again with TensorFlow's
-    # objects frozen; tf.keras and keras load when asked for
+    # objects frozen, compile() itself again; tf.keras and keras load when asked for
+
+
+def test_compile_once_shares_an_expressions_code_and_passes_the_rest_on():
+    from visualiser import startup
+    first = startup._compile_once("_atypes.Float32", "<string>", "eval")
+    assert startup._compile_once("_atypes.Float32", "<string>", "eval") is first
+    assert eval(first, {"_atypes": type("T", (), {"Float32": 32})}) == 32
+    assert startup._compile_once("x = 1", "<string>", "exec") is not startup._compile_once("x = 1", "<string>", "exec")
+    with pytest.raises(SyntaxError):
+        startup._compile_once("not an expression =", "<string>", "eval")
 
 
 # -- benchmarks/startup.py: its statistics on canned marks, its flags, one real run -------------------------

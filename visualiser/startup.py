@@ -14,6 +14,8 @@ initialised), loop (the first iteration starts), window (the window made, while 
 (the first training figures, which the script prints at once), drawn (the window's first picture).
 """
 import atexit
+import builtins
+import functools
 import gc
 import importlib.abc
 import importlib.machinery
@@ -75,23 +77,44 @@ class _KerasLater(importlib.abc.MetaPathFinder):
 
 
 def import_tensorflow():
-    """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater) and without Python's
-    cyclic garbage collector: the import makes some 390,000 objects the collector tracks and hardly any garbage; the
-    collections they set off cost 10-15% of its CPU time (measured: docs/speed.md, "Start-up"). Its objects are
-    then frozen (gc.freeze), so that the collections of the run never go through them again."""
+    """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater), without Python's cyclic
+    garbage collector and compiling each forward reference once (_compile_once). The import makes some 390,000
+    objects the collector tracks and hardly any garbage: the collections they set off cost 10-15% of its CPU
+    time (docs/speed.md, "Start-up"); its objects are then frozen (gc.freeze), so that the run's collections
+    never go through them again."""
     if "tensorflow" in sys.modules:
         return
-    later = _KerasLater()
+    later, compile_ = _KerasLater(), builtins.compile
     sys.meta_path.insert(0, later)
     collecting = gc.isenabled()
     gc.disable()
+    builtins.compile = _compile_once
     try:
         import tensorflow  # noqa: F401
     finally:
+        builtins.compile = compile_
         sys.meta_path.remove(later)
         if collecting:
             gc.freeze()
             gc.enable()
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(source):
+    return _COMPILE(source, "<string>", "eval")
+
+
+def _compile_once(source, filename, mode, *args, **kwargs):
+    """compile(), sharing the code of an expression already compiled. TensorFlow's generated op modules make
+    some 18,000 typing.ForwardRef objects out of a few hundred strings ("_atypes.Float32", ...), and each
+    compiles its string: about 6% of the import's CPU time. A code object never changes, so one serves them all;
+    every other call is compile()'s own."""
+    if not args and not kwargs and isinstance(source, str) and filename == "<string>" and mode == "eval":
+        return _compiled(source)
+    return _COMPILE(source, filename, mode, *args, **kwargs)
+
+
+_COMPILE = builtins.compile
 
 
 def process_start():
