@@ -197,15 +197,18 @@ def run_once(root, step, mode, env, display=None):
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         deadline = time.perf_counter() + TIMEOUT
-        while not (first and (os.path.exists(log) or not logs)) and proc.poll() is None and time.perf_counter() < deadline:
-            time.sleep(0.01)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)            # the start-up is over: end the run (cleanly, as Ctrl-C does)
         try:
+            while not (first and (os.path.exists(log) or not logs)) and proc.poll() is None \
+                    and time.perf_counter() < deadline:
+                time.sleep(0.01)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)        # the start-up is over: end the run (cleanly, as Ctrl-C does)
             proc.wait(60)
-        except subprocess.TimeoutExpired:
+        except BaseException:                          # timed out, or the benchmark itself stopped: no orphan
             proc.kill()
             proc.wait()
+            if not isinstance(sys.exc_info()[1], subprocess.TimeoutExpired):
+                raise
         reader.join(10)
         if not first:
             err.seek(0)
