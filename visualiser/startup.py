@@ -1,4 +1,9 @@
-"""A step's start-up, from the command to its first training line, and the log that says where it went.
+"""A step's start-up, from the command to its first training line: what shortens it, and the log that says where
+it went.
+
+begin(), called by tensorflowvisu.flags() once a script's flags are read, starts reading the data in a thread and
+imports TensorFlow meanwhile, without the parts of its import no step needs (import_tensorflow: Keras, the
+garbage collector's passes, repeated compilations). Measured, part by part: docs/speed.md, "Start-up".
 
 TFVISU_STARTUP_LOG=FILE makes a run note the moment it passes each stage (mark(name): time.perf_counter(), on
 Linux CLOCK_MONOTONIC, one clock for every process, so benchmarks/startup.py reads the marks against the moment
@@ -54,12 +59,11 @@ def begin(data_dir):
 class _KerasLater(importlib.abc.MetaPathFinder):
     """`import keras` fails while TensorFlow is imported, as if Keras were not installed.
 
-    TensorFlow's __init__ ends by importing keras.src.optimizers "so that [its] registration ... happens at load
-    time" (for SavedModels that name Keras optimizers), in a try/except ImportError; with Keras 3 that import
-    brings all of Keras and matplotlib.pyplot (measured: docs/speed.md, "Start-up"). No step uses Keras (tf.keras
-    is still there: TensorFlow loads it lazily, and a later `import keras` imports it whole). Lookups of its spec
-    (TensorFlow's own importlib.util.find_spec("keras"), which finds the folder tf.keras points to) still succeed:
-    only loading the module is refused."""
+    TensorFlow's __init__ ends by importing keras.src.optimizers, so that Keras's optimizers are registered for
+    SavedModels that name them, inside a try/except ImportError; with Keras 3 that import brings all of Keras and
+    matplotlib.pyplot. No step uses Keras (tf.keras is still there: TensorFlow loads it lazily, and a later
+    `import keras` imports it whole). Lookups of its spec (TensorFlow's own importlib.util.find_spec("keras"),
+    which finds the folder tf.keras points to) still succeed: only loading the module is refused."""
 
     def find_spec(self, name, path=None, target=None):
         if name != "keras":
