@@ -16,6 +16,8 @@ import time
 
 import mnistdata
 
+from . import startup
+
 _FAILED = []              # what could not be written: the process exits 1 once the script has ended
 # the run's summary line, printed by Loop.summary(); course.parse_run() reads it with this pattern
 TRAINED_LINE = re.compile(r"^trained ([\d,]+) iterations? in ([\d.]+) s \(([\d.]+) s per 100 iterations", re.M)
@@ -126,6 +128,7 @@ class Loop:
                     self.stopped_at = i
                     break
                 test, train = self.schedule(i)
+                startup.mark("loop")
                 self.compute_step(i, test, train)
                 self.completed = i + 1
                 if test and self.movie:
