@@ -15,6 +15,9 @@
                  device     TensorFlow's thread pools and the device line a run starts with
                  runloop    the run loop: the schedule, pause and stop, Ctrl-C and SIGTERM, the exit status
                  board      --logdir: the run as TensorBoard events
+                 startup    the start-up: the data read while TensorFlow imports without Keras;
+                            TFVISU_STARTUP_LOG, its stages
+                 quiet      TensorFlow imported without the CUDA wheel's start-up lines (the steps and mlengine)
 
 A front end imports the core and leaves, the core imports leaves, a leaf imports at most another leaf (device
 options' core count, board and web runloop's UserError, server the panels' keys): no chain of imports among

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from . import display, files, panels
+from . import display, files, panels, startup
 
 NO_WINDOW_BACKENDS = ("agg", "pdf", "ps", "svg", "cairo", "template", "pgf")
 
@@ -53,7 +53,9 @@ class Window(display.Display):
         canvas.mpl_disconnect(canvas.manager.key_press_handler_id)
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
+        canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
         self.put = self.blit
+        startup.mark("window")
 
     def blit(self, kind, boxes):
         """Put the frame's boxes on screen; when they cover most of the figure, the whole figure in one copy
