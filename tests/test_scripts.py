@@ -364,8 +364,10 @@ def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
     window = Window(xvfb, tmp_path, tests=6, iterations=1000)
     try:
         from PIL import ImageGrab
-        key, box = window.key, window.box()
-        grab = lambda: ImageGrab.grab(xdisplay=xvfb).crop(box)  # noqa: E731
+        key = window.key
+        # the window's box read at each grab: Tk scales the figure to the display's dpi once it is mapped (on
+        # Xvfb's default dpi, 1280 x 770 becomes 1331 x 799 a few seconds in)
+        grab = lambda: ImageGrab.grab(xdisplay=xvfb).crop(window.box())  # noqa: E731
         before = np.asarray(grab())
         key("space")                                                     # paused: the data stays as it is
         after_change(grab, before)                                       # (its title line says so)
@@ -377,6 +379,8 @@ def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
             shot.save(tmp_path / f"key-{k}.png")
             seen[k] = screen_panels(shot, len(panels))
         assert seen == COURSE_KEYS
+        key("q")                                                         # paused: Q ends it, cleanly
+        assert window.proc.wait(30) == 0 and "Traceback" not in window.out(), window.out()[-2000:]
     finally:
         window.close()
 

@@ -85,6 +85,8 @@ class Window(display.Display):
                 self.fig.canvas.start_event_loop(self.wait())
                 # Tk's own work (putting the blitted pixels on the X display, events) counts in the budget
                 self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
+                if not self.plt.fignum_exists(self.fig.number):
+                    break                  # closed by Q or its close button during those events: nothing to draw
                 self.tick()
                 if self.finished and self.loop.error is not None:
                     self.plt.close(self.fig)
