@@ -1,0 +1,437 @@
+"""Look inside: what the network learned, read from the graph a step script built, as plain data for the inside
+view (visualiser/inside_view.py draws it). No step script changes; nothing here adds an op to the graph.
+
+    network = inside.find(compute_step)          # once: the script's session, found from training_step
+    pictures = network.pictures()                # the first layer's weights as pictures: one variable read
+    digit = inside.test_digit(vis.digits_fetched("test"), k)   # a digit of the last test (k=0: a mistake)
+    trace = network.trace(digit)                 # that digit through the network: one session run
+    mistakes = inside.Mistakes(); mistakes.observe(vis)        # the confusion matrix of every test run
+
+- Mistakes: tf_format_mnist_images fetches the confusion matrix of every digit it is fed (400 bytes); Mistakes
+  keeps one per test run, for the per-digit accuracy and how the most confused pairs change over training.
+- The first layer: the first weight variable the images placeholder meets on its way to the softmax (the other
+  operand of a MatMul or a Conv2D), read as pictures: [784, n] as n 28x28 images, [k, k, 1, n] as n k x k
+  patches.
+- A digit's trace: the tensors from the images to the softmax; a layer is the output of each activation (ReLU,
+  sigmoid ...). The other placeholders they depend on are fed as a test feeds them, found by what they feed: a
+  bool (into the conds of batch norm) is the test flag, True; a float scalar into dropout is the keep
+  probability, 1.0; an integer is the iteration.
+Where a part does not apply (no hidden layer in step 1.0, a graph without a softmax ...), `notes` says why and
+that part is None: never an exception.
+"""
+import dataclasses
+
+import numpy as np
+
+ACTIVATIONS = {"Relu", "Relu6", "Sigmoid", "Tanh", "Elu", "Selu", "LeakyRelu", "Softplus", "Softsign"}
+WEIGHTED = {"MatMul", "Conv2D"}
+READS = {"Identity", "ReadVariableOp", "Enter", "Switch"}      # between a variable and its use
+VARIABLE_OPS = {"VariableV2", "VarHandleOp", "Variable"}
+BATCH_NORM = {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3", "Rsqrt"}   # Rsqrt: tf.nn.batch_normalization
+RANDOM = {"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUniformInt", "RandomGamma"}
+# pictures shown at most: 100 of 28x28 fill the view's corner at about one screen pixel per weight (200, the
+# dense steps' W1, at half that are noise-sized); the first ones, so that each keeps its place as it trains
+MOST_PICTURES = 100
+HISTORY = 1000            # confusion matrices kept: the course's longest run tests about 105 times
+ITERATION = "iteration"   # a feed whose value is the iteration asked for
+
+
+@dataclasses.dataclass(frozen=True)
+class Layer:
+    """One layer of a digit's trace: `shape` of one digit's activations, (h, w, maps) or (n,); `label` says
+    what makes it, e.g. "conv 5x5 stride 2, batch norm, ReLU"."""
+    name: str
+    shape: tuple
+    label: str
+
+    @property
+    def kind(self):
+        return "conv" if len(self.shape) == 3 else "dense"
+
+
+@dataclasses.dataclass(frozen=True)
+class Outline:
+    """What the view will show, fixed for a run: the view lays itself out from it once."""
+    pictures: tuple = None         # (n, h, w) of the first layer's pictures, or None
+    pictures_label: str = ""       # e.g. "W1 [6, 6, 1, 6]: 6 patches 6x6"
+    pictures_are_classes: bool = False    # one picture per digit: the first layer is the last (step 1.0)
+    layers: tuple = ()             # Layer, from the input to the last hidden layer
+    notes: dict = dataclasses.field(default_factory=dict)     # "pictures", "trace": why not, or a remark
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Digit:
+    """A test digit as the last test run saw it: pixels [28, 28] float32 (the test set's own values), its
+    correct label, the class that test computed, and its place k among the digits the test panel shows."""
+    pixels: np.ndarray
+    label: int
+    computed: int
+    k: int
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Trace:
+    """A digit through the network: one array per layer of the outline ((h, w, maps) or (n,)), the ten
+    probabilities, and the class they give (now: the network may have moved since the test)."""
+    digit: Digit
+    activations: tuple
+    probabilities: np.ndarray
+    computed: int
+
+
+def find(compute_step):
+    """The Network of the session a step's training_step uses: the tf.Session among its globals (a script's
+    `sess`) or its closure. Why there: animate() receives training_step, whose globals are the script's, so
+    no script changes; the default session is None (the scripts use no `with`), and scanning every live object
+    for sessions would be slow and could find another graph's. Never raises: a Network without a session says
+    why in its notes."""
+    import tensorflow.compat.v1 as tf
+    names = dict(getattr(compute_step, "__globals__", None) or {})
+    cells = getattr(compute_step, "__closure__", None) or ()
+    candidates = []
+    for value in list(names.values()) + [c.cell_contents for c in cells if _filled(c)]:
+        if isinstance(value, (tf.Session, tf.InteractiveSession)) and value not in candidates:
+            candidates.append(value)
+    with_images = [s for s in candidates if _images_placeholder(s.graph) is not None]
+    if not with_images:
+        why = "no tf.Session among training_step's globals" if not candidates else \
+            "no placeholder of 28x28 images in the session's graph"
+        return Network(None, names, why)
+    return Network(with_images[0], names)
+
+
+def _filled(cell):
+    try:
+        cell.cell_contents
+        return True
+    except ValueError:
+        return False
+
+
+def _images_placeholder(graph):
+    """The placeholder the digits are fed through: float, 784 values per row ([None, 28, 28, 1] or [None, 784])."""
+    for op in graph.get_operations():
+        if op.type == "Placeholder" and op.outputs[0].dtype.is_floating:
+            shape = op.outputs[0].shape
+            if shape.rank in (2, 4) and shape[1:].is_fully_defined() and shape[1:].num_elements() == 784:
+                return op
+    return None
+
+
+def _consumers(op):
+    return [c for t in op.outputs for c in t.consumers()]
+
+
+def _closure(starts, step):
+    seen, todo = set(starts), list(starts)
+    while todo:
+        for nxt in step(todo.pop()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _inputs_first(graph, ops):
+    """`ops` in an order where every op comes after its inputs among them (creation order is not: a cond adds
+    its switches after the branch that uses them), ties in creation order."""
+    rank = {op: k for k, op in enumerate(graph.get_operations())}
+    done, order = set(), []
+    for root in sorted(ops, key=rank.get):
+        stack = [(root, False)]
+        while stack:
+            op, expanded = stack.pop()
+            if op in done:
+                continue
+            if expanded:
+                done.add(op)
+                order.append(op)
+                continue
+            stack.append((op, True))
+            ins = sorted({t.op for t in op.inputs if t.op in ops and t.op not in done}, key=rank.get, reverse=True)
+            stack.extend((i, False) for i in ins)
+    return order
+
+
+def _variable_of(tensor, downstream):
+    """The variable op a weight operand is read from (through Identity/ReadVariableOp/cond switches), or None
+    when the operand depends on the images (the data operand) or is computed."""
+    op = tensor.op
+    while op not in downstream:
+        if op.type in VARIABLE_OPS:
+            return op
+        if op.type not in READS or not op.inputs:
+            return None
+        op = op.inputs[0].op
+    return None
+
+
+class Network:
+    """A step's graph, read once: the images placeholder, the first layer, the chain of layers to the softmax
+    and the test feeds. Reading it takes tens of milliseconds and adds nothing to the graph; pictures() and
+    trace() run the session (thread-safe: the display's thread may call them while the training runs)."""
+
+    def __init__(self, session, names=None, why=None):
+        self.session = session
+        self.notes = {}
+        self.images = self.probabilities = self.weight = None
+        self.copies = 1                   # the images go through `copies` towers sharing weights (5.0)
+        self._chain, self.layers, self.feeds = [], (), {}
+        self.pictures_label, self.picture_count = "", 0
+        if session is None:
+            self.notes = {"pictures": why, "trace": why}
+            return
+        self._read(session.graph, names or {})
+
+    # -- reading the graph ---------------------------------------------------------------------------------
+    def _read(self, graph, names):
+        x = _images_placeholder(graph)
+        self.images = x.outputs[0]
+        downstream = _closure([x], _consumers)
+        heads = [op for op in graph.get_operations() if op.type == "Softmax" and op in downstream
+                 and not op.name.startswith("gradients")]
+        if not heads:
+            self.notes["trace"] = "no softmax computed from the images: nothing to trace"
+            path = downstream
+        else:
+            self.probabilities = heads[0].outputs[0]
+            upstream = _closure([heads[0]], lambda op: [t.op for t in op.inputs] + list(op.control_inputs))
+            path = downstream & upstream
+        order = _inputs_first(graph, path)
+        self._first_layer(order, downstream, names)
+        if self.probabilities is not None:
+            self._layers(order, x)
+            self._test_feeds(upstream, x)
+            self._no_random_draws(order)
+
+    def _first_layer(self, order, downstream, names):
+        for op in order:
+            if op.type in WEIGHTED:
+                weights = [t for t in op.inputs if _variable_of(t, downstream) is not None]
+                if weights:
+                    self.weight = weights[0]
+                    break
+        if self.weight is None:
+            self.notes["pictures"] = "no weight variable multiplies the images: no first layer to show"
+            return
+        variable = _variable_of(self.weight, downstream)
+        self.copies = sum(1 for op in order if op.type in WEIGHTED and self.weight in list(op.inputs))
+        from tensorflow import Variable            # the base of v1's RefVariable and of ResourceVariable
+        name = next((k for k, v in names.items() if isinstance(v, Variable) and v.op is variable and
+                     not k.startswith("_")), variable.name)      # the script's own name for it (W1), else the op's
+        shape = self.weight.shape.as_list()
+        shown = _picture_shape(shape)
+        if shown is None:
+            self.notes["pictures"] = f"the first layer's weights {name} {shape} are not pictures of the input"
+            self.weight = None
+            return
+        n, h, w = shown
+        what = f"{n} neurons' weights {h}x{w}" if len(shape) == 2 else f"{n} patches {h}x{w}"
+        if n > MOST_PICTURES:
+            what = f"the first {MOST_PICTURES} of {what}"
+        self.pictures_label = f"{name} {shape}: {what}" + (f", {self.copies} towers share them"
+                                                           if self.copies > 1 else "")
+        self.picture_count = min(n, MOST_PICTURES)
+
+    def _layers(self, order, x):
+        """The chain of activations from the images to the softmax; with towers, the first tower's."""
+        depth = {x: 0}
+        for op in order:
+            ins = [t.op for t in op.inputs if t.op in depth]
+            if op is not x:
+                depth[op] = max((depth[i] + (i.type in ACTIVATIONS) for i in ins), default=0)
+        chain, previous = [], x
+        for d in range(max(depth.values(), default=0) + 1):
+            here = [op for op in order if op.type in ACTIVATIONS and depth.get(op) == d]
+            for op in here:                   # the first one fed by the previous layer (the first tower)
+                if previous in _closure([op], lambda o: [t.op for t in o.inputs]):
+                    chain.append(op)
+                    previous = op
+                    break
+        self._chain = chain
+        bounds = [x] + chain + [self.probabilities.op]
+        labels = [_describe(order, a, b) for a, b in zip(bounds, bounds[1:])]
+        layers = []
+        for op, (text, _) in zip(chain, labels):
+            layers.append(Layer(op.name, tuple(op.outputs[0].shape.as_list()[1:]), text))
+        for k, (_, names) in enumerate(labels[1:]):     # dropout after a layer is applied to its output
+            if "dropout" in names and k < len(layers):
+                layers[k] = dataclasses.replace(layers[k], label=layers[k].label + ", dropout")
+        self.layers = tuple(layers)
+        if not chain:
+            self.notes["trace"] = ("one layer: the pixels go straight to the ten softmax neurons, their weights "
+                                   "are the pictures")
+
+    def _test_feeds(self, upstream, x):
+        """Each placeholder the trace depends on, fed as a test run feeds it; one it cannot tell: no trace."""
+        for op in upstream:
+            if op.type != "Placeholder" or op is x:
+                continue
+            t = op.outputs[0]
+            near = _closure([op], lambda o: _consumers(o) if o.type in ("Placeholder", "Sub", "Identity") else [])
+            if t.dtype.is_bool:
+                self.feeds[t] = True                   # the test flag: batch norm's averages, no augmentation
+            elif t.dtype.is_floating and t.shape.rank in (None, 0) and any("dropout" in o.name for o in near):
+                self.feeds[t] = 1.0                    # the keep probability: no dropout when testing
+            elif t.dtype.is_integer and t.shape.rank in (None, 0):
+                self.feeds[t] = ITERATION
+            else:
+                self.notes["trace"] = (f"the trace depends on placeholder {op.name} ({t.dtype.name} {t.shape}), "
+                                       "whose test value cannot be told")
+                self._chain, self.layers = [], ()
+                self.probabilities = None
+                return
+
+    def _no_random_draws(self, order):
+        """Feed zeros for the random numbers on the way (dropout's mask: 0 >= rate 0 keeps every neuron; an
+        augmentation's, in the branch a test does not take): a trace then draws none, so a stateful random op's
+        sequence, and with it the training's dropout masks, is the same whether the view is shown or not."""
+        for op in order:
+            if op.type in RANDOM and op.outputs[0].shape.rank is not None:
+                t = op.outputs[0]
+                shape = [self.copies if d is None else d for d in t.shape.as_list()]
+                self.feeds[t] = np.zeros(shape, t.dtype.as_numpy_dtype)
+
+    # -- what the view shows -----------------------------------------------------------------------------
+    def outline(self):
+        n = self.picture_count
+        pictures = None
+        if self.weight is not None:
+            pictures = (n,) + _picture_shape(self.weight.shape.as_list())[1:]
+        classes = pictures is not None and not self.layers and self.probabilities is not None and pictures[0] == 10
+        return Outline(pictures, self.pictures_label, classes, self.layers, dict(self.notes))
+
+    def pictures(self):
+        """The first layer's weights as pictures, float32 [n, h, w] (n up to MOST_PICTURES): one variable read,
+        or None where the step has no such layer."""
+        if self.weight is None:
+            return None
+        w = self.session.run(self.weight)
+        if w.ndim == 2:
+            n, h, wd = _picture_shape(list(w.shape))
+            out = w.T.reshape(n, h, wd)
+        else:
+            out = w.sum(2).transpose(2, 0, 1)                   # [k, k, 1, n] -> [n, k, k]
+        return np.ascontiguousarray(out[:MOST_PICTURES], np.float32)
+
+    def trace(self, digit, iteration=0):
+        """`digit` (a Digit) through the network as a test sees it: the activations of each layer and the ten
+        probabilities (one session run), or None where the step cannot be traced (notes["trace"] says why)."""
+        if self.probabilities is None:
+            return None
+        shape = [d or 1 for d in self.images.shape.as_list()]
+        x = np.repeat(np.asarray(digit.pixels, np.float32).reshape(shape), self.copies, axis=0)
+        feed = {self.images: x}
+        feed.update({t: iteration if v is ITERATION else v for t, v in self.feeds.items()})
+        values = self.session.run([op.outputs[0] for op in self._chain] + [self.probabilities], feed)
+        probabilities = values[-1][0]
+        return Trace(digit, tuple(v[0] for v in values[:-1]), probabilities, int(np.argmax(probabilities)))
+
+
+def _picture_shape(shape):
+    """(n, h, w) of the pictures a first layer's weights make: [h*w, n] with h*w a square, or [h, w, c, n]."""
+    if len(shape) == 2:
+        side = int(round(shape[0] ** 0.5))
+        return (shape[1], side, side) if side * side == shape[0] else None
+    if len(shape) == 4:
+        return (shape[3], shape[0], shape[1])
+    return None
+
+
+def _describe(order, start, end):
+    """What the ops from `start` (exclusive) to `end` (inclusive) do, in a few words, and their names."""
+    on_path = set(order)
+    after = _closure([start], lambda o: [c for c in _consumers(o) if c in on_path])
+    before = _closure([end], lambda o: [t.op for t in o.inputs if t.op in after])
+    ops = [op for op in order if op in before and op is not start]
+    types = {op.type for op in ops}
+    words = []
+    for op in ops:
+        if op.type == "Conv2D":
+            k = op.inputs[1].shape.as_list()[:2]
+            stride = op.get_attr("strides")[1]
+            words.append(f"conv {k[0]}x{k[1]}" + (f" stride {stride}" if stride > 1 else ""))
+        elif op.type == "MatMul":
+            words.append(f"dense {op.outputs[0].shape.as_list()[-1]}")
+        if words:
+            break
+    if types & {"MaxPool", "MaxPoolV2"}:
+        words.append("max-pool")
+    if types & BATCH_NORM:
+        words.append("batch norm")
+    if end.type in ACTIVATIONS:
+        words.append({"Relu": "ReLU", "Sigmoid": "sigmoid", "Tanh": "tanh"}.get(end.type, end.type))
+    return ", ".join(words), " ".join(op.name for op in ops)
+
+
+def test_digit(fetched, k=0):
+    """The k-th digit (modulo those shown) of what tf_format_mnist_images fetched for the test panel: mistakes
+    come first, so k=0 is a mistake when the test had one. Its pixels are the test set's exactly (uint8 back to
+    mnistdata's float32 x / 255). None before the first test."""
+    if not fetched:
+        return None
+    shown = int(fetched["shown"])
+    if shown == 0:
+        return None
+    k %= shown
+    pixels = fetched["digits"][k].astype(np.float32)
+    pixels *= 1.0 / 255.0                      # as mnistdata scales the bytes: the same float32 values
+    return Digit(pixels, int(fetched["labels"][k]), int(fetched["computed"][k]), k)
+
+
+class Mistakes:
+    """The confusion matrix at every test run (rows: the correct digit, columns: the one computed), kept as the
+    tests come; `version` moves with each, so a display redraws only when it changed. One list of (iteration,
+    matrix) pairs, appended or replaced whole: the display's thread reads it while the training's adds."""
+
+    def __init__(self):
+        self.tests = []
+        self.version = 0
+        self._seen = None
+
+    def add(self, iteration, matrix):
+        tests = self.tests
+        if len(tests) >= HISTORY:              # thin out the older half, keeping the first test
+            tests = tests[:1] + tests[1:HISTORY // 2:2] + tests[HISTORY // 2:]
+        self.tests = tests + [(int(iteration), np.asarray(matrix, np.int64).reshape(10, 10))]
+        self.version += 1
+
+    def observe(self, vis):
+        """Take the latest test run's matrix from a MnistDataVis, if it is new (an identity check: call it as
+        often as convenient). Its iteration is that of the last test point on the curves."""
+        fetched = vis.digits_fetched("test")
+        if fetched is None or fetched is self._seen or "confusion" not in fetched:
+            return False
+        self._seen = fetched
+        tested = vis.test[0]
+        self.add(tested[-1] if tested else vis.iteration, fetched["confusion"])
+        return True
+
+    @property
+    def latest(self):
+        """(iteration, matrix [10, 10]) of the latest test, or None."""
+        return self.tests[-1] if self.tests else None
+
+    def right(self):
+        """(digits right, digits tested) at the latest test: the diagonal's sum, and the matrix's."""
+        m = self.latest[1]
+        return int(np.trace(m)), int(m.sum())
+
+    def per_digit(self):
+        """float [10]: each digit's accuracy at the latest test (NaN for a digit never tested)."""
+        m = self.latest[1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(m) / m.sum(1)
+
+    def pairs(self, count=5):
+        """The `count` most confused (correct, computed) pairs at the latest test, most mistakes first (pairs
+        without a mistake left out), and their mistakes at every test: ([pairs], iterations [T], counts [T, k])."""
+        tests = self.tests
+        if not tests:
+            return [], np.zeros(0, int), np.zeros((0, 0), int)
+        off = tests[-1][1].copy()
+        np.fill_diagonal(off, 0)
+        flat = np.argsort(-off, axis=None, kind="stable")[:count]
+        chosen = [divmod(int(f), 10) for f in flat if off.flat[f] > 0]
+        counts = np.array([[m[a, b] for a, b in chosen] for _, m in tests], int).reshape(len(tests), len(chosen))
+        return chosen, np.array([i for i, _ in tests]), counts
