@@ -2,7 +2,7 @@
 first layer's read and one digit's trace run from another thread, and the view's drawing.
 
     python3 benchmarks/inside_cost.py                       # steps 1.0, 3.1 and 4.2
-    python3 benchmarks/inside_cost.py --steps 3.1 --iterations 300
+    python3 benchmarks/inside_cost.py --steps 3.1 --iterations 300     # any step of the course, 1.0 ... 4.2
 
 Each step runs in this process (--text), as the view will see it: the network is found from training_step
 when the training starts; a second thread then reads the first layer and traces the last test's first digit
@@ -23,7 +23,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ladder  # (script names, the repository's root)
+import ladder  # (script names, the repository's root on the path)
+import course  # (the steps)
 import machine  # (the machine line, printed first and stored with the result)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inside_cost.json")
@@ -159,6 +160,13 @@ def main(argv=None):
     parser.add_argument("--iterations", type=int, help="iterations of each step (default: 301, 4.2: 101)")
     parser.add_argument("--rounds", type=int, default=10, help="test runs with and without the matrix, each")
     args = parser.parse_args(argv)
+    known = [step for step in course.steps() if step < "5"]    # 5.0 and 5.1 test in slices, not in one fetch
+    for step in args.steps:
+        if step not in known:
+            parser.error(f"--steps: {step} is not one of the course's steps {', '.join(known)}")
+    for flag in ("iterations", "rounds"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            parser.error(f"--{flag} must be at least 1")
     os.environ["MPLBACKEND"] = "Agg"
     record = machine.describe()
     print(machine.line(record), flush=True)

@@ -11,6 +11,7 @@ import pytest
 os.environ["MPLBACKEND"] = "Agg"
 import course
 import tensorflowvisu
+from conftest import run_script
 from inside_cost import run_step          # a step run in this process, seen at each test (benchmarks/)
 from visualiser import inside, inside_view
 
@@ -225,3 +226,12 @@ def test_the_view_pieces():
         [1.0, 0.0]
     assert inside_view.coarse_top(None, [37]) == 50 and inside_view.coarse_top(50, [20]) == 50
     assert inside_view.coarse_top(50, [12]) == 20 and inside_view.coarse_top(20, [21]) == 50
+
+
+@pytest.mark.parametrize("args, says", [(["--steps", "9.9"], "--steps: 9.9 is not one of the course's steps"),
+                                        (["--steps", "5.0"], "--steps: 5.0 is not one"),
+                                        (["--iterations", "0"], "--iterations must be at least 1"),
+                                        (["--rounds", "-1"], "--rounds must be at least 1")])
+def test_the_cost_benchmark_refuses_a_bad_flag_in_one_line(args, says):
+    r = run_script("benchmarks/inside_cost.py", *args, timeout=60)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and says in r.stderr.strip().splitlines()[-1], r.stderr
