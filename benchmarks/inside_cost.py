@@ -93,7 +93,7 @@ def while_training(step, iterations, every=0.25):
             start = time.perf_counter()
             network.pictures()
             times["pictures"].append(time.perf_counter() - start)
-            if fetched is not None and network.outline().layers:
+            if fetched is not None:
                 digit = inside.test_digit(fetched, 0)
                 start = time.perf_counter()
                 network.trace(digit)
@@ -113,11 +113,15 @@ def while_training(step, iterations, every=0.25):
 
 
 def test_run_with_and_without_confusion(names, network, rounds):
-    """The step's own test fetch (accuracy, loss, the test panel's digits) on the 10,000 test digits, with the
-    confusion matrix and without it, interleaved."""
+    """The step's own test fetch (accuracy, loss, the test panel's digits) on the 10,000 test digits: wall
+    seconds with the confusion matrix and without it, interleaved; and, from TensorFlow's own trace of `rounds`
+    runs with it, the seconds its ops took against all the ops of the run (the share holds under load, where
+    the wall difference drowns in noise)."""
+    import tensorflow.compat.v1 as tf
+    from visualiser import inside
     images = names["mnist"].test
     feed = {names["X"]: images.images, names["Y_"]: images.labels}
-    feed.update({t: 0 if v == "iteration" else v for t, v in network.feeds.items()})
+    feed.update({t: 0 if v is inside.ITERATION else v for t, v in network.feeds.items()})
     fetch = [names["accuracy"], names["cross_entropy"], names["It"]]
     without = fetch[:2] + [{k: v for k, v in names["It"].items() if k != "confusion"}]
     times = {"with": [], "without": []}
@@ -127,6 +131,15 @@ def test_run_with_and_without_confusion(names, network, rounds):
             start = time.perf_counter()
             names["sess"].run(f, feed)
             times[key].append(time.perf_counter() - start)
+    scope = names["It"]["confusion"].op.name.rsplit("/", 1)[0] + "/"      # the test image's: confusion_1/
+    times["its ops"], times["all ops"] = [], []
+    for _ in range(rounds):
+        metadata = tf.RunMetadata()
+        names["sess"].run(fetch, feed, options=tf.RunOptions(trace_level=tf.RunOptions.FULL_TRACE),
+                          run_metadata=metadata)
+        nodes = [n for d in metadata.step_stats.dev_stats for n in d.node_stats]
+        times["its ops"].append(sum(n.all_end_rel_micros for n in nodes if n.node_name.startswith(scope)) / 1e6)
+        times["all ops"].append(sum(n.all_end_rel_micros for n in nodes) / 1e6)
     return times
 
 
@@ -187,7 +200,8 @@ def main(argv=None):
               f"  reading the graph {row['find']}\n"
               f"  while training: first layer read {row['while_training']['pictures']}, "
               f"trace {row['while_training']['trace']}\n"
-              f"  test run with the confusion matrix {row['test_run']['with']}, without {row['test_run']['without']}\n"
+              f"  test run with the confusion matrix {row['test_run']['with']}, without {row['test_run']['without']}; "
+              f"its ops {row['test_run']['its ops']} of all ops {row['test_run']['all ops']}\n"
               f"  view: made in {row['view']['make']}, update {row['view']['update']}, "
               f"full Agg draw {row['view']['draw']}", flush=True)
     print(machine.line(record, {"load_after": os.getloadavg()[0]}), flush=True)
