@@ -5,12 +5,12 @@ first layer's read and one digit's trace run from another thread, and the view's
     python3 benchmarks/inside_cost.py --steps 3.1 --iterations 300     # any step of the course, 1.0 ... 4.2
 
 Each step runs in this process (--text), as the view will see it: the network is found from training_step
-when the training starts; a second thread then reads the first layer and traces the last test's first digit
-every 0.25 s while the training thread runs (tf.Session.run is thread-safe). After the run, the test run
-(accuracy, loss and the test panel's digits on the 10,000 test digits) is fetched with and without the
-confusion matrix, interleaved; then the view is made on an Agg figure and updated. Figures: milliseconds,
-medians (and max) over the samples; the machine line and the load before and after. Results in
-benchmarks/results/inside_cost.json.
+when the training starts; a second thread then reads the first layer, traces the last test's first digit,
+and does both in one run, every 0.25 s while the training thread runs (tf.Session.run is thread-safe). After
+the run: the test run (accuracy, loss and the test panel's digits on the 10,000 test digits) with and without
+the confusion matrix, interleaved, and the matrix's own op time from TensorFlow's trace; then the view made
+on an Agg figure, updated and drawn in full. Figures: milliseconds, medians (and max) over the samples; the
+machine line and the load before and after. Results in benchmarks/results/inside_cost.json.
 """
 import argparse
 import contextlib
@@ -84,20 +84,18 @@ def ms(samples):
 def while_training(step, iterations, every=0.25):
     """The network found, then the first layer read and a digit traced every `every` s on a second thread."""
     from visualiser import inside
-    times = {"find": [], "pictures": [], "trace": []}
+    times = {"find": [], "pictures": [], "trace": [], "both": []}
     stop = threading.Event()
 
     def sample(vis, network):
         while not stop.wait(every):
-            fetched = vis.digits_fetched("test")
-            start = time.perf_counter()
-            network.pictures()
-            times["pictures"].append(time.perf_counter() - start)
-            if fetched is not None:
-                digit = inside.test_digit(fetched, 0)
-                start = time.perf_counter()
-                network.trace(digit)
-                times["trace"].append(time.perf_counter() - start)
+            digit = inside.test_digit(vis.digits_fetched("test"), 0)
+            for key, read in (("pictures", network.pictures), ("trace", lambda: network.trace(digit)),
+                              ("both", lambda: network.look(digit))):        # as a frame would: one run
+                if digit is not None or key == "pictures":
+                    start = time.perf_counter()
+                    read()
+                    times[key].append(time.perf_counter() - start)
 
     def start(vis, network):
         threading.Thread(target=sample, args=(vis, network), daemon=True).start()
@@ -199,7 +197,7 @@ def main(argv=None):
         print(f"{step} ({iterations} iterations, load after {row['load_after']:.1f}), ms:\n"
               f"  reading the graph {row['find']}\n"
               f"  while training: first layer read {row['while_training']['pictures']}, "
-              f"trace {row['while_training']['trace']}\n"
+              f"trace {row['while_training']['trace']}, both in one run {row['while_training']['both']}\n"
               f"  test run with the confusion matrix {row['test_run']['with']}, without {row['test_run']['without']}; "
               f"its ops {row['test_run']['its ops']} of all ops {row['test_run']['all ops']}\n"
               f"  view: made in {row['view']['make']}, update {row['view']['update']}, "

@@ -79,6 +79,10 @@ def test_each_step_read_from_its_graph_agrees_with_its_test_runs(ran, step):
         assert tested_at == i and np.trace(m) == round(accuracy * 10000)
     outline = network.outline()
     assert outline.pictures == pictures and network.pictures().shape == pictures
+    digit = inside.test_digit(names["datavis"].digits_fetched("test"), 0)
+    both, alone = network.look(digit), network.trace(digit)      # one run for a frame: the same figures
+    assert np.array_equal(both[0], network.pictures()) and both[1].computed == alone.computed
+    assert np.allclose(both[1].probabilities, alone.probabilities, atol=1e-6) and network.look()[1] is None
     assert [layer.shape for layer in outline.layers] == layers
     assert outline.pictures_are_classes == (step == "1.0")
     if step == "1.0":

@@ -226,9 +226,9 @@ class Network:
             self.weight = None
             return
         n, h, w = shown
-        what = f"{n} neurons' weights {h}x{w}" if len(shape) == 2 else f"{n} patches {h}x{w}"
+        what = f"{n} neurons" if len(shape) == 2 else f"{n} patches {h}x{w}"
         if n > MOST_PICTURES:
-            what = f"the first {MOST_PICTURES} of {what}"
+            what = f"{MOST_PICTURES} of its {n} neurons"
         self.pictures_label = f"{name} {shape}: {what}" + (f", {self.copies} towers share them"
                                                            if self.copies > 1 else "")
         self.picture_count = min(n, MOST_PICTURES)
@@ -299,33 +299,42 @@ class Network:
         if self.weight is not None:
             pictures = (n,) + _picture_shape(self.weight.shape.as_list())[1:]
         classes = pictures is not None and not self.layers and self.probabilities is not None and pictures[0] == 10
-        return Outline(pictures, self.pictures_label, classes, self.layers, dict(self.notes))
+        label = self.pictures_label + (", one per digit" if classes else "")
+        return Outline(pictures, label, classes, self.layers, dict(self.notes))
+
+    def look(self, digit=None, iteration=0, weights=True):
+        """(pictures, trace) in one session run: the first layer's weights as pictures, float32 [n, h, w] (n up to
+        MOST_PICTURES), and `digit` (a Digit) through the network as a test sees it. Either is None where it
+        does not apply (notes says why) or is not asked for (digit None, weights False). One run, because a run made while the
+        training runs waits for the training's ops in the session's pool of one thread between ops."""
+        fetches, feed = {}, {}
+        if weights and self.weight is not None:
+            fetches["weights"] = self.weight
+        if digit is not None and self.probabilities is not None:
+            fetches["layers"] = [op.outputs[0] for op in self._chain]
+            fetches["probabilities"] = self.probabilities
+            shape = [d or 1 for d in self.images.shape.as_list()]
+            feed = {self.images: np.repeat(np.asarray(digit.pixels, np.float32).reshape(shape), self.copies, 0)}
+            feed.update({t: iteration if v is ITERATION else v for t, v in self.feeds.items()})
+        values = self.session.run(fetches, feed) if fetches else {}
+        pictures = trace = None
+        if "weights" in values:
+            w = values["weights"]
+            w = w.T.reshape(w.shape[1], *_picture_shape(list(w.shape))[1:]) if w.ndim == 2 else \
+                w.sum(2).transpose(2, 0, 1)                      # [k, k, 1, n] -> [n, k, k]
+            pictures = np.ascontiguousarray(w[:MOST_PICTURES], np.float32)
+        if "probabilities" in values:
+            p = values["probabilities"][0]
+            trace = Trace(digit, tuple(a[0] for a in values["layers"]), p, int(np.argmax(p)))
+        return pictures, trace
 
     def pictures(self):
-        """The first layer's weights as pictures, float32 [n, h, w] (n up to MOST_PICTURES): one variable read,
-        or None where the step has no such layer."""
-        if self.weight is None:
-            return None
-        w = self.session.run(self.weight)
-        if w.ndim == 2:
-            n, h, wd = _picture_shape(list(w.shape))
-            out = w.T.reshape(n, h, wd)
-        else:
-            out = w.sum(2).transpose(2, 0, 1)                   # [k, k, 1, n] -> [n, k, k]
-        return np.ascontiguousarray(out[:MOST_PICTURES], np.float32)
+        """The first layer's weights as pictures (look()'s first half): one variable read."""
+        return self.look()[0] if self.weight is not None else None
 
     def trace(self, digit, iteration=0):
-        """`digit` (a Digit) through the network as a test sees it: the activations of each layer and the ten
-        probabilities (one session run), or None where the step cannot be traced (notes["trace"] says why)."""
-        if self.probabilities is None:
-            return None
-        shape = [d or 1 for d in self.images.shape.as_list()]
-        x = np.repeat(np.asarray(digit.pixels, np.float32).reshape(shape), self.copies, axis=0)
-        feed = {self.images: x}
-        feed.update({t: iteration if v is ITERATION else v for t, v in self.feeds.items()})
-        values = self.session.run([op.outputs[0] for op in self._chain] + [self.probabilities], feed)
-        probabilities = values[-1][0]
-        return Trace(digit, tuple(v[0] for v in values[:-1]), probabilities, int(np.argmax(probabilities)))
+        """`digit` through the network (look()'s second half): its layers' activations and the ten probabilities."""
+        return self.look(digit, iteration, weights=False)[1] if self.probabilities is not None else None
 
 
 def _picture_shape(shape):

@@ -137,6 +137,7 @@ class InsideView:
         self.pairs_top = None
         ax.set_xlim(0, self.iterations or 100)
         ax.set_ylim(0, 5)
+        ax.yaxis.get_major_locator().set_params(integer=True)      # counts of digits
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=FONT)
         ax.set_xlabel("iteration", fontsize=FONT, labelpad=1)
@@ -167,7 +168,7 @@ class InsideView:
                 r, c = divmod(d, cols)
                 ax.text(c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1, va="top", ha="left",
                         color=INK)
-        ax.set_title(f"first layer: {o.pictures_label}\nred: weight > 0, blue: < 0 (each picture to its own scale)",
+        ax.set_title(f"first layer: {o.pictures_label}\nweights > 0 red, < 0 blue, each picture on its own scale",
                      fontsize=8)
 
     def _make_trace(self, at):
