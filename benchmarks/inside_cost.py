@@ -81,33 +81,43 @@ def ms(samples):
             "n": len(samples)} if samples else None
 
 
-def while_training(step, iterations, every=0.25):
-    """The network found, then the first layer read and a digit traced every `every` s on a second thread."""
+def reads(network, vis, times):
+    """The first layer read, the last test's first digit traced, and both in one run (as a frame would)."""
     from visualiser import inside
-    times = {"find": [], "pictures": [], "trace": [], "both": []}
+    digit = inside.test_digit(vis.digits_fetched("test"), 0)
+    for key, read in (("pictures", network.pictures), ("trace", lambda: network.trace(digit)),
+                      ("both", lambda: network.look(digit))):
+        if digit is not None or key == "pictures":
+            start = time.perf_counter()
+            read()
+            times.setdefault(key, []).append(time.perf_counter() - start)
+
+
+def while_training(step, iterations, every=0.25):
+    """The reads every `every` s on a second thread while the step trains (they wait for the training's ops),
+    then 20 times with nothing else running (their own cost), and the graph read as the view does once."""
+    from visualiser import inside
+    during, after, found = {}, {}, []
     stop = threading.Event()
 
     def sample(vis, network):
         while not stop.wait(every):
-            digit = inside.test_digit(vis.digits_fetched("test"), 0)
-            for key, read in (("pictures", network.pictures), ("trace", lambda: network.trace(digit)),
-                              ("both", lambda: network.look(digit))):        # as a frame would: one run
-                if digit is not None or key == "pictures":
-                    start = time.perf_counter()
-                    read()
-                    times[key].append(time.perf_counter() - start)
+            reads(network, vis, during)
 
     def start(vis, network):
         threading.Thread(target=sample, args=(vis, network), daemon=True).start()
 
     started = time.perf_counter()
     names, network, mistakes = run_step(step, iterations, at_start=start)
+    seconds = time.perf_counter() - started
     stop.set()
-    for _ in range(3):                       # reading the graph, as the view does once
+    for _ in range(20):
+        reads(network, names["datavis"], after)
+    for _ in range(3):
         begin = time.perf_counter()
         inside.find(names["training_step"])
-        times["find"].append(time.perf_counter() - begin)
-    return names, network, mistakes, times, time.perf_counter() - started
+        found.append(time.perf_counter() - begin)
+    return names, network, mistakes, {"during": during, "after": after, "find": found}, seconds
 
 
 def test_run_with_and_without_confusion(names, network, rounds):
@@ -188,7 +198,8 @@ def main(argv=None):
         confusion = test_run_with_and_without_confusion(names, network, args.rounds)
         made, drawn = drawing(network, mistakes, names)
         row = {"iterations": iterations, "seconds": round(seconds, 1), "load_after": os.getloadavg()[0],
-               "while_training": {k: ms(v) for k, v in times.items() if k != "find"},
+               "while_training": {k: ms(v) for k, v in times["during"].items()},
+               "alone": {k: ms(v) for k, v in times["after"].items()},
                "find": ms(times["find"]),
                "test_run": {k: ms(v) for k, v in confusion.items()},
                "view": {"make": round(made * 1e3, 1), **{k: ms(v) for k, v in drawn.items()}}}
@@ -198,6 +209,8 @@ def main(argv=None):
               f"  reading the graph {row['find']}\n"
               f"  while training: first layer read {row['while_training']['pictures']}, "
               f"trace {row['while_training']['trace']}, both in one run {row['while_training']['both']}\n"
+              f"  alone: first layer read {row['alone']['pictures']}, trace {row['alone']['trace']}, "
+              f"both in one run {row['alone']['both']}\n"
               f"  test run with the confusion matrix {row['test_run']['with']}, without {row['test_run']['without']}; "
               f"its ops {row['test_run']['its ops']} of all ops {row['test_run']['all ops']}\n"
               f"  view: made in {row['view']['make']}, update {row['view']['update']}, "

@@ -118,6 +118,10 @@ def test_the_view_draws_a_step_and_updates_without_making_artists(ran, tmp_path,
     fig = Figure(figsize=(12.8, 7.2), dpi=100)
     FigureCanvasAgg(fig)
     view = inside_view.InsideView(fig, [0.02, 0.03, 0.96, 0.9], network.outline(), iterations)
+    first = inside.Mistakes()                    # the untrained network's test: digits never right, scales at 0
+    first.add(*mistakes.tests[0])
+    assert view.update(first) == [view.ax_confusion, view.ax_accuracy, view.ax_pairs]
+    assert view.ax_accuracy.get_xlim()[0] == 0
     changed = view.update(mistakes, network.pictures(), traces[0])
     assert set(changed) == {ax for ax in view.axes if view.artists(ax)}
     assert view.ax_digit in changed and view.ax_probabilities in changed

@@ -300,7 +300,7 @@ class InsideView:
                                       f"{right:,} of {tested:,} right = {right / max(tested, 1):.2%}")
         accuracy = mistakes.per_digit()
         seen = accuracy[np.isfinite(accuracy)]
-        low = max([b for b in (0.0, 0.5, 0.8, 0.9, 0.95) if not len(seen) or b <= seen.min() - 0.005])
+        low = max([0.0] + [b for b in (0.5, 0.8, 0.9, 0.95) if len(seen) and b <= seen.min() - 0.005])
         if low != self.accuracy_low:                 # the scale moves up as the network learns: a few times a run
             self.accuracy_low = low
             self.ax_accuracy.set_xlim(low, 1)
