@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ladder  # (script names, the repository's root on the path)
 import course  # (the steps)
 import machine  # (the machine line, printed first and stored with the result)
+from visualiser import inside, inside_view, mistakes  # (numpy only at import: TensorFlow and matplotlib when used)
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "inside_cost.json")
 ITERATIONS = {"1.0": 301, "3.1": 301, "4.2": 101}
@@ -47,10 +48,9 @@ def run_step(step, iterations, at_start=None, at_test=None):
     network as that test saw it). Returns (the script's globals, its Network, the Mistakes of every test)."""
     import tensorflow.compat.v1 as tf
     import tensorflowvisu
-    from visualiser import inside
     vis_class, real_flags = tensorflowvisu.MnistDataVis, tensorflowvisu.flags
     animate, update = vis_class.animate, vis_class.update_image2
-    seen = {"mistakes": inside.Mistakes()}
+    seen = {"history": mistakes.Mistakes()}
 
     def animate_found(vis, compute_step, *args, **kwargs):
         seen["network"] = inside.find(compute_step)        # as the view finds it: from training_step
@@ -60,7 +60,7 @@ def run_step(step, iterations, at_start=None, at_test=None):
 
     def update_seen(vis, im):
         update(vis, im)
-        seen["mistakes"].observe(vis)
+        seen["history"].observe(vis)
         if at_test:
             at_test(vis, seen["network"])
 
@@ -73,7 +73,7 @@ def run_step(step, iterations, at_start=None, at_test=None):
             patches.enter_context(_patched(owner, name, value))
         with tf.Graph().as_default():
             names = runpy.run_path(os.path.join(ladder.ROOT, ladder.script_for(step)), run_name="__main__")
-    return names, seen["network"], seen["mistakes"]
+    return names, seen["network"], seen["history"]
 
 
 def ms(samples):
@@ -83,8 +83,7 @@ def ms(samples):
 
 def reads(network, vis, times):
     """The first layer read, the last test's first digit traced, and both in one run (as a frame would)."""
-    from visualiser import inside
-    digit = inside.test_digit(vis.digits_fetched("test"), 0)
+    digit = mistakes.test_digit(vis.digits_fetched("test"), 0)
     for key, read in (("pictures", network.pictures), ("trace", lambda: network.trace(digit)),
                       ("both", lambda: network.look(digit))):
         if digit is not None or key == "pictures":
@@ -96,7 +95,6 @@ def reads(network, vis, times):
 def while_training(step, iterations, every=0.25):
     """The reads every `every` s on a second thread while the step trains (they wait for the training's ops),
     then 20 times with nothing else running (their own cost), and the graph read as the view does once."""
-    from visualiser import inside
     during, after, found = {}, {}, []
     stop = threading.Event()
 
@@ -108,7 +106,7 @@ def while_training(step, iterations, every=0.25):
         threading.Thread(target=sample, args=(vis, network), daemon=True).start()
 
     started = time.perf_counter()
-    names, network, mistakes = run_step(step, iterations, at_start=start)
+    names, network, history = run_step(step, iterations, at_start=start)
     seconds = time.perf_counter() - started
     stop.set()
     for _ in range(20):
@@ -117,7 +115,7 @@ def while_training(step, iterations, every=0.25):
         begin = time.perf_counter()
         inside.find(names["training_step"])
         found.append(time.perf_counter() - begin)
-    return names, network, mistakes, {"during": during, "after": after, "find": found}, seconds
+    return names, network, history, {"during": during, "after": after, "find": found}, seconds
 
 
 def test_run_with_and_without_confusion(names, network, rounds):
@@ -126,7 +124,6 @@ def test_run_with_and_without_confusion(names, network, rounds):
     runs with it, the seconds its ops took against all the ops of the run (the share holds under load, where
     the wall difference drowns in noise)."""
     import tensorflow.compat.v1 as tf
-    from visualiser import inside
     images = names["mnist"].test
     feed = {names["X"]: images.images, names["Y_"]: images.labels}
     feed.update({t: 0 if v is inside.ITERATION else v for t, v in network.feeds.items()})
@@ -151,11 +148,10 @@ def test_run_with_and_without_confusion(names, network, rounds):
     return times
 
 
-def drawing(network, mistakes, names, rounds=5):
+def drawing(network, history, names, rounds=5):
     """The view made once on an Agg figure, then updated with new data and drawn in full, `rounds` times."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from visualiser import inside, inside_view
     fetched = names["datavis"].digits_fetched("test")
     fig = Figure(figsize=(12.8, 7.2), dpi=100)
     FigureCanvasAgg(fig)
@@ -164,8 +160,9 @@ def drawing(network, mistakes, names, rounds=5):
     made = time.perf_counter() - start
     times = {"update": [], "draw": []}
     for k in range(rounds):
-        mistakes.add(mistakes.latest[0] + 1, mistakes.latest[1])
-        data = dict(mistakes=mistakes, pictures=network.pictures(), trace=network.trace(inside.test_digit(fetched, k)))
+        history.add(history.latest[0] + 1, history.latest[1])
+        digit = mistakes.test_digit(fetched, k)
+        data = dict(mistakes=history, pictures=network.pictures(), trace=network.trace(digit))
         start = time.perf_counter()
         view.update(**data)
         times["update"].append(time.perf_counter() - start)
@@ -194,9 +191,9 @@ def main(argv=None):
     results = {"machine": record, "steps": {}}
     for step in args.steps:
         iterations = args.iterations or ITERATIONS.get(step, 301)
-        names, network, mistakes, times, seconds = while_training(step, iterations)
+        names, network, history, times, seconds = while_training(step, iterations)
         confusion = test_run_with_and_without_confusion(names, network, args.rounds)
-        made, drawn = drawing(network, mistakes, names)
+        made, drawn = drawing(network, history, names)
         row = {"iterations": iterations, "seconds": round(seconds, 1), "load_after": os.getloadavg()[0],
                "while_training": {k: ms(v) for k, v in times["during"].items()},
                "alone": {k: ms(v) for k, v in times["after"].items()},

@@ -13,7 +13,7 @@ import course
 import tensorflowvisu
 from conftest import run_script
 from inside_cost import run_step          # a step run in this process, seen at each test (benchmarks/)
-from visualiser import inside, inside_view
+from visualiser import inside, inside_view, mistakes
 
 DIGITS = (0, 1, 2, -1)        # traced at every test: the first mistakes, and the last digit shown (right)
 
@@ -26,7 +26,7 @@ def check_every_test(traced):
         assert m.shape == (10, 10) and m.sum() == fetched["tested"] == 10000
         assert np.trace(m) == round(vis.test[1][-1] * 10000), (np.trace(m), vis.test[1][-1])
         for k in DIGITS:
-            digit = inside.test_digit(fetched, k)
+            digit = mistakes.test_digit(fetched, k)
             trace = network.trace(digit)
             if network.outline().notes.get("trace", "").startswith("one layer"):
                 assert trace.activations == ()
@@ -35,8 +35,8 @@ def check_every_test(traced):
     return at_test
 
 
-# step: (iterations, the first layer's pictures (n, h, w): 100 of a dense W1's 200, the layers' shapes). 1.0 at its course length (41 tests),
-# for its weight pictures; 3 iterations of 5.0 test 3 times
+# step: (iterations, the first layer's pictures (n, h, w): 100 of a dense W1's 200, the layers' shapes). 1.0 at
+# its course length (41 tests), for its weight pictures; 3 iterations of 5.0 test 3 times
 FAST = {"1.0": (2001, (10, 28, 28), []),
         "2.2": (101, (100, 28, 28), [(200,), (100,), (60,), (30,)]),
         "3.1": (21, (6, 6, 6), [(28, 28, 6), (14, 14, 12), (7, 7, 24), (200,)]),
@@ -61,8 +61,8 @@ def ran():
         if step not in runs:
             traced, out = [], io.StringIO()
             with contextlib.redirect_stdout(out):
-                names, network, mistakes = run_step(step, STEPS[step][0], at_test=check_every_test(traced))
-            runs[step] = names, network, mistakes, out.getvalue(), traced
+                names, network, history = run_step(step, STEPS[step][0], at_test=check_every_test(traced))
+            runs[step] = names, network, history, out.getvalue(), traced
         return runs[step]
     yield run
     for names, *_ in runs.values():
@@ -72,14 +72,14 @@ def ran():
 @pytest.mark.parametrize("step", list(FAST) + [pytest.param(s, marks=pytest.mark.slow) for s in SLOW])
 def test_each_step_read_from_its_graph_agrees_with_its_test_runs(ran, step):
     _, pictures, layers = STEPS[step]
-    names, network, mistakes, out, traced = ran(step)
+    names, network, history, out, traced = ran(step)
     printed = course.parse_run(out)["test"]
-    assert len(printed) == len(mistakes.tests) >= 1 and len(traced) == len(printed) * len(DIGITS)
-    for (i, accuracy, _), (tested_at, m) in zip(printed, mistakes.tests):       # what the console said
+    assert len(printed) == len(history.tests) >= 1 and len(traced) == len(printed) * len(DIGITS)
+    for (i, accuracy, _), (tested_at, m) in zip(printed, history.tests):       # what the console said
         assert tested_at == i and np.trace(m) == round(accuracy * 10000)
     outline = network.outline()
     assert outline.pictures == pictures and network.pictures().shape == pictures
-    digit = inside.test_digit(names["datavis"].digits_fetched("test"), 0)
+    digit = mistakes.test_digit(names["datavis"].digits_fetched("test"), 0)
     both, alone = network.look(digit), network.trace(digit)      # one run for a frame: the same figures
     assert np.array_equal(both[0], network.pictures()) and both[1].computed == alone.computed
     assert np.allclose(both[1].probabilities, alone.probabilities, atol=1e-6) and network.look()[1] is None
@@ -111,35 +111,35 @@ def artists(fig):
 def test_the_view_draws_a_step_and_updates_without_making_artists(ran, tmp_path, step):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    names, network, mistakes, *_ = ran(step)
+    names, network, history, *_ = ran(step)
     iterations = STEPS[step][0]
     fetched = names["datavis"].digits_fetched("test")
-    traces = [network.trace(inside.test_digit(fetched, k)) for k in range(4)]
+    traces = [network.trace(mistakes.test_digit(fetched, k)) for k in range(4)]
     fig = Figure(figsize=(12.8, 7.2), dpi=100)
     FigureCanvasAgg(fig)
     view = inside_view.InsideView(fig, [0.02, 0.03, 0.96, 0.9], network.outline(), iterations)
-    first = inside.Mistakes()                    # the untrained network's test: digits never right, scales at 0
-    first.add(*mistakes.tests[0])
+    first = mistakes.Mistakes()                    # the untrained network's test: digits never right, scales at 0
+    first.add(*history.tests[0])
     assert view.update(first) == [view.ax_confusion, view.ax_accuracy, view.ax_pairs]
     assert view.ax_accuracy.get_xlim()[0] == 0
-    changed = view.update(mistakes, network.pictures(), traces[0])
+    changed = view.update(history, network.pictures(), traces[0])
     assert set(changed) == {ax for ax in view.axes if view.artists(ax)}
     assert view.ax_digit in changed and view.ax_probabilities in changed
     fig.savefig(tmp_path / f"inside-{step}.png")          # looked at: pytest --basetemp=DIR keeps them
-    right, tested = mistakes.right()
+    right, tested = history.right()
     accuracy = names["datavis"].test[1][-1]
     assert right == round(accuracy * tested) and f"{accuracy:.2%}" in view.confusion_title.get_text()
-    m = mistakes.latest[1]
+    m = history.latest[1]
     assert [[t.get_text() for t in row] for row in view.counts] == \
         [[str(m[r, c]) if m[r, c] or r == c else "" for c in range(10)] for r in range(10)]
     made = artists(fig)
     for k in range(1, 6):                                 # new data every time: a test, weights, a digit
-        mistakes.add(mistakes.latest[0] + k, mistakes.latest[1])
-        changed = view.update(mistakes, network.pictures(), traces[k % len(traces)])
+        history.add(history.latest[0] + k, history.latest[1])
+        changed = view.update(history, network.pictures(), traces[k % len(traces)])
         assert {view.ax_confusion, view.ax_pictures, view.ax_digit} <= set(changed)
         fig.canvas.draw()
         assert artists(fig) == made
-    assert view.update(mistakes, None, None) == []           # nothing new: nothing to redraw
+    assert view.update(history, None, None) == []           # nothing new: nothing to redraw
 
 
 def test_digit_is_the_test_sets_own_pixels(mnist):
@@ -154,10 +154,10 @@ def test_digit_is_the_test_sets_own_pixels(mnist):
     expected = np.zeros((10, 10), int)
     np.add.at(expected, (labels, computed), 1)
     assert np.array_equal(fetched["confusion"], expected)
-    first = inside.test_digit(fetched, 0)
+    first = mistakes.test_digit(fetched, 0)
     assert first.label != first.computed and first.label == labels[0] and first.computed == computed[0]
     assert np.array_equal(first.pixels, mnist.test.images[0, :, :, 0])       # bit for bit
-    assert inside.test_digit(fetched, 1000).k == 0 and inside.test_digit(None) is None
+    assert mistakes.test_digit(fetched, 1000).k == 0 and mistakes.test_digit(None) is None
 
 
 def test_where_a_part_does_not_apply_the_data_says_so():
@@ -202,27 +202,27 @@ def test_a_trace_draws_no_random_numbers():
                 sess.run(tf.global_variables_initializer())
                 network = inside.find(eval("lambda i, test, train: None", {"sess": sess}))
                 for _ in range(traces):
-                    assert network.trace(inside.Digit(np.ones((28, 28)), 1, 1, 0)).activations[0].shape == (20,)
+                    assert network.trace(mistakes.Digit(np.ones((28, 28)), 1, 1, 0)).activations[0].shape == (20,)
                 draws.append(sess.run(mask, training))
     assert np.array_equal(draws[0], draws[1])
 
 
 def test_mistakes_keep_every_test_and_name_the_confused_pairs():
-    mistakes = inside.Mistakes()
-    assert mistakes.latest is None and mistakes.pairs()[0] == []
+    history = mistakes.Mistakes()
+    assert history.latest is None and history.pairs()[0] == []
     for t, n in enumerate([30, 20, 10]):
         m = np.diag(np.full(10, 1000 - n - 3))
         m[4, 9], m[7, 2], m[3, 5] = n, 3, 1          # 4 read as 9 the most, then 7 as 2
-        mistakes.add(t * 100, m)
-    pairs, iterations, counts = mistakes.pairs(2)
+        history.add(t * 100, m)
+    pairs, iterations, counts = history.pairs(2)
     assert pairs == [(4, 9), (7, 2)] and list(iterations) == [0, 100, 200]
     assert counts.tolist() == [[30, 3], [20, 3], [10, 3]]
-    assert mistakes.right() == (10 * 987, 10 * 987 + 14) and mistakes.per_digit()[4] == 987 / 997
-    for t in range(3, inside.HISTORY + 5):
-        mistakes.add(t * 100, np.eye(10, dtype=int))
-    assert len(mistakes.tests) <= inside.HISTORY and mistakes.tests[0][0] == 0 and mistakes.tests[-1][0] == \
-        (inside.HISTORY + 4) * 100
-    assert mistakes.version == inside.HISTORY + 5
+    assert history.right() == (10 * 987, 10 * 987 + 14) and history.per_digit()[4] == 987 / 997
+    for t in range(3, mistakes.HISTORY + 5):
+        history.add(t * 100, np.eye(10, dtype=int))
+    assert len(history.tests) <= mistakes.HISTORY and history.tests[0][0] == 0 and history.tests[-1][0] == \
+        (mistakes.HISTORY + 4) * 100
+    assert history.version == mistakes.HISTORY + 5
 
 
 def test_the_view_pieces():

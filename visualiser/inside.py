@@ -1,21 +1,19 @@
 """Look inside: what the network learned, read from the graph a step script built, as plain data for the inside
-view (visualiser/inside_view.py draws it). No step script changes; nothing here adds an op to the graph.
+view (visualiser/inside_view.py draws it; visualiser/mistakes.py keeps the test runs' confusion matrices and
+picks their digits). No step script changes; nothing here adds an op to the graph.
 
     network = inside.find(compute_step)          # once: the script's session, found from training_step
-    pictures = network.pictures()                # the first layer's weights as pictures: one variable read
-    digit = inside.test_digit(vis.digits_fetched("test"), k)   # a digit of the last test (k=0: a mistake)
-    trace = network.trace(digit)                 # that digit through the network: one session run
-    mistakes = inside.Mistakes(); mistakes.observe(vis)        # the confusion matrix of every test run
+    digit = mistakes.test_digit(vis.digits_fetched("test"), k)  # a digit of the last test (k=0: a mistake)
+    pictures, trace = network.look(digit)        # the first layer as pictures, the digit's trace: one run
 
-- Mistakes: tf_format_mnist_images fetches the confusion matrix of every digit it is fed (400 bytes); Mistakes
-  keeps one per test run, for the per-digit accuracy and how the most confused pairs change over training.
 - The first layer: the first weight variable the images placeholder meets on its way to the softmax (the other
   operand of a MatMul or a Conv2D), read as pictures: [784, n] as n 28x28 images, [k, k, 1, n] as n k x k
   patches.
 - A digit's trace: the tensors from the images to the softmax; a layer is the output of each activation (ReLU,
   sigmoid ...). The other placeholders they depend on are fed as a test feeds them, found by what they feed: a
   bool (into the conds of batch norm) is the test flag, True; a float scalar into dropout is the keep
-  probability, 1.0; an integer is the iteration.
+  probability, 1.0; an integer is the iteration. Random numbers on the way (dropout's masks) are fed zeros,
+  not drawn, so a trace leaves the training's random sequence as it was.
 Where a part does not apply (no hidden layer in step 1.0, a graph without a softmax ...), `notes` says why and
 that part is None: never an exception.
 """
@@ -32,7 +30,6 @@ RANDOM = {"RandomUniform", "RandomStandardNormal", "TruncatedNormal", "RandomUni
 # pictures shown at most: 100 of 28x28 fill the view's corner at about one screen pixel per weight (200, the
 # dense steps' W1, at half that are noise-sized); the first ones, so that each keeps its place as it trains
 MOST_PICTURES = 100
-HISTORY = 1000            # confusion matrices kept: the course's longest run tests about 105 times
 ITERATION = "iteration"   # a feed whose value is the iteration asked for
 
 
@@ -60,20 +57,10 @@ class Outline:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class Digit:
-    """A test digit as the last test run saw it: pixels [28, 28] float32 (the test set's own values), its
-    correct label, the class that test computed, and its place k among the digits the test panel shows."""
-    pixels: np.ndarray
-    label: int
-    computed: int
-    k: int
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
 class Trace:
-    """A digit through the network: one array per layer of the outline ((h, w, maps) or (n,)), the ten
-    probabilities, and the class they give (now: the network may have moved since the test)."""
-    digit: Digit
+    """A digit (a mistakes.Digit) through the network: one array per layer of the outline ((h, w, maps) or (n,)),
+    the ten probabilities, and the class they give (now: the network may have moved since the test)."""
+    digit: object
     activations: tuple
     probabilities: np.ndarray
     computed: int
@@ -304,9 +291,10 @@ class Network:
 
     def look(self, digit=None, iteration=0, weights=True):
         """(pictures, trace) in one session run: the first layer's weights as pictures, float32 [n, h, w] (n up to
-        MOST_PICTURES), and `digit` (a Digit) through the network as a test sees it. Either is None where it
-        does not apply (notes says why) or is not asked for (digit None, weights False). One run, because a run made while the
-        training runs waits for the training's ops in the session's pool of one thread between ops."""
+        MOST_PICTURES), and `digit` (a mistakes.Digit) through the network as a test sees it. Either is None
+        where it does not apply (notes says why) or is not asked for (digit None, weights False). One run,
+        because a run made while the training runs waits for the training's ops (the session has one thread
+        between ops)."""
         fetches, feed = {}, {}
         if weights and self.weight is not None:
             fetches["weights"] = self.weight
@@ -371,76 +359,3 @@ def _describe(order, start, end):
     if end.type in ACTIVATIONS:
         words.append({"Relu": "ReLU", "Sigmoid": "sigmoid", "Tanh": "tanh"}.get(end.type, end.type))
     return ", ".join(words), " ".join(op.name for op in ops)
-
-
-def test_digit(fetched, k=0):
-    """The k-th digit (modulo those shown) of what tf_format_mnist_images fetched for the test panel: mistakes
-    come first, so k=0 is a mistake when the test had one. Its pixels are the test set's exactly (uint8 back to
-    mnistdata's float32 x / 255). None before the first test."""
-    if not fetched:
-        return None
-    shown = int(fetched["shown"])
-    if shown == 0:
-        return None
-    k %= shown
-    pixels = fetched["digits"][k].astype(np.float32)
-    pixels *= 1.0 / 255.0                      # as mnistdata scales the bytes: the same float32 values
-    return Digit(pixels, int(fetched["labels"][k]), int(fetched["computed"][k]), k)
-
-
-class Mistakes:
-    """The confusion matrix at every test run (rows: the correct digit, columns: the one computed), kept as the
-    tests come; `version` moves with each, so a display redraws only when it changed. One list of (iteration,
-    matrix) pairs, appended or replaced whole: the display's thread reads it while the training's adds."""
-
-    def __init__(self):
-        self.tests = []
-        self.version = 0
-        self._seen = None
-
-    def add(self, iteration, matrix):
-        tests = self.tests
-        if len(tests) >= HISTORY:              # thin out the older half, keeping the first test
-            tests = tests[:1] + tests[1:HISTORY // 2:2] + tests[HISTORY // 2:]
-        self.tests = tests + [(int(iteration), np.asarray(matrix, np.int64).reshape(10, 10))]
-        self.version += 1
-
-    def observe(self, vis):
-        """Take the latest test run's matrix from a MnistDataVis, if it is new (an identity check: call it as
-        often as convenient). Its iteration is that of the last test point on the curves."""
-        fetched = vis.digits_fetched("test")
-        if fetched is None or fetched is self._seen or "confusion" not in fetched:
-            return False
-        self._seen = fetched
-        tested = vis.test[0]
-        self.add(tested[-1] if tested else vis.iteration, fetched["confusion"])
-        return True
-
-    @property
-    def latest(self):
-        """(iteration, matrix [10, 10]) of the latest test, or None."""
-        return self.tests[-1] if self.tests else None
-
-    def right(self):
-        """(digits right, digits tested) at the latest test: the diagonal's sum, and the matrix's."""
-        m = self.latest[1]
-        return int(np.trace(m)), int(m.sum())
-
-    def per_digit(self):
-        """float [10]: each digit's accuracy at the latest test (NaN for a digit never tested)."""
-        m = self.latest[1]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.diag(m) / m.sum(1)
-
-    def pairs(self, count=5):
-        """The `count` most confused (correct, computed) pairs at the latest test, most mistakes first (pairs
-        without a mistake left out), and their mistakes at every test: ([pairs], iterations [T], counts [T, k])."""
-        tests = self.tests
-        if not tests:
-            return [], np.zeros(0, int), np.zeros((0, 0), int)
-        off = tests[-1][1].copy()
-        np.fill_diagonal(off, 0)
-        flat = np.argsort(-off, axis=None, kind="stable")[:count]
-        chosen = [divmod(int(f), 10) for f in flat if off.flat[f] > 0]
-        counts = np.array([[m[a, b] for a, b in chosen] for _, m in tests], int).reshape(len(tests), len(chosen))
-        return chosen, np.array([i for i, _ in tests]), counts

@@ -132,7 +132,8 @@ class InsideView:
         ax = self.ax_pairs
         self.pair_lines = [self._own(ax, ax.plot([], [], color=c, lw=1.4, marker="o", ms=2)[0]) for c in PAIR_COLORS]
         self.pair_texts = [self._own(ax, ax.text(0.98, 0.95 - 0.09 * k, "", transform=ax.transAxes, ha="right",
-                                                 va="top", fontsize=FONT, color=c))
+                                                 va="top", fontsize=FONT, color=c,
+                                                 bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
                            for k, c in enumerate(PAIR_COLORS)]
         self.pairs_top = None
         ax.set_xlim(0, self.iterations or 100)
