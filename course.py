@@ -21,7 +21,7 @@ import subprocess
 import sys
 import textwrap
 
-from visualiser.loop import TRAINED_LINE
+from visualiser.runloop import TRAINED_LINE
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "ladder.json")

@@ -103,8 +103,8 @@ def outputs_guard(loop):
 class Loop:
     """The training loop: pausable and stoppable from the GUI thread, and safe to interrupt."""
 
-    def __init__(self, compute_step, schedule, iterations, movie=None):
-        self.compute_step, self.schedule, self.iterations, self.movie = compute_step, schedule, iterations, movie
+    def __init__(self, compute_step, schedule, iterations):
+        self.compute_step, self.schedule, self.iterations = compute_step, schedule, iterations
         self.running = threading.Event()
         self.running.set()
         self.stop = threading.Event()
@@ -128,8 +128,6 @@ class Loop:
                 test, train = self.schedule(i)
                 self.compute_step(i, test, train)
                 self.completed = i + 1
-                if test and self.movie:
-                    self.movie.frame()
         except KeyboardInterrupt as e:
             self.interrupted(e, i)
         except BaseException as e:   # the GUI thread re-raises it once the window is gone
