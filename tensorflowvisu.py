@@ -115,6 +115,8 @@ class MnistDataVis:
         self.iteration = 0
         self.version = 0                   # bumped by every update
         self.published, self._published_version, self._updates = None, 0, 0
+        self.inside, self.views = None, {}     # the look-inside view (key I): made by animate
+        self.first_view = "i" if self.flags.view == "inside" else "0"
         self.mode = self._choose_mode()
         print(device.use(self.flags.threads) + f"; display: {self.mode}", flush=True)
         self.board = None
@@ -161,6 +163,11 @@ class MnistDataVis:
                           self._images.get("test"), self._updates)
         return self.published
 
+    def digits_fetched(self, which):
+        """What tf_format_mnist_images fetched last for `which` (None, or an RGB array given instead)."""
+        raw = self._images.get(which)
+        return raw if isinstance(raw, dict) else None
+
     def get_max_test_accuracy(self):
         # rounded: a float32 accuracy such as 0.9236 would otherwise print as 0.9236000180244446
         return round(max((a for a in self.test[1] if a == a), default=0.0), 6)
@@ -184,8 +191,12 @@ class MnistDataVis:
 
         def step(i, test, train):
             compute_step(i, test, train)
+            self.inside.after_step(i, test)         # the look-inside view's reads: only while it is shown
             self.publish(i)
         loop = runloop.Loop(step, at, count)
+        from visualiser import inside_live
+        self.inside = inside_live.Live(self, compute_step, loop)
+        self.views = {inside_live.KEY: inside_live.View}
         movie_path = f.save_movie or (self.title + ".mp4" if save_movie else None)
         film = None
         if movie_path:

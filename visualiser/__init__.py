@@ -14,6 +14,9 @@
                  device     TensorFlow's thread pools and the device line a run starts with
                  runloop    the run loop: the schedule, pause and stop, Ctrl-C and SIGTERM, the exit status
                  board      --logdir: the run as TensorBoard events
+    a view       inside_live  the look-inside view (key I, --view inside), given to the core by tensorflowvisu;
+                 over inside (the network read from its graph), mistakes (the test runs' confusion matrices),
+                 inside_view (its drawing)
 
 A front end imports the core and leaves, the core imports leaves, a leaf imports at most another leaf (device
 options' core count, board and web runloop's UserError, server the panels' keys): no chain of imports among

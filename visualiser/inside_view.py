@@ -259,6 +259,10 @@ class InsideView:
         for ax in self.axes:
             ax.set_visible(on)
 
+    def forget(self):
+        """The next update() draws every part anew (a display's new size or layout)."""
+        self._drawn = dict.fromkeys(self._drawn)
+
     def artists(self, ax):
         """The artists update() changes in `ax` (a display draws them over its cached background)."""
         return list(self._dynamic.get(ax, []))
