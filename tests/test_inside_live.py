@@ -159,3 +159,12 @@ def test_a_click_on_the_confusion_matrix_traces_a_digit_of_that_cell(monkeypatch
     assert vis.inside.k == 5 and core.screen.view is view
     core.apply("i")                               # I again: the panels
     assert core.screen.view is core.screen.views["0"] and not vis.inside.showing
+
+
+def test_the_notebook_and_the_page_offer_the_views_keys():
+    """The notebook's buttons and the page's (both from panels.KEYS) and the keys their pages send."""
+    from visualiser import server
+    html = server.controls_html("http://127.0.0.1:1/", "token")
+    for key in ("i", "n", "b"):
+        assert f'data-key="{key}"' in html and key in server.KEYS
+    assert '"i", "n", "b"].includes(k)' in server.KEYS_JS

@@ -163,12 +163,12 @@ class InsideView:
         cmap = _cmap("RdBu_r")
         self.weights = self._own(ax, ax.imshow(mosaic(np.zeros((n, h, w), np.float32), *self.picture_grid),
                                                cmap=cmap, vmin=-1, vmax=1, interpolation="nearest"))
-        if o.pictures_are_classes:                 # one picture per digit (step 1.0): say which
+        if o.pictures_are_classes:                 # one picture per digit (step 1.0): say which, over the pictures
             cols = self.picture_grid[1]
             for d in range(n):
                 r, c = divmod(d, cols)
-                ax.text(c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1, va="top", ha="left",
-                        color=INK)
+                self._own(ax, ax.text(c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1, va="top",
+                                      ha="left", color=INK))
         ax.set_title(f"first layer: {o.pictures_label}\nweights > 0 red, < 0 blue, each picture on its own scale",
                      fontsize=8)
 
