@@ -10,7 +10,7 @@ import pytest
 
 os.environ["MPLBACKEND"] = "Agg"
 import tensorflowvisu
-from visualiser import display, movie, options, panels, runloop, window
+from visualiser import display, movie, options, pacing, panels, runloop, window
 
 
 @pytest.fixture
@@ -267,7 +267,7 @@ def test_a_frame_shows_what_was_published_not_a_half_done_step(vis):
 
 
 def test_pacing_keeps_the_frames_within_their_budget():
-    pacer = display.Pacer(budget=0.1, every=0.2, burst=0.3, debt=0.3, now=0.0)
+    pacer = pacing.Pacer(budget=0.1, every=0.2, burst=0.3, debt=0.3, now=0.0)
     assert pacer.ready(0.0)
     pacer.spent(0.0, 0.02)
     assert not pacer.ready(0.1) and pacer.ready(0.2)            # at most one frame every 0.2 s
@@ -276,7 +276,7 @@ def test_pacing_keeps_the_frames_within_their_budget():
     assert pacer.ready(2.3)
     pacer.spent(2.3, 5.0)                                       # a very costly one: at most `debt` overdrawn
     assert pacer.wait(2.3) == pytest.approx(0.3 / 0.1)
-    pacer = display.Pacer(budget=0.1, every=0.0, burst=0.3, now=0.0)
+    pacer = pacing.Pacer(budget=0.1, every=0.0, burst=0.3, now=0.0)
     spent, t = 0.0, 0.0
     while t < 100:                                              # frames of 20 ms as often as allowed
         if pacer.ready(t):

@@ -211,7 +211,8 @@ def test_a_diverging_run_saves_its_png_and_movie(tmp_path):
     assert "loss: nan" in r.stdout and "trained 201 iterations" in r.stdout and "Traceback" not in r.stderr
     assert f"saved the panels to {png}" in r.stdout and f"to {movie}" in r.stdout
     assert Image.open(png).size == (1280, 720)
-    assert imageio_ffmpeg.count_frames_and_secs(str(movie))[0] >= 5     # a test every 50, more at the start
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(movie))
+    assert frames >= 2 and seconds >= 9.9                              # the first frames and the end, 10 s
     assert sorted(os.listdir(tmp_path)) == ["diverging.py", "nan.mp4", "nan.png"]    # no .part left
 
 
@@ -312,6 +313,7 @@ def test_movie_frames_are_drawn_on_the_display_thread(core, tmp_path):
     vis = core.vis
 
     def step(i, test, train):
+        time.sleep(0.3)                            # the first update drawn before the last is published
         vis.append_test_curves_data(300 + i, 0.9, 5)
         vis.publish(300 + i)
     film = movie.Movie(vis, str(tmp_path / "run.gif"), lambda i: (True, False), 3)
@@ -323,7 +325,9 @@ def test_movie_frames_are_drawn_on_the_display_thread(core, tmp_path):
     for k in range(gif.n_frames):                  # identical frames in a row are one GIF frame, held longer
         gif.seek(k)
         durations.append(gif.info["duration"])
-    assert loop.error is None and film.writer.frames >= 3 and sum(durations) == film.writer.frames * 1000
+    shown = film.writer.frames / film.fps * 1000                 # ms; a GIF times its frames in 10 ms steps
+    assert loop.error is None and film.writer.frames >= 2 and 9900 <= sum(durations) <= shown
+    assert shown - sum(durations) <= 10 * gif.n_frames
 
 
 def test_an_error_in_training_ends_the_page_at_once(core):

@@ -4,9 +4,10 @@
                  web        --web: the panels in a browser page
                  notebook   the panels in a Jupyter cell
                  movie      --save-movie: the run as the window shows it, in an .mp4 or .gif
-    the core     display    the figure and its views, cheap frames, pacing, keys, the hand-off with the
-                            training thread, the PNG, the frame log
+    the core     display    the figure and its views, cheap frames, keys, the hand-off with the training
+                            thread, the PNG
     leaves       render     a figure drawn by blitting: cached backgrounds, restore, draw, blit
+                 pacing     when a frame is drawn (the budget) and the frame log
                  panels     the six panels, the display's home view
                  files      the PNG and the movie file from RGB frames, never half-written
                  server     the HTTP server of the page and of the notebook's buttons
@@ -20,6 +21,6 @@
 
 A front end imports the core and leaves, the core imports leaves, a leaf imports at most another leaf (device
 options' core count, board and web runloop's UserError, server the panels' keys): no chain of imports among
-these modules is longer than three. Nothing here imports
-matplotlib, TensorFlow or the web modules at import time: each is loaded by the display mode that needs it.
+these modules is longer than three. Nothing here imports matplotlib, TensorFlow or the web modules at import
+time: each is loaded by the display mode that needs it.
 """

@@ -8,44 +8,25 @@ the figure. After each training step the worker publishes one tuple (MnistDataVi
 the series and the two pictures' references, a single assignment), and a frame draws a Snapshot cut to those
 lengths: it never mixes two iterations, however the appends of the next step interleave.
 
-The pacing. A frame is drawn when the published data moved, at most every FRAME_S (when only the iteration
-moved, every STATUS_S), while the frames' CPU stays within BUDGET of one core (a token bucket: Pacer); a key
-draws at once. A frame costs what changed:
-visualiser.render restores the cached background of the changed regions and draws their artists only.
+The pacing (visualiser.pacing). A frame is drawn when the published data moved, at most every FRAME_S (when
+only the iteration moved, every STATUS_S), while the display's CPU stays within BUDGET of one core; a key
+draws at once. A frame costs what changed: visualiser.render restores the kept background of the changed
+regions and draws their artists only.
 
 A view (the six panels are the home view, visualiser.panels.Panels; another is swapped in by its key and
-left with 0 or ESC) is a class made on the figure, View(fig, vis), whose artists that change are made with
-animated=True (matplotlib's own draw leaves them out of the cached background), with:
-    layouts                 the keys it answers, e.g. {"0": ..., "1": ...}; its default layout first
-    layout                  the layout shown (a cached background is kept per view, layout and size)
-    set_layout(key)         show the axes of that layout (None: hide them all, another view is shown)
-    parts()                 the names (hashable) of the parts shown now, in drawing order; each part is a
-                            region of the figure and the animated artists drawn in it
-    update(snapshot)        set the artists from a Snapshot; returns the set of the parts that changed
-    artists(part)           a part's animated artists, in drawing order
-    region(part)            the Bbox (display pixels) that holds everything they draw (restored, then blitted)
-    statics()               the shown axes as [(axes, key, box)]: key, what its static picture depends on
-                            (limits, ticks, labels): when it changes, that axes alone is drawn again in box,
-                            which holds all of its static drawing
-    forget()                the next update() sets every shown part (a new size)
-    reset_zoom()            H: the limits back to update()'s
+left with 0 or ESC) is a class made on the figure, View(fig, vis), whose changing artists are animated:
+layouts, layout, set_layout(key), parts(), update(snapshot) -> changed parts, artists(part), region(part),
+statics(), forget(), reset_zoom() (docs/display.md says what each is for; tests/test_visu.py has a small one).
 Set TFVISU_FRAME_LOG=FILE to have every frame put on screen, in a page or in the movie written to FILE as a
 JSON line (time.monotonic(), the iteration shown, full or blit, its CPU time); unset, it costs nothing.
 """
-import json
 import math
-import os
 import queue
 import threading
 import time
 
-from . import files, panels, render, runloop
+from . import files, pacing, panels, render, runloop
 
-FRAME_S = 0.15            # at most a frame every 0.15 s (6.7 a second): new data 4+ times a second with margin
-STATUS_S = 0.5            # a frame that would only move the iteration on the top line: at most every 0.5 s
-BUDGET = 0.10             # the frames' CPU within 10% of one core (the training keeps 90-95% of a 2-core machine)
-BURST = 0.4               # CPU seconds a burst may spend at once: the first full draw, a few keys
-DEBT = 0.1                # and at most this much overdrawn: after a costly full draw, frames wait 1 s at most
 WATCHED_S = 15            # a page that has not asked for a frame for this long is gone: no frames for it
 
 
@@ -61,57 +42,6 @@ class Snapshot:
         self.bands = tuple(c[:n_bands] for c in vis.bands)
         self.pictures = {"training": training, "test": test}
         self.length = length
-
-
-class Pacer:
-    """When the next frame may be drawn: at most one every `every` seconds, and only while the frames' CPU
-    stays within `budget` of the wall time, counted as a bucket of CPU seconds refilled at `budget` per second
-    and holding at most `burst`. A costly draw (the window's first, a new window size) may overdraw it by
-    `debt` at most: frames then wait until it is refilled, never longer than debt / budget."""
-
-    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None):
-        self.budget, self.every, self.burst, self.debt = budget, every, burst, debt
-        self.tokens, self.at = burst, time.monotonic() if now is None else now
-        self.next = self.at
-
-    def _refill(self, now):
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.budget)
-        self.at = max(self.at, now)
-
-    def affordable(self, now):
-        self._refill(now)
-        return self.tokens > 0
-
-    def ready(self, now):
-        return now >= self.next and self.affordable(now)
-
-    def wait(self, now):
-        """Seconds until ready (0 if it is)."""
-        self._refill(now)
-        return max(self.next - now, -self.tokens / self.budget if self.tokens <= 0 else 0.0, 0.0)
-
-    def spent(self, now, cpu, paced=True):
-        self._refill(now)
-        self.tokens = max(self.tokens - cpu, -self.debt)
-        if paced:
-            self.next = now + self.every
-
-
-class FrameLog:
-    """TFVISU_FRAME_LOG=FILE: a JSON line per frame drawn, appended (one file may collect several runs)."""
-
-    def __init__(self, target):
-        path = os.environ.get("TFVISU_FRAME_LOG")
-        self.target, self.file = target, open(path, "a", buffering=1) if path else None
-
-    def write(self, **fields):
-        if self.file:
-            self.file.write(json.dumps(dict(t=round(time.monotonic(), 4), target=self.target, pid=os.getpid(),
-                                            **fields)) + "\n")
-
-    def close(self):
-        if self.file:
-            self.file.close()
 
 
 class Screen:
@@ -211,7 +141,6 @@ def save_final_png(vis, path, length=None):
     print(f"saved the panels to {path}", flush=True)
 
 
-
 class Display:
     """The run: the training in a worker thread, and on this thread the keys, the frames of `screen` (a
     Screen, or None: --text with a movie), the movie's frames, and for pages (pages=True: the web page, the
@@ -220,7 +149,7 @@ class Display:
 
     def __init__(self, vis, loop, screen=None, target="window", movie=None, pages=False):
         self.vis, self.loop, self.screen, self.movie, self.pages = vis, loop, screen, movie, pages
-        self.pacer, self.log = Pacer(), FrameLog(target)
+        self.pacer, self.log = pacing.Pacer(), pacing.FrameLog(target)
         if movie:
             movie.log = self.log
         self.keys, self.woken = queue.Queue(), threading.Event()
@@ -292,7 +221,7 @@ class Display:
         p, drawn = self.vis.published, self.drawn
         if p is drawn:
             return False
-        return drawn is None or p[6] != drawn[6] or now >= self.frame_at + STATUS_S
+        return drawn is None or p[6] != drawn[6] or now >= self.frame_at + pacing.STATUS_S
 
     def finished_line(self, linger):
         """The line a run prints when its training has finished (the window's says how to end)."""

@@ -74,8 +74,9 @@ class Movie:
                 runloop.failed(f"could not write the movie {self.path} ({e.strerror or e}): nothing saved")
             return
         if complete and self.writer.frames:
-            print(f"saved the movie ({self.writer.frames} frames, {self.writer.frames / self.fps:.1f} s) to "
-                  f"{self.path}", flush=True)
+            frames = self.writer.frames
+            print(f"saved the movie ({frames} frame{'s' * (frames != 1)}, {frames / self.fps:.1f} s) to {self.path}",
+                  flush=True)
 
 
 def run(vis, loop, movie):
