@@ -118,15 +118,16 @@ def test_movie_and_png_headless(tmp_path):
 
 def test_a_300_iteration_movie_lasts_10_s(tmp_path):
     """300 iterations with 3.1's schedule (2.0 has the same, and trains faster): 16 panel updates, a frame for
-    each the budget allows, timed so that the movie lasts 10 s."""
+    each the budget allows (all of them for 3.1 on an idle machine, fewer for the faster 2.0 under load),
+    timed so that the movie lasts 10 s."""
     r = run_script("mnist_2.0_five_layers_sigmoid.py", "--text", "--iterations", "300", "--save-movie", "m.mp4",
                    cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
     import imageio_ffmpeg
-    reader = imageio_ffmpeg.read_frames(str(tmp_path / "m.mp4"))
-    meta = next(reader)
-    frames = sum(1 for _ in reader)
-    assert len(updates_of(r.stdout)) == 16 and 8 <= frames <= 16, r.stdout[-500:]
+    meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "m.mp4")))
+    # the frames in the file (its reader, at a rate under 1 a second, repeats each frame to fill 5x that rate)
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "m.mp4"))
+    assert len(updates_of(r.stdout)) == 16 and 2 <= frames <= 16 and seconds >= 9.9, r.stdout[-500:]
     assert frames / meta["fps"] >= 9.9 and meta["duration"] >= 9.9 and f"({frames} frames, 10.0 s)" in r.stdout
 
 
