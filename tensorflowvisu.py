@@ -15,6 +15,7 @@ what a display mode needs is imported.
 import os
 import sys
 
+from visualiser import startup  # first: TFVISU_STARTUP_LOG=FILE times the start-up from here (its "tensorflowvisu")
 import numpy as np
 
 from visualiser import device, options, runloop
@@ -26,13 +27,17 @@ _FLAGS_ARGV = None        # the command line they were read from: a notebook's n
 
 def flags(argv=None):
     """The flags every step script takes (--help lists them), read once; a bad one ends the script here, in
-    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly."""
+    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly. A script's
+    run (no argv) then starts reading its data in a thread and imports TensorFlow (visualiser/startup.py)."""
     global _FLAGS, _FLAGS_ARGV
     lenient = argv is None and "ipykernel" in sys.modules      # %run in a notebook: the kernel's own flags
     _FLAGS = options.parse(argv, lenient=lenient)
     _FLAGS_ARGV = list(sys.argv) if argv is None else None
     if argv is None and not lenient:       # a script's own run (not a test's list, not a notebook's kernel)
         runloop.start_run()
+    startup.mark("flags")
+    if argv is None:                       # a script's run: the data read meanwhile, TensorFlow imported now
+        startup.begin(_FLAGS.data_dir)
     return _FLAGS
 
 
@@ -103,6 +108,7 @@ class MnistDataVis:
     what publish() published last."""
 
     def __init__(self, title="", weights_title="weights", biases_title="biases"):
+        startup.mark("graph")
         self.flags = run_flags()
         self.title = title or os.path.splitext(os.path.basename(sys.argv[0]))[0]
         if self.title.endswith("kernel_launcher"):     # a notebook cell, not a script run with %run
@@ -122,8 +128,10 @@ class MnistDataVis:
         self.board = None
         if self.flags.logdir:
             self.board = _extra("board", "--logdir").Board(self, self.flags.logdir)   # TensorBoard
+        startup.mark("vis", awaits="drawn" if self.mode == "window" else None)
 
     def append_training_curves_data(self, i, accuracy, loss):
+        startup.mark("figures")           # the script prints its first training line next
         self._append(self.train, i, float(accuracy), float(loss))
         if self.board:
             self.board.scalars(i, "training", float(accuracy), float(loss))
@@ -184,12 +192,14 @@ class MnistDataVis:
         """Calls compute_step(i, update_test_data, update_train_data) for i = 0 .. iterations-1 (--iterations N:
         N calls), the last one tested, in text mode or behind the window; then writes the movie and the PNG
         if asked. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
+        startup.mark("session")
         f = self.flags
         count = _run_length(f, iterations)
         at = runloop.schedule(count, train_data_update_freq, test_data_update_freq, one_test_at_start,
                               more_tests_at_start)
 
         def step(i, test, train):
+            startup.mark("loop")           # the first step begins (the start-up log's; runloop stays a leaf)
             compute_step(i, test, train)
             self.inside.after_step(i, test)         # the look-inside view's reads: only while it is shown
             self.publish(i)

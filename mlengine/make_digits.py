@@ -1,4 +1,4 @@
-"""Make digits.json, the few digits `trainer.predict` and the service are tried on.
+"""Make digits.json, the few digits `serving.predict` and the service are tried on.
 
     cd mlengine && python make_digits.py            # rewrites digits.json (and prints the true labels)
 

@@ -41,7 +41,7 @@ def test_every_command_the_documents_give_exists_and_is_tested_here():
                      if os.path.exists(os.path.join(ROOT, base, path))]
             assert found, f"{doc}: python3 {path}: no such file"
             assert set(found) & (set(COMMANDS) | steps), f"{doc}: python3 {path} is not tested here"
-        for module in re.findall(r"\bpython3? -m ((?:trainer)(?:\.\w+)+)", text):
+        for module in re.findall(r"\bpython3? -m ((?:trainer|serving|search)(?:\.\w+)+)", text):
             assert os.path.exists(os.path.join(ROOT, "mlengine", *module.split(".")) + ".py"), f"{doc}: {module}"
 
 
@@ -64,8 +64,8 @@ def test_flags_time_measures_every_entry_point_below_a_second():
     assert r.stdout.startswith("machine: ")
     for script in course.steps().values():
         assert f"| {script} |" in r.stdout
-    for module in ("task", "serve", "predict", "hptune"):
-        assert f"| python -m trainer.{module} |" in r.stdout
+    for module in ("trainer.task", "serving.serve", "serving.predict", "search.hptune"):
+        assert f"| python -m {module} |" in r.stdout
     assert "slowest answer of all" in r.stdout
     r = run("benchmarks/flags_time.py", "--runs", "0")
     assert r.returncode == 2 and "--runs must be at least 1" in r.stderr

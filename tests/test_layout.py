@@ -8,7 +8,7 @@ import course
 from conftest import ROOT, SCRIPTS
 
 PACKAGES = {"visualiser": os.path.join(ROOT, "visualiser"),
-            "trainer": os.path.join(ROOT, "mlengine", "trainer")}
+            **{name: os.path.join(ROOT, "mlengine", name) for name in ("trainer", "serving", "search")}}
 
 
 def modules():
@@ -83,7 +83,7 @@ def test_only_the_visualiser_draws_and_nothing_imports_torch():
         used = third_party(path)
         assert "torch" not in used, name
         if "matplotlib" in used:
-            assert name.startswith("visualiser.") or name == "trainer.hpreport", name
+            assert name.startswith("visualiser.") or name == "search.hpreport", name
 
 
 def test_the_steps_are_found_in_one_place():
@@ -103,6 +103,11 @@ def test_the_readme_code_map_names_every_module():
     for name in modules():
         if name.startswith("visualiser."):
             assert name.split(".")[1] in code_map, name
+    mlengine = code_map[code_map.index("mlengine/"):code_map.index("data/ ")]
+    for name in modules():  # each application's folder, and every module in it by name
+        package, _, module = name.partition(".")
+        if package in ("trainer", "serving", "search"):
+            assert f"{package}/" in mlengine and (not module or re.search(rf"\b{module}\b", mlengine)), name
     for name in ("tensorflowvisu.py", "mnistdata.py", "course.py", "visualiser/", "mlengine/", "benchmarks/"):
         assert name in code_map, name
     assert not re.search(r"visu(panels|live|web|notebook|board)\.py", readme)

@@ -1,4 +1,4 @@
-"""The search as a team runs it: several drivers, one study in an SQL storage (trainer.hptune --storage).
+"""The search as a team runs it: several drivers, one study in an SQL storage (search.hptune --storage).
 
 Three drivers in separate processes share one study, on a real PostgreSQL server (tests/pg_server.py, as
 on three machines: each its own HPTUNE_MACHINE and --study-dir, so a dead driver is found by its late
@@ -48,12 +48,12 @@ def postgres():
 
 
 class Driver:
-    """`python -m trainer.hptune` as one machine runs it, its output in a file."""
+    """`python -m search.hptune` as one machine runs it, its output in a file."""
 
     def __init__(self, tmp_path, name, *flags, machine=None):
         self.name, self.dir, self.out = name, tmp_path / name, tmp_path / f"{name}.out"
         env = dict(ENV, HPTUNE_MACHINE=machine) if machine else ENV
-        self.proc = subprocess.Popen(command("trainer.hptune", *flags, "--study-dir", self.dir), cwd=MLENGINE,
+        self.proc = subprocess.Popen(command("search.hptune", *flags, "--study-dir", self.dir), cwd=MLENGINE,
                                      env=env, stdout=open(self.out, "w"), stderr=subprocess.STDOUT)
 
     def text(self):
@@ -64,7 +64,7 @@ class Driver:
 
 
 def load(url):
-    from trainer import hpstorage
+    from search import hpstorage
     import optuna
     storage = optuna.storages.RDBStorage(hpstorage.sql_url(url))
     return optuna.load_study(study_name="team", storage=storage).get_trials()
@@ -173,7 +173,7 @@ def test_three_drivers_on_sqlite_on_one_machine(tmp_path, drivers):
 
 RACE = r"""
 import sys, time
-from trainer import hpconfig, hpstorage, hptrials
+from search import hpconfig, hpstorage, hptrials
 optuna = hptrials.quiet_optuna()
 spec = hpconfig.read({config!r})
 storage, _, path = hpstorage.open_storage({url!r}, {study_dir!r}, optuna)
@@ -189,7 +189,7 @@ print("claimed" if hptrials.claim(study, spec, lock, hpstorage.machine(), None) 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite", "journal"])
 def test_drivers_claiming_at_the_same_instant_never_exceed_the_cap(tmp_path, kind, request):
     """Six processes ask for a trial at the same instant (a shared clock deadline): two get one."""
-    from trainer import hpconfig, hpstorage, hptrials
+    from search import hpconfig, hpstorage, hptrials
     config = tmp_path / "race.yaml"
     config.write_text(SPEC)
     url = {"postgresql": lambda: request.getfixturevalue("postgres").create_database(f"race{os.getpid()}"),

@@ -15,6 +15,9 @@
                  device     TensorFlow's thread pools and the device line a run starts with
                  runloop    the run loop: the schedule, pause and stop, Ctrl-C and SIGTERM, the exit status
                  board      --logdir: the run as TensorBoard events
+                 startup    the start-up: the data read while TensorFlow imports without Keras;
+                            TFVISU_STARTUP_LOG, its stages
+                 quiet      TensorFlow imported without the CUDA wheel's start-up lines (the steps and mlengine)
     a view       inside_live  the look-inside view (key I, --view inside), given to the core by tensorflowvisu;
                  over inside (the network read from its graph), mistakes (the test runs' confusion matrices),
                  inside_view (its drawing)

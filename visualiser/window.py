@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 
-from . import display, files, panels
+from . import display, files, panels, startup
 
 NO_WINDOW_BACKENDS = ("agg", "pdf", "ps", "svg", "cairo", "template", "pgf")
 
@@ -54,7 +54,9 @@ class Window(display.Display):
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
         canvas.mpl_connect("button_release_event", self.on_click)
+        canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
         self.put = self.blit
+        startup.mark("window")
 
     def blit(self, kind, boxes):
         """Put the frame's boxes on screen; when they cover most of the figure, the whole figure in one copy
@@ -84,6 +86,8 @@ class Window(display.Display):
                 self.fig.canvas.start_event_loop(self.wait())
                 # Tk's own work (putting the blitted pixels on the X display, events) counts in the budget
                 self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
+                if not self.plt.fignum_exists(self.fig.number):
+                    break                  # closed by Q or its close button during those events: nothing to draw
                 self.tick()
                 if self.finished and self.loop.error is not None:
                     self.plt.close(self.fig)

@@ -16,14 +16,12 @@ Dropout is stateless: its mask is a pure function of (seed, step), so a resumed 
 an uninterrupted one.
 """
 import hashlib
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 L = keras.layers
-BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 
 
 class ConvNet(keras.Model):
@@ -69,11 +67,6 @@ class CourseDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"lr0": self.lr0, "lr1": self.lr1, "lr2": self.lr2}
-
-
-def learning_rate(step, hp):
-    """The same decay in plain Python, for printing and tests."""
-    return hp["lr1"] + hp["lr0"] * math.exp(-step / hp["lr2"])
 
 
 def build(hp, seed=0):
