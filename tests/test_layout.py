@@ -8,7 +8,8 @@ import course
 from conftest import ROOT, SCRIPTS
 
 PACKAGES = {"visualiser": os.path.join(ROOT, "visualiser"),
-            "trainer": os.path.join(ROOT, "mlengine", "trainer")}
+            "trainer": os.path.join(ROOT, "mlengine", "trainer"),
+            "tutor": os.path.join(ROOT, "tutor")}
 
 
 def modules():
