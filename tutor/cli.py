@@ -46,7 +46,7 @@ def parser():
     p.add_argument("file", help="your script, e.g. my_2.1.py (python3 course.py 2.1 --exercise writes one)")
     p.add_argument("--step", help="the step it is for (default: its first line, else its name: my_2.1.py)")
     p.add_argument("--iterations", type=positive, metavar="N",
-                   help="train N iterations (default: the step's check length, 200-1000)")
+                   help="train N iterations (default: the step's check length, 201 to 1,001)")
     p.add_argument("--timeout", type=positive, default=120, metavar="S",
                    help="give up when the file builds its network for more than S seconds, or trains for more "
                         "(default 120; not while --panels shows the window)")
@@ -210,7 +210,7 @@ def follow(child, args, step, prev, name, iterations, parse_run):
             break
     if args.no_train:
         return status
-    return judge(parse_run("".join(child.lines)), step, built["learner"], iterations) or status
+    return judge(parse_run("".join(child.lines)), step, built, iterations) or status
 
 
 def explain(event, step, prev, name):
@@ -235,20 +235,17 @@ def explain(event, step, prev, name):
     return 1
 
 
-def judge(run, step, learner, iterations):
+def judge(run, step, built, iterations):
     """Prints the diagnoses of the run; returns 1 if one is a problem."""
     reference, missing = None, None
     if os.path.exists(CURVES):
         with open(CURVES) as f:
             reference = json.load(f)["steps"].get(step)
-    if reference and reference["iterations"] != iterations:
-        if EXERCISES.get(step, {}).get("length_sets_schedule"):
-            missing = (f"step {step}'s learning rate follows the run's length, so only a run of its recorded "
-                       f"{reference['iterations']:,} iterations compares with it")
-            reference = None
-        else:
-            reference = dict(reference, test=[t for t in reference["test"] if t[0] < iterations])
-    found = diagnose.diagnose(run, reference, step, learner, missing)
+    if reference and reference["iterations"] != iterations and EXERCISES.get(step, {}).get("length_sets_schedule"):
+        missing = (f"step {step}'s learning rate follows the run's length, so only a run of its recorded "
+                   f"{reference['iterations']:,} iterations compares with it")
+        reference = None
+    found = diagnose.diagnose(run, reference, step, built["learner"], missing, built["steps"][step])
     print("\n".join(("  - " if problem else "  ") + line for problem, line in found))
     return int(any(problem for problem, _ in found))
 

@@ -60,7 +60,7 @@ def make(step, title, prev, prev_text, exercise, name, root):
 
 def under_header(exercise_text, script_text):
     """The exercise file's header (its comment and sys.path line) over a step script's code: the step's own
-    solution, runnable where the exercise is (the tests and benchmarks/check_time.py complete files so)."""
+    solution, runnable where the exercise is (the tests and benchmarks/tutor_curves.py complete files so)."""
     head = exercise_text[:exercise_text.index("\nimport sys; sys.path.insert(") + 1]
     head += exercise_text[len(head):].split("\n", 1)[0] + "\n"
     return head + script_text[script_text.index("\nimport ") + 1:]

@@ -1,6 +1,8 @@
 """The exercises, as data: for each step, the task in our words, the marks that go into the learner's copy of
-the previous step's script (a line to find, and what to do there), how long `course.py check` trains it, and
-a hint. WHY holds what each kind of difference means, for the check's answers.
+the previous step's script (a line to find, and what to do there), how long `course.py check` trains it
+(iterations: N + 1, as the course counts, so that the last test, at N, is one the step's reference run
+made too) and how long the step's reference runs are (recorded: benchmarks/tutor_curves.py), and a hint.
+WHY holds what each kind of difference means, for the check's answers.
 
 A mark is (text found in a line of the previous step's script, the instruction): exercise.py puts
 "# EXERCISE: instruction" above the first line holding that text, searching on from the previous mark.
@@ -9,7 +11,7 @@ tests/test_exercises.py checks that every change of the step's script has a mark
 
 EXERCISES = {
     "2.0": dict(
-        iterations=1000,
+        iterations=1001, recorded=3000,
         task="Deepen the network: four hidden layers of 200, 100, 60 and 30 sigmoid neurons go in front of "
              "the 10 softmax neurons. Start the weights random and the biases at zero, compute the loss from "
              "the logits, and train with Adam.",
@@ -31,7 +33,7 @@ EXERCISES = {
         ],
         hint="one line per layer; the softmax is applied once, to the last layer's logits"),
     "2.1": dict(
-        iterations=1000,
+        iterations=1001, recorded=3000,
         task="Swap the sigmoids for ReLUs, start the hidden layers' biases at 0.1, and let the learning rate "
              "decay: a placeholder lr, fed at every iteration with 0.0001 + (0.003 - 0.0001) * exp(-i/2000).",
         marks=[
@@ -49,7 +51,7 @@ EXERCISES = {
         ],
         hint="the rate is a Python number computed in training_step and fed through the placeholder lr"),
     "2.2": dict(
-        iterations=1000,
+        iterations=1001, recorded=3000,
         task="Add dropout after each of the four hidden layers: a placeholder pkeep, the probability of "
              "keeping a neuron; tf.nn.dropout(Yk, rate=1 - pkeep) after each ReLU, the next layer reading the "
              "result. Feed pkeep 0.75 in the training step and 1.0 whenever you measure.",
@@ -63,7 +65,7 @@ EXERCISES = {
         ],
         hint="dropout is only for training: feed pkeep 1.0 for the training figures and the test"),
     "3.0": dict(
-        iterations=600,
+        iterations=601, recorded=3000,
         task="Go convolutional: three convolutional layers, then a dense layer of 200 and the softmax layer. "
              "Patches 5x5 (1 to 4 channels, stride 1: 28x28), 5x5 (4 to 8, stride 2: 14x14), 4x4 (8 to 12, "
              "stride 2: 7x7), padding 'SAME', ReLU, biases at 0.1. The images stay 28x28x1; the third layer's "
@@ -85,7 +87,7 @@ EXERCISES = {
         ],
         hint="stride 2 halves the image (28 -> 14 -> 7), and the dense layer's W4 is sized for what is left"),
     "3.1": dict(
-        iterations=600,
+        iterations=601, recorded=3000,
         task="A bigger convolutional network with dropout: 6, 12 and 24 channels, a 6x6 first patch, and "
              "dropout on the dense layer's output only (pkeep 0.75 when training, 1.0 when measuring).",
         marks=[
@@ -101,7 +103,7 @@ EXERCISES = {
         ],
         hint="dropout sits on the dense layer, not on the convolutions"),
     "4.0": dict(
-        iterations=1000,
+        iterations=1001, recorded=3000,
         task="Batch normalisation in step 2.0's network: each hidden layer computes tf.matmul(previous, Wk) "
              "without a bias, normalises it over the batch with a learned offset Bk (at 0) and scale Sk (at 1), "
              "then applies the sigmoid. When testing, batch norm uses moving averages (decay 0.998) of the "
@@ -131,7 +133,7 @@ EXERCISES = {
         ],
         hint="batch norm replaces the bias (its offset does that job) and needs tst to know when it is testing"),
     "4.1": dict(
-        iterations=1000,
+        iterations=1001, recorded=3000,
         task="ReLU instead of sigmoid, and batch norm without its scale (the next layer's weights can absorb "
              "any scale of a ReLU's output): drop S1 .. S4, start the offsets at 0.1 as ReLU biases do, pass "
              "no scale to tf.nn.batch_normalization, and let the moving averages decay at 0.999.",
@@ -144,7 +146,7 @@ EXERCISES = {
         ],
         hint="a ReLU layer's batch norm keeps its offset and drops its scale"),
     "4.2": dict(
-        iterations=200,
+        iterations=201, recorded=201,
         task="Batch norm in step 3.1's convolutional network, made wider (24, 48 and 64 channels): every "
              "convolution and the dense layer lose their bias and get batch norm (offset only, at 0.1) before "
              "their ReLU; for a convolution, a channel's mean and variance are taken over the batch and every "
@@ -171,7 +173,7 @@ EXERCISES = {
         ],
         hint="batch norm goes between each layer's multiplication and its ReLU; the bias becomes its offset"),
     "5.0": dict(
-        iterations=330, length_sets_schedule=True,     # its one-cycle schedule spans whatever length it runs
+        iterations=330, recorded=330, length_sets_schedule=True,     # its one-cycle schedule spans whatever length it runs
         task="Past the course: step 4.2's ideas spent on speed. Three 3x3 convolutions of 16, 32 and 64 "
              "channels at stride 1, each followed at once by a 2x2 max-pool, then batch norm "
              "(tf.nn.fused_batch_norm, offset only) and ReLU, on digits cropped to their middle 24x24 "
