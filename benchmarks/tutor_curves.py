@@ -65,8 +65,8 @@ def time_checks(step, runs):
     with tempfile.TemporaryDirectory() as folder:
         subprocess.run([sys.executable, course_py, step, "--exercise"], cwd=folder, check=True, capture_output=True)
         path = os.path.join(folder, f"my_{step}.py")
-        script = open(os.path.join(ROOT, course.steps()[step])).read()
-        open(path, "w").write(exercise.under_header(open(path).read(), script))
+        text = exercise.under_header(open(path).read(), open(os.path.join(ROOT, course.steps()[step])).read())
+        open(path, "w").write(text)
         seconds, loads = [], []
         for _ in range(runs):
             loads.append(round(os.getloadavg()[0], 2))

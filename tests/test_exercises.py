@@ -364,3 +364,18 @@ def test_the_explanations_and_their_help(tmp_path):
     for fact in ("0.005", "0.003", "600 iterations", "softmax_cross_entropy_with_logits_v2", "rate=1 - pkeep",
                  "padding='SAME' pads with zeros"):
         assert fact in text
+
+
+
+def test_the_reference_benchmark_help_and_bad_values(tmp_path):
+    """benchmarks/tutor_curves.py through its command line: --help, and the counts it refuses (nothing run,
+    the results file untouched)."""
+    bench = os.path.join(ROOT, "benchmarks", "tutor_curves.py")
+    out = tmp_path / "curves.json"
+    r = subprocess.run([sys.executable, bench, "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--checks" in r.stdout and "--seeds" in r.stdout
+    for args in (["--seeds", "0", "--checks", "0"], ["--seeds", "-1"], ["--steps", "1.0"]):
+        r = subprocess.run([sys.executable, bench, *args, "--out", str(out)], capture_output=True, text=True)
+        assert r.returncode == 2 and r.stderr.count("\n") <= 3, (args, r.stderr)
+        assert ("--seeds and --checks must be 0 or more" in r.stderr) or ("invalid choice: '1.0'" in r.stderr)
+    assert not out.exists()

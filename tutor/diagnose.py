@@ -19,7 +19,7 @@ STUCK = 0.3          # a max test accuracy below this after STUCK_AFTER iteratio
 STUCK_AFTER = 200    # every step is past 0.7 at 200 iterations, and zero weights in step 2.0 reach 0.2 at 300)
 NOISIER = 1.25
 DECAYED = 0.3
-MARGIN = 0.002       # behind: below the step's lowest seed at the same iteration by more than a fifth of a point
+MARGIN = 0.003       # behind: below the step's lowest seed at the same iteration by more than 0.3 points
 
 
 def names(items):
