@@ -42,7 +42,7 @@ def test_an_exercise_file_names_its_step_and_finds_the_repository(tmp_path):
                          "my_2.2.py", ROOT)
     first, *rest = text.splitlines()
     assert first == '# Exercise 2.2 of "TensorFlow and deep learning, without a PhD": dropout.'
-    assert f"import sys; sys.path.insert(0, {ROOT!r})" in text and "python3 course.py check my_2.2.py" in text
+    assert exercise.PATH_LINE.format(root=ROOT) in text.splitlines() and "python3 course.py check my_2.2.py" in text
     assert text.count("# EXERCISE: ") == len(EXERCISES["2.2"]["marks"])
     assert all(len(line) <= 120 for line in rest if line.startswith("# EXERCISE") or line.startswith("#   "))
     path = tmp_path / "anything.py"

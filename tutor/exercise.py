@@ -12,6 +12,7 @@ import textwrap
 
 FIRST_LINE = re.compile(r"^# Exercise (\d+\.\d+) of ")
 MARK = "# EXERCISE: "
+PATH_LINE = "import sys; sys.path.insert(0, {root!r})  # noqa: E702 -- the course's modules, from any folder"
 
 
 def header(step, title, prev, task, name, root):
@@ -21,7 +22,7 @@ def header(step, title, prev, task, name, root):
              f'# The places to change are marked "{MARK.strip()}". The lesson and the diff you aim for: '
              f"python3 course.py {step}",
              f"# Check your work: python3 course.py check {name}        Run it: python3 {name}",
-             f"import sys; sys.path.insert(0, {root!r})  # noqa: E702 -- the course's modules, from any folder"]
+             PATH_LINE.format(root=root)]
     return "\n".join(lines) + "\n"
 
 
@@ -61,7 +62,7 @@ def make(step, title, prev, prev_text, exercise, name, root):
 def under_header(exercise_text, script_text):
     """The exercise file's header (its comment and sys.path line) over a step script's code: the step's own
     solution, runnable where the exercise is (the tests and benchmarks/tutor_curves.py complete files so)."""
-    head = exercise_text[:exercise_text.index("\nimport sys; sys.path.insert(") + 1]
+    head = exercise_text[:exercise_text.index("\n" + PATH_LINE.split("{")[0]) + 1]
     head += exercise_text[len(head):].split("\n", 1)[0] + "\n"
     return head + script_text[script_text.index("\nimport ") + 1:]
 
