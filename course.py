@@ -71,6 +71,10 @@ def figures():
         return json.load(f)["steps"]
 
 
+# The look-inside view (visualiser's): a key in the window swaps it in for the six panels. The lessons it is
+# about say where to look.
+INSIDE = "Press I in the window (0 or ESC: back to the six panels)."
+
 # Lessons in our words. "against": the step whose script this one is best read against (the one before,
 # except where the course goes back to an earlier network and adds one idea to it).
 LESSONS = {
@@ -112,7 +116,10 @@ LESSONS = {
         why="A network that cannot count on any one neuron spreads what it knows, a bit like training many "
             "thinned networks and averaging them. It is the cure for the rising test loss of step 2.1.",
         watch="The test loss no longer climbs late in the run. The accuracy barely moves: what holds it back is "
-              "the network's shape, which sees an image as a flat line of pixels, and that is the next step."),
+              "the network's shape, which sees an image as a flat line of pixels, and that is the next step.",
+        inside="The confusion matrix: which digits are still wrong, and for which others they are taken, at "
+               "the latest test: a row per true digit, a column per answer, the mistakes off the diagonal; "
+               "beside it, each digit's own accuracy. Watch the few pairs that look alike hold out longest."),
     "3.0": dict(
         title="a convolutional network",
         changes="The first three layers become convolutions: small patches of weights slid over the image, "
@@ -122,7 +129,10 @@ LESSONS = {
         why="The same patch is used at every position, so a stroke is recognised wherever it is, with far "
             "fewer weights than a dense layer needs; the layers build strokes into shapes.",
         watch="The accuracy passes every dense network early. Without dropout, the test loss creeps up again "
-              "late in the run."),
+              "late in the run.",
+        inside="The first layer's patches drawn as small pictures, enlarged: they start as noise; watch them "
+               "turn into strokes and edges, the pieces the later layers build on. Pick a test digit to follow "
+               "it through the layers, one feature map per channel, down to the ten probabilities."),
     "3.1": dict(
         title="a bigger convolutional network, with dropout",
         changes="More channels in each convolution, a larger first patch, and dropout on the dense layer.",
@@ -256,6 +266,8 @@ def lesson(step, order, course, results):
         wrap("Changes", text["changes"] + (f" (read against step {prev})" if prev else ""))
         wrap("Why", text["why"])
         wrap("Watch", text["watch"])
+        if text.get("inside"):
+            wrap("Inside", f"{INSIDE} {text['inside']}")
     else:
         wrap("About", header_comment(script) + " (no lesson of ours yet: this is the script's own header)")
     print()
