@@ -158,8 +158,9 @@ def written(name, text):
 # Every check the tests below read: (the file, made in a folder of its own; the check's flags). Each is a whole
 # `course.py check` through the command line, and most of its time is TensorFlow's import and the graphs, so
 # they run side by side, one per core, once for the module. Training only where the case needs a run: the
-# dense steps' completions (120 iterations, an "on track"), zero weights (stuck after 200), stride 1 (its
-# first step fails); the convolutional steps' runs are the accuracy gates further down (slow).
+# dense steps' completions (120 iterations, an "on track"), zero weights (stuck after 200), log(softmax) (its
+# NaN comes at iteration 460-660 of step 2.2, seeds 0-3), stride 1 (its first step fails); the convolutional
+# steps' runs are the accuracy gates further down (slow).
 CASES = {
     **{f"completed {s}": (lambda folder, s=s: os.path.basename(completed(s, folder)),
                           ["--no-train"] if s in LONG else ["--iterations", "120"]) for s in steps_with_exercises()},
@@ -170,7 +171,7 @@ CASES = {
     "sigmoid in 2.1": (lambda folder: attempt("2.1", folder, ("tf.nn.relu(", "tf.nn.sigmoid(")), ["--no-train"]),
     "no decay": (lambda folder: attempt("2.1", folder, ("lr: learning_rate})", "lr: 0.003})")), ["--no-train"]),
     "zero weights": (zero_weights, ["--iterations", "201"]),
-    "log of softmax": (lambda folder: attempt("2.2", folder, LOG_OF_SOFTMAX), ["--no-train"]),
+    "log of softmax": (lambda folder: attempt("2.2", folder, LOG_OF_SOFTMAX), ["--iterations", "1000"]),
     "dropout when testing": (lambda folder: attempt("2.2", folder, (
         "Y_: mnist.test.labels, pkeep: 1.0})", "Y_: mnist.test.labels, pkeep: 0.75})")), ["--no-train"]),
     "stride 1": (lambda folder: attempt("3.0", folder, ("stride = 2  #", "stride = 1  #")), ["--iterations", "20"]),
@@ -271,18 +272,10 @@ def test_zero_initialisation_is_stuck_near_ten_percent(checked):
     assert m and float(m.group(1)) < 30, r.stdout
 
 
-def test_log_of_softmax_is_named_from_the_graph(checked):
+def test_log_of_softmax_is_named_and_gives_nan(checked):
     _, r = result(checked, "log of softmax")
     assert r.returncode == 1
     assert "loss: your loss: log(softmax); the step's: from the logits (log(softmax) becomes log(0)" in r.stdout
-
-
-@pytest.mark.slow
-def test_log_of_softmax_gives_nan(tmp_path):
-    """The run itself: step 2.2's NaN comes at iteration 460-660 (seeds 0-3), so this one trains 1,000."""
-    name = attempt("2.2", str(tmp_path), LOG_OF_SOFTMAX)
-    r = check(str(tmp_path), name, "--iterations", "1000")
-    assert r.returncode == 1
     assert re.search(r"NaN: the loss is NaN from iteration [\d,]+ on, and the network stops learning: your loss "
                      r"takes the log of a softmax", r.stdout), r.stdout
 

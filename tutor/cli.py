@@ -26,6 +26,8 @@ ROOT = os.path.dirname(HERE)
 CURVES = os.path.join(ROOT, "benchmarks", "results", "tutor_curves.json")
 SIMILAR = 0.85           # a file whose code lines are this alike with a step's script is read against that step too
 STARTUP = 300            # seconds TensorFlow's import may take on a busy machine before the learner's file starts
+BUILD = 120              # seconds the learner's file may take to reach animate(), and the least the training gets
+SLACK = 2                # the training may take this many times the step's recorded training time for its length
 
 
 class CheckError(Exception):
@@ -47,9 +49,10 @@ def parser():
     p.add_argument("--step", help="the step it is for (default: its first line, else its name: my_2.1.py)")
     p.add_argument("--iterations", type=positive, metavar="N",
                    help="train N iterations (default: the step's check length, 201 to 1,001)")
-    p.add_argument("--timeout", type=positive, default=120, metavar="S",
-                   help="give up when the file builds its network for more than S seconds, or trains for more "
-                        "(default 120; not while --panels shows the window)")
+    p.add_argument("--timeout", type=positive, metavar="S",
+                   help=f"give up when the file builds its network for more than S seconds (default {BUILD}), or "
+                        f"trains for more (default: {BUILD} s more than {SLACK} times the step's recorded run of "
+                        "that length; never while --panels shows the window)")
     p.add_argument("--panels", action="store_true", help="train with the six panels (your script's window)")
     p.add_argument("--no-train", action="store_true", help="only compare the networks")
     p.add_argument("--show-run", action="store_true", help="print the run's lines as they come")
@@ -173,21 +176,41 @@ def run_check(args, order, against, titles, parse_run):
         child.stop()
 
 
+def recorded(step):
+    """The step's reference runs (benchmarks/results/tutor_curves.json), or None."""
+    if not os.path.exists(CURVES):
+        return None
+    with open(CURVES) as f:
+        return json.load(f)["steps"].get(step)
+
+
+def training_time(step, iterations):
+    """Seconds the check's training may take: BUILD more than SLACK times what the step's seed-0 reference
+    run took for as many iterations (on the machine that recorded it, often loaded: a convolutional step's
+    601 iterations need minutes on 2 busy cores)."""
+    reference = recorded(step)
+    run = reference and reference["runs"].get("0")
+    if not run:
+        return BUILD * 5
+    return round(BUILD + SLACK * run["training_s"] * iterations / reference["iterations"])
+
+
 def follow(child, args, step, prev, name, iterations, parse_run):
     deadline, phase, built, status = time.monotonic() + STARTUP, "startup", None, 0
+    build, train = args.timeout or BUILD, args.timeout or training_time(step, iterations)
     while True:
         event = child.next(deadline)
         if event is None:
             if phase == "startup":
                 raise CheckError(f"TensorFlow did not start within {STARTUP} s: is the machine very busy?")
             if phase == "build":
-                raise CheckError(f"{name} did not reach datavis.animate(...) within {args.timeout} s: does it loop "
+                raise CheckError(f"{name} did not reach datavis.animate(...) within {build} s: does it loop "
                                  f"for ever before training? (--timeout S waits longer)")
-            raise CheckError(f"{name} did not finish {iterations:,} iterations within {args.timeout} s of training "
+            raise CheckError(f"{name} did not finish {iterations:,} iterations within {train} s of training "
                              f"(--timeout S waits longer, --iterations N trains fewer)")
         kind = event["event"]
         if kind == "ready":
-            phase, deadline = "build", time.monotonic() + args.timeout
+            phase, deadline = "build", time.monotonic() + build
         elif kind == "error":
             raise CheckError(event["message"])
         elif kind == "built":
@@ -196,7 +219,7 @@ def follow(child, args, step, prev, name, iterations, parse_run):
             if not event["learner"]["layers"]:
                 return 1
             phase = "train"
-            deadline = None if args.panels else time.monotonic() + args.timeout
+            deadline = None if args.panels else time.monotonic() + train
             if not args.no_train:
                 how = "with the panels: close the window at the end" if args.panels else "--text"
                 print(f"\nTraining {name} for {iterations:,} iterations ({how}) ...", flush=True)
@@ -237,10 +260,7 @@ def explain(event, step, prev, name):
 
 def judge(run, step, built, iterations):
     """Prints the diagnoses of the run; returns 1 if one is a problem."""
-    reference, missing = None, None
-    if os.path.exists(CURVES):
-        with open(CURVES) as f:
-            reference = json.load(f)["steps"].get(step)
+    reference, missing = recorded(step), None
     if reference and reference["iterations"] != iterations and EXERCISES.get(step, {}).get("length_sets_schedule"):
         missing = (f"step {step}'s learning rate follows the run's length, so only a run of its recorded "
                    f"{reference['iterations']:,} iterations compares with it")
