@@ -201,3 +201,16 @@ def test_the_probe_is_an_entry_point_too():
     assert r.returncode == 0 and "course.py check" in r.stdout
     r = subprocess.run([sys.executable, probe, "my.py"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "the following arguments are required: --iterations" in r.stderr
+
+
+def test_the_training_deadline_follows_the_steps_recorded_run(tmp_path, monkeypatch):
+    """Each step's check may train for twice its reference run of that length (recorded on a loaded machine)
+    plus cli.BUILD: a convolutional step gets minutes, a dense one about two; no reference, ten minutes."""
+    from tutor import cli
+    for step, task in EXERCISES.items():
+        ref = cli.recorded(step)
+        needed = ref["runs"]["0"]["training_s"] * task["iterations"] / ref["iterations"]
+        assert cli.training_time(step, task["iterations"]) >= cli.BUILD + cli.SLACK * needed - 1, step
+    assert cli.training_time("3.1", 601) > 3 * cli.BUILD
+    monkeypatch.setattr(cli, "CURVES", str(tmp_path / "none.json"))
+    assert cli.recorded("2.1") is None and cli.training_time("2.1", 1001) == 5 * cli.BUILD
