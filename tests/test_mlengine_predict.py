@@ -154,7 +154,7 @@ def test_instance_counts_and_formats():
 
 
 # TensorFlow's start-up lines as the `tensorflow` wheel (CUDA-built, 2.21) prints them on a machine without an
-# NVIDIA driver, whatever TF_CPP_MIN_LOG_LEVEL says (serving/quiet.py says where each comes from)
+# NVIDIA driver, whatever TF_CPP_MIN_LOG_LEVEL says (visualiser/quiet.py says where each comes from)
 CUDA_WHEEL_LINES = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
     "I0000 00:00:1796479216.273941   20054 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU "
@@ -164,7 +164,8 @@ CUDA_WHEEL_LINES = [
 ]
 FILTER = """
 import os, sys
-from serving import quiet
+import serving  # the repository root on sys.path, as for every mlengine command
+from visualiser import quiet
 if sys.argv[1] == "driver":
     quiet.nvidia_driver = lambda: True
 with quiet.filtered_stderr(quiet.chatter()):

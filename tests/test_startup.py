@@ -72,6 +72,32 @@ def test_a_run_reads_its_data_ahead_and_imports_tensorflow_without_keras_or_the_
     # objects frozen, compile() itself again; tf.keras and keras load when asked for
 
 
+FAKE_CUDA_TENSORFLOW = """import os
+os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
+os.write(2, b"I0000 00:00:1796479216.273941   20054 cudart_stub.cc:31] Could not find cuda drivers on your "
+            b"machine, GPU will not be used.\\n")
+os.write(2, b"E0000 00:00:1796479222.6 21106 some_op.cc:12] a real error, which passes\\n")
+class config:
+    def list_physical_devices():
+        os.write(2, b"E0000 00:00:1796479222.591524   21106 cuda_platform.cc:52] failed call to cuInit: "
+                    b"INTERNAL: CUDA error: Failed call to cuInit: UNKNOWN ERROR (303)\\n")
+        return []
+"""
+
+
+def test_a_steps_tensorflow_import_drops_the_cuda_wheels_start_up_lines_and_nothing_else(tmp_path):
+    # a stand-in for the `tensorflow` wheel (CUDA-built) on a machine without an NVIDIA driver: it writes
+    # its lines to file descriptor 2 as the C++ libraries do (the real ones: test_mlengine_predict.py)
+    (tmp_path / "tensorflow").mkdir()
+    (tmp_path / "tensorflow" / "__init__.py").write_text(FAKE_CUDA_TENSORFLOW)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
+    done = subprocess.run([sys.executable, "-c", "from visualiser import quiet, startup\n"
+                           "quiet.nvidia_driver = lambda: False\nstartup.import_tensorflow()"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr.splitlines() == [
+        "E0000 00:00:1796479222.6 21106 some_op.cc:12] a real error, which passes"], done.stderr
+
+
 def test_compile_once_shares_an_expressions_code_and_passes_the_rest_on():
     from visualiser import startup
     first = startup._compile_once("_atypes.Float32", "<string>", "eval")

@@ -85,16 +85,20 @@ def import_tensorflow():
     garbage collector and compiling each forward reference once (_compile_once). The import makes some 390,000
     objects the collector tracks and hardly any garbage: the collections they set off cost 10-15% of its CPU
     time (docs/speed.md, "Start-up"); its objects are then frozen (gc.freeze), so that the run's collections
-    never go through them again."""
+    never go through them again. The CUDA wheel's start-up lines are filtered out while it loads and lists its
+    devices (quiet.py: they mean nothing to a learner on a machine without an NVIDIA driver)."""
     if "tensorflow" in sys.modules:
         return
+    from visualiser import quiet
     later, compile_ = _KerasLater(), builtins.compile
     sys.meta_path.insert(0, later)
     collecting = gc.isenabled()
     gc.disable()
     builtins.compile = _compile_once
     try:
-        import tensorflow  # noqa: F401
+        with quiet.filtered_stderr(quiet.chatter()):
+            import tensorflow
+            tensorflow.config.list_physical_devices()   # where the cuInit line comes from
     finally:
         builtins.compile = compile_
         sys.meta_path.remove(later)

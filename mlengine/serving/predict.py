@@ -12,7 +12,9 @@ import argparse
 import json
 import sys
 
-from . import digits, modeldir, quiet
+from visualiser import quiet
+
+from . import digits, modeldir
 
 
 class InputError(Exception):

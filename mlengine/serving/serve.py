@@ -14,7 +14,9 @@ import re
 import socket
 import sys
 
-from . import digits, modeldir, quiet
+from visualiser import quiet
+
+from . import digits, modeldir
 from .api import create_app
 
 

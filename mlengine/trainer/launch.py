@@ -46,7 +46,7 @@ def worker_flags(argv):
 
 
 # gRPC's and the collectives' C++ log lines when a peer is gone: the launcher says it in one line. (TensorFlow's
-# start-up lines each worker filters itself: serving/quiet.py.)
+# start-up lines each worker filters itself: visualiser/quiet.py.)
 CHATTER = ("Additional GRPC error information", "Error received from peer", "Aborting RingReduce",
            "BaseCollectiveExecutor::StartAbort")
 

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Mapping, Optional
 
 import mnistdata
-from serving import quiet
+from visualiser import quiet
 
 from . import REPO_ROOT, cluster, jobdir
 from .stop import Stopped, StopRequests

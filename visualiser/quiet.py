@@ -15,8 +15,8 @@ TensorFlow loads and lists its devices, and only on a machine without an NVIDIA 
 present, the same lines say why a GPU goes unused (the CUDA libraries missing: `pip install
 'tensorflow[and-cuda]'`), and all are shown. oneDNN's notice ("oneDNN custom operations are on ...", an INFO
 line some CPUs get) is dropped everywhere. tensorflow-cpu prints none of these; any other line passes.
-(Here in serving/ for every mlengine command: the job imports serving's export already, and serving
-imports nothing of the job.)
+Used by every command that imports TensorFlow: the steps (visualiser/startup.py) and mlengine's job, search
+and service.
 """
 import contextlib
 import glob
