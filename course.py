@@ -28,7 +28,7 @@ import textwrap
 
 from tutor.commands import COMMANDS
 from tutor.tasks import EXERCISES
-from visualiser.loop import TRAINED_LINE
+from visualiser.runloop import TRAINED_LINE
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(ROOT, "benchmarks", "results", "ladder.json")

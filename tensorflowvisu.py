@@ -8,10 +8,9 @@
     datavis.animate(training_step, iterations, train_freq, test_freq)               # runs the training
     datavis.get_max_test_accuracy()
 
-MnistDataVis keeps what it is given as plain data (lists and two images) and draws nothing itself. The
-machinery is the package visualiser/: flags (the parser), device (threads, the device line), loop (the
-run loop, Ctrl-C), panels (the drawing, from that data alone), files (PNG, movie), window, live + web +
-notebook (a browser page, a Jupyter cell), board (TensorBoard). Only what a display mode needs is imported.
+MnistDataVis keeps what it is given as plain data (lists and two images), publishes it after each training
+step, and draws nothing itself. The machinery is the package visualiser/ (its __init__ draws its map). Only
+what a display mode needs is imported.
 """
 import os
 import sys
@@ -19,7 +18,7 @@ import sys
 from visualiser import startup  # first: TFVISU_STARTUP_LOG=FILE times the start-up from here (its "tensorflowvisu")
 import numpy as np
 
-from visualiser import device, flags as parsing, loop as runloop
+from visualiser import device, options, runloop
 
 device.quiet_tensorflow()
 _FLAGS = None             # the run's flags, read by flags(); MnistDataVis uses them
@@ -32,7 +31,7 @@ def flags(argv=None):
     run (no argv) then starts reading its data in a thread and imports TensorFlow (visualiser/startup.py)."""
     global _FLAGS, _FLAGS_ARGV
     lenient = argv is None and "ipykernel" in sys.modules      # %run in a notebook: the kernel's own flags
-    _FLAGS = parsing.parse(argv, lenient=lenient)
+    _FLAGS = options.parse(argv, lenient=lenient)
     _FLAGS_ARGV = list(sys.argv) if argv is None else None
     if argv is None and not lenient:       # a script's own run (not a test's list, not a notebook's kernel)
         runloop.start_run()
@@ -47,7 +46,7 @@ def run_flags():
     %run of a script with flags of its own)."""
     if _FLAGS is not None and _FLAGS_ARGV in (None, sys.argv):
         return _FLAGS
-    return parsing.parse([])
+    return options.parse([])
 
 
 def iterations(default):
@@ -96,7 +95,8 @@ def tf_format_mnist_images(X, Y, Y_, n=100, lines=10):
 
 class MnistDataVis:
     """The data behind the six panels, and the run loop. Appends are cheap (a list append, and for the bands
-    one np.percentile); nothing draws until a window, a movie frame or the PNG asks for it."""
+    one np.percentile); nothing draws until a window, a movie frame or the PNG asks for it, and then only
+    what publish() published last."""
 
     def __init__(self, title="", weights_title="weights", biases_title="biases"):
         startup.mark("graph")
@@ -108,9 +108,10 @@ class MnistDataVis:
         self.train = ([], [], [])          # iterations, accuracies, losses
         self.test = ([], [], [])
         self.bands = ([], [], [])          # iterations, 8 weight percentiles, 8 bias percentiles
-        self._images, self._pictures = {}, {}   # "training", "test": what tf_format_mnist_images fetched
+        self._images = {}                  # "training", "test": what tf_format_mnist_images fetched
         self.iteration = 0
-        self.version = 0                   # bumped by every update: a display redraws only when it moved
+        self.version = 0                   # bumped by every update
+        self.published, self._published_version, self._updates = None, 0, 0
         self.mode = self._choose_mode()
         print(device.use(self.flags.threads) + f"; display: {self.mode}", flush=True)
         self.board = None
@@ -118,7 +119,6 @@ class MnistDataVis:
             self.board = _extra("board", "--logdir").Board(self, self.flags.logdir)   # TensorBoard
         startup.mark("vis", awaits="drawn" if self.mode == "window" else None)
 
-    # -- the course's API, called from training_step -----------------------------------------------------
     def append_training_curves_data(self, i, accuracy, loss):
         startup.mark("figures")           # the script prints its first training line next
         self._append(self.train, i, float(accuracy), float(loss))
@@ -149,22 +149,16 @@ class MnistDataVis:
         self._images["test"] = im
         self.version += 1
 
-    def picture(self, which):
-        """The picture [h, w, 3] uint8 of the training or the test digits (None before the first), made from
-        what tf_format_mnist_images fetched the first time it is drawn (an RGB array is taken as it is)."""
-        raw = self._images.get(which)
-        if raw is None or isinstance(raw, np.ndarray):
-            return raw
-        cached = self._pictures.get(which)
-        if cached is None or cached[0] is not raw:
-            from visualiser import panels
-            cached = self._pictures[which] = (raw, panels.digit_mosaic(raw))
-        return cached[1]
-
-    def digits_fetched(self, which):
-        """What tf_format_mnist_images fetched last for `which` (None, or an RGB array given instead)."""
-        raw = self._images.get(which)
-        return raw if isinstance(raw, dict) else None
+    def publish(self, i=None):
+        """What a frame may show, in one assignment: called after each training step (animate does it), so
+        that the display, on its own thread, never draws half a step (iteration i, the lengths of the three
+        series, the two pictures, how many steps brought new data). Returns it."""
+        if self.version != self._published_version:
+            self._published_version, self._updates = self.version, self._updates + 1
+        self.published = (self.iteration if i is None else int(i), min(map(len, self.train)),
+                          min(map(len, self.test)), min(map(len, self.bands)), self._images.get("training"),
+                          self._images.get("test"), self._updates)
+        return self.published
 
     def get_max_test_accuracy(self):
         # rounded: a float32 accuracy such as 0.9236 would otherwise print as 0.9236000180244446
@@ -183,22 +177,29 @@ class MnistDataVis:
         N calls), the last one tested, in text mode or behind the window; then writes the movie and the PNG
         if asked. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
         startup.mark("session")
-        from visualiser import files
         f = self.flags
         count = _run_length(f, iterations)
-        movie_path = f.save_movie or (self.title + ".mp4" if save_movie else None)
-        movie = files.MovieWriter(self, movie_path) if movie_path else None
         at = runloop.schedule(count, train_data_update_freq, test_data_update_freq, one_test_at_start,
                               more_tests_at_start)
-        loop = runloop.Loop(compute_step, at, count, movie)
+
+        def step(i, test, train):
+            startup.mark("loop")           # the first step begins (the start-up log's; runloop stays a leaf)
+            compute_step(i, test, train)
+            self.publish(i)
+        loop = runloop.Loop(step, at, count)
+        movie_path = f.save_movie or (self.title + ".mp4" if save_movie else None)
+        film = None
+        if movie_path:
+            from visualiser import movie
+            film = movie.Movie(self, movie_path, at, count)
         try:
-            self._display()(self, loop)
+            self._display(film)(self, loop, film)
         except KeyboardInterrupt as e:     # between the loop's end and the display's (a window closing)
             loop.interrupted(e)
         finally:
             with runloop.outputs_guard(loop):
-                if movie:
-                    movie.close(complete=loop.error is None)
+                if film:
+                    film.close(complete=loop.error is None)
             if self.board:
                 self.board.close()
         if loop.error:
@@ -206,18 +207,22 @@ class MnistDataVis:
         print(loop.summary(), flush=True)
         if f.save_png:
             with runloop.outputs_guard(loop):
-                files.save_final_png(self, f.save_png)
+                from visualiser import display
+                display.save_final_png(self, f.save_png, count)
 
-    def _display(self):
+    def _display(self, film):
         if self.mode == "window":
             from visualiser import window
-            return lambda vis, loop: window.Window(vis, loop).run()
+            return lambda vis, loop, film: window.Window(vis, loop, film).run()
         if self.mode == "web":
             web = _extra("web", "--web")
-            return lambda vis, loop: web.run(vis, loop, self.flags.web_host, self.flags.web)
+            return lambda vis, loop, film: web.run(vis, loop, self.flags.web_host, self.flags.web, film)
         if self.mode == "notebook":
             return _extra("notebook", "the notebook display").run
-        return lambda vis, loop: loop.run()
+        if film:
+            from visualiser import movie
+            return movie.run
+        return lambda vis, loop, film: loop.run()
 
     def _choose_mode(self):
         if self.flags.text:

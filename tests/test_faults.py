@@ -86,16 +86,13 @@ def step(vis):
 
 @pytest.mark.parametrize("where", ["movie", "png"])
 def test_ctrl_c_while_writing_leaves_no_file_and_prints_the_summary(vis, tmp_path, monkeypatch, capsys, where):
-    from matplotlib.figure import Figure
     from PIL import Image
     def interrupted(*a, **k):
         raise KeyboardInterrupt
-    if where == "movie":                               # the GIF's own save (matplotlib's PNG goes through PIL too)
-        save = Image.Image.save
-        monkeypatch.setattr(Image.Image, "save", lambda im, fp, *a, **k: interrupted() if str(fp).endswith(".gif")
-                            else save(im, fp, *a, **k))
-    else:
-        monkeypatch.setattr(Figure, "savefig", interrupted)
+    save = Image.Image.save                            # both files are written by Pillow, under a temporary name
+    written = ".gif" if where == "movie" else ".png.part"
+    monkeypatch.setattr(Image.Image, "save", lambda im, fp, *a, **k: interrupted() if str(fp).endswith(written)
+                        else save(im, fp, *a, **k))
     vis.animate(step(vis), iterations=21, train_data_update_freq=10, test_data_update_freq=10)
     out = capsys.readouterr().out
     assert "while writing the outputs: that file was not saved" in out and "trained 21 iterations" in out

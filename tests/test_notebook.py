@@ -14,7 +14,7 @@ from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import tensorflowvisu
-from visualiser import loop as runloop
+from visualiser import runloop
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -157,7 +157,7 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
 
         def update(self, obj):
             shown.append(obj)
-    run = threading.Thread(target=notebook.run, args=(vis, loop), kwargs={"display": lambda o, **k: Handle(o)})
+    run = threading.Thread(target=notebook.run, args=(vis, loop), kwargs={"display_cell": lambda o, **k: Handle(o)})
     run.start()
     try:
         while not any(type(o).__name__ == "Image" for o in shown):
@@ -170,9 +170,9 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
         before = len(images())
         browser_page.click("button[data-key='3']")
         deadline = time.time() + 20
-        while time.time() < deadline and not (len(images()) > before and ink(images()[-1], WEIGHTS_PANEL) < 0.01):
+        while time.time() < deadline and not (len(images()) > before and ink(images()[-1], WEIGHTS_PANEL) < 0.002):
             time.sleep(0.05)
-        assert ink(images()[-1], WEIGHTS_PANEL) < 0.01          # panel 3 alone: the weights panel is gone
+        assert ink(images()[-1], WEIGHTS_PANEL) < 0.002          # panel 3 alone: the weights panel is gone
         browser_page.click("button[data-key=' ']")
         deadline = time.time() + 10
         while loop.running.is_set() and time.time() < deadline:

@@ -95,6 +95,13 @@ def test_no_display_says_so_and_runs_text(tmp_path):
     assert "max test accuracy:" in r.stdout
 
 
+def updates_of(out):
+    """The iterations at which a run printed new figures (a training line, a test line or both): each is a
+    panel update, and a slot of its movie."""
+    run = course.parse_run(out)
+    return sorted({i for i, *_ in run["train"]} | {i for i, *_ in run["test"]})
+
+
 def test_movie_and_png_headless(tmp_path):
     r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "200", "--save-movie", "run.mp4",
                    "--save-png", "end.png", cwd=str(tmp_path))
@@ -102,19 +109,26 @@ def test_movie_and_png_headless(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["end.png", "run.mp4"]
     import imageio_ffmpeg
     from PIL import Image
-    frames = list(imageio_ffmpeg.read_frames(str(tmp_path / "run.mp4")))[1:]
-    assert len(frames) == len(course.parse_run(r.stdout)["test"]) and "saved the movie" in r.stdout
+    reader = imageio_ffmpeg.read_frames(str(tmp_path / "run.mp4"))
+    meta = next(reader)
+    frames = sum(1 for _ in reader)          # a frame per update as far as the budget allows, the end last
+    assert 2 <= frames <= len(updates_of(r.stdout)) and meta["duration"] >= 9.9 and "saved the movie" in r.stdout
     assert np.asarray(Image.open(tmp_path / "end.png").convert("L")).std() > 20
 
 
-def test_a_short_movie_has_a_frame_per_test(tmp_path):
-    """301 iterations of 2.0 test 8 times: the movie keeps all 8 (the frame budget starts after 60)."""
-    r = run_script("mnist_2.0_five_layers_sigmoid.py", "--text", "--iterations", "301", "--save-movie", "m.gif",
+def test_a_300_iteration_movie_lasts_10_s(tmp_path):
+    """300 iterations with 3.1's schedule (2.0 has the same, and trains faster): 16 panel updates, a frame for
+    each the budget allows (all of them for 3.1 on an idle machine, fewer for the faster 2.0 under load),
+    timed so that the movie lasts 10 s."""
+    r = run_script("mnist_2.0_five_layers_sigmoid.py", "--text", "--iterations", "300", "--save-movie", "m.mp4",
                    cwd=str(tmp_path))
     assert r.returncode == 0, r.stderr[-2000:]
-    from PIL import Image
-    tests = course.parse_run(r.stdout)["test"]
-    assert len(tests) == 8 and Image.open(tmp_path / "m.gif").n_frames == 8, r.stdout[-500:]
+    import imageio_ffmpeg
+    meta = next(imageio_ffmpeg.read_frames(str(tmp_path / "m.mp4")))
+    # the frames in the file (its reader, at a rate under 1 a second, repeats each frame to fill 5x that rate)
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(tmp_path / "m.mp4"))
+    assert len(updates_of(r.stdout)) == 16 and 2 <= frames <= 16 and seconds >= 9.9, r.stdout[-500:]
+    assert frames / meta["fps"] >= 9.9 and meta["duration"] >= 9.9 and f"({frames} frames, 10.0 s)" in r.stdout
 
 
 @pytest.mark.parametrize("script", slow_if_long(["mnist_4.1_batchnorm_five_layers_relu.py",
@@ -169,14 +183,14 @@ def red_rows_of_test_digits(path):
     comes from the same drawing code, in an empty figure)."""
     from PIL import Image
     import tensorflowvisu
-    from visualiser import panels
+    from visualiser import display, panels
     tensorflowvisu._FLAGS = tensorflowvisu.flags(["--text"])
     vis = tensorflowvisu.MnistDataVis(title="geometry")
     vis.update_image2(np.zeros((700, 1120, 3), np.uint8))
-    figure = panels.agg_figure(vis)
-    figure.draw()
-    figure.fig.canvas.draw()
-    box = figure.ax[6].get_window_extent()
+    vis.publish()
+    screen = display.agg_screen(vis)
+    screen.draw(display.Snapshot(vis), "")
+    box = screen.view.ax[6].get_window_extent()
     im = np.asarray(Image.open(path).convert("RGB"), int)
     h = im.shape[0]
     digits = im[int(h - box.y1) + 1:int(h - box.y0) - 1, int(box.x0) + 1:int(box.x1) - 1]
@@ -217,15 +231,16 @@ def wait_for(predicate, timeout=60):
 
 
 class Window:
-    """Step 2.1 in a real window on the Xvfb display, with its output, its X window id and its keys."""
+    """Step 2.1 in a real window on the Xvfb display, with its output, its X window id and its keys (the run
+    long enough to outlast a test's keys)."""
 
-    def __init__(self, display, folder, tests=3):
+    def __init__(self, display, folder, tests=3, iterations=3000):
         self.env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
         self.env["DISPLAY"] = display
         self.log_path = folder / "out.txt"
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_2.1_five_layers_relu_lrdecay.py"),
-                                      "--iterations", "100000"], cwd=folder, env=self.env, stdout=self.log,
+                                      "--iterations", str(iterations)], cwd=folder, env=self.env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         try:
             assert wait_for(lambda: "display: window" in self.out()
@@ -291,7 +306,7 @@ def test_window_keys_pause_and_ctrl_c(xvfb, tmp_path):
 def region_panel(part):
     """Which of the six panels a part of a screenshot shows, read from what is drawn there, as a person would:
     light blue bands (weights), light orange bands (biases), mostly dark ink in a square (training digits) or
-    a wide (test digits) block, else the red test curve rising (accuracy) or falling (loss)."""
+    a wide (test digits) block, else the red test curve rising (accuracy) or falling (loss) from its start."""
     near = lambda rgb, tol: np.abs(part - np.array(rgb)).sum(-1) < tol  # noqa: E731
     if near((158, 202, 225), 60).mean() > 0.02:
         return "weights"
@@ -305,8 +320,9 @@ def region_panel(part):
     y, x = np.nonzero(near((214, 39, 40), 60))                          # the test curve: line and dots
     if len(x) < 20:
         return None
-    start, end = y[x <= np.percentile(x, 10)].mean(), y[x >= np.percentile(x, 90)].mean()
-    return "accuracy" if end < start else "loss"
+    # where it starts against where most of it lies (its legend's sample, on the right, is a few pixels):
+    # an accuracy starts below the rest (rows grow downwards), a loss above
+    return "accuracy" if y[x <= np.percentile(x, 10)].mean() > np.median(y) else "loss"
 
 
 def screen_panels(image, count):
@@ -342,12 +358,16 @@ COURSE_KEYS = {"1": ["accuracy"], "2": ["loss"], "3": ["training digits"], "4": 
 
 @pytest.mark.slow
 def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
-    """Keys 1-9 and 0 in a real window, each checked from a screenshot: the course's panel numbers."""
-    window = Window(xvfb, tmp_path, tests=6)
+    """Keys 1-9 and 0 in a real window, each checked from a screenshot: the course's panel numbers. Paused
+    after 6 tests of 1,000 iterations: the curves fill more than half of their panels (the iteration axis
+    spans the run)."""
+    window = Window(xvfb, tmp_path, tests=6, iterations=1000)
     try:
         from PIL import ImageGrab
-        key, box = window.key, window.box()
-        grab = lambda: ImageGrab.grab(xdisplay=xvfb).crop(box)  # noqa: E731
+        key = window.key
+        # the window's box read at each grab: Tk scales the figure to the display's dpi once it is mapped (on
+        # Xvfb's default dpi, 1280 x 770 becomes 1331 x 799 a few seconds in)
+        grab = lambda: ImageGrab.grab(xdisplay=xvfb).crop(window.box())  # noqa: E731
         before = np.asarray(grab())
         key("space")                                                     # paused: the data stays as it is
         after_change(grab, before)                                       # (its title line says so)
@@ -359,5 +379,45 @@ def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
             shot.save(tmp_path / f"key-{k}.png")
             seen[k] = screen_panels(shot, len(panels))
         assert seen == COURSE_KEYS
+        key("q")                                                         # paused: Q ends it, cleanly
+        assert window.proc.wait(30) == 0 and "Traceback" not in window.out(), window.out()[-2000:]
     finally:
         window.close()
+
+
+@pytest.mark.slow
+def test_window_frames_follow_the_training_to_its_last_iteration(xvfb, tmp_path):
+    """A short run of step 1.0 in a real window, its frames recorded (TFVISU_FRAME_LOG): each frame shows a
+    later iteration than the one before, frames come while it trains, and the last shows the last iteration
+    with every panel update in it; the window on screen then holds the six panels."""
+    import json
+    log = tmp_path / "frames.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(DISPLAY=xvfb, TFVISU_FRAME_LOG=str(log))
+    out_path = tmp_path / "out.txt"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_1.0_softmax.py"), "--iterations", "1000"],
+                                cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            assert wait_for(lambda: "close the window to end" in out_path.read_text(), 120), out_path.read_text()
+            time.sleep(0.5)
+            from PIL import ImageGrab
+            wid = subprocess.run(["xdotool", "search", "--name", "mnist_1.0"], env=env, capture_output=True,
+                                 text=True).stdout.split()[0]
+            g = dict(line.split("=") for line in subprocess.run(["xdotool", "getwindowgeometry", "--shell", wid],
+                                                                env=env, capture_output=True, text=True).stdout.split())
+            x, y = int(g["X"]), int(g["Y"])
+            shot = ImageGrab.grab(xdisplay=xvfb).crop((x, y, x + int(g["WIDTH"]), y + int(g["HEIGHT"])))
+            subprocess.run(["xdotool", "key", "--window", wid, "q"], env=env, capture_output=True)
+            assert proc.wait(30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    text = out_path.read_text()
+    frames = [f for f in map(json.loads, log.read_text().splitlines()) if f["target"] == "window"]
+    shown = [f["iteration"] for f in frames]
+    assert shown == sorted(shown) and len(set(shown)) >= 3, shown           # successive frames, later iterations
+    assert shown[-1] == 999 and frames[-1]["updates"] == len(updates_of(text)), (frames[-1], text[-300:])
+    assert all(f["kind"] in ("full", "cached", "restage", "blit", None) for f in frames)
+    assert [f["kind"] for f in frames].count("full") <= 3                   # full draws are rare
+    assert screen_panels(shot, 6) == COURSE_KEYS["0"]

@@ -1,5 +1,7 @@
-"""tensorflowvisu and its panels on Agg: the digit images, the bands, the course's panel numbers and keys, the
-limits that keep every curve readable, NaN runs, the outputs."""
+"""tensorflowvisu and its display on Agg: the digit images, the bands, the course's panel numbers and keys, the
+limits that keep every curve readable (and move rarely), NaN runs, the cheap frames against full draws, the
+published snapshot, the pacing, the movie's slots, the outputs."""
+import math
 import os
 import threading
 
@@ -8,7 +10,7 @@ import pytest
 
 os.environ["MPLBACKEND"] = "Agg"
 import tensorflowvisu
-from visualiser import files, flags as parsing, loop as runloop, panels as drawing, window as gui
+from visualiser import display, movie, options, pacing, panels, runloop, window
 
 
 @pytest.fixture
@@ -31,7 +33,7 @@ def fetched(images, predicted, labels, n, lines):
 
 
 def formatted(*args):
-    return drawing.digit_mosaic(fetched(*args))
+    return panels.digit_mosaic(fetched(*args))
 
 
 def cell(image, k, cols):
@@ -46,8 +48,8 @@ def test_format_puts_mistakes_first_on_red_with_both_labels(mnist):
     predicted[[3, 7]] = (labels[[3, 7]] + 1) % 10                 # two mistakes, at 3 and 7
     out = formatted(images, predicted, labels, 12, 3)
     assert out.shape == (84, 112, 3) and out.dtype == np.uint8
-    red = np.round(np.array(drawing.RED) * 255)
-    glyphs = drawing.label_glyphs()
+    red = np.round(np.array(panels.RED) * 255)
+    glyphs = panels.label_glyphs()
     for k, source in enumerate([3, 7, 0, 1, 2, 4]):             # mistakes first, then in order
         c = cell(out, k, 4)
         ink = images[source, :, :, 0]
@@ -63,7 +65,7 @@ def test_format_puts_mistakes_first_on_red_with_both_labels(mnist):
 
 
 def test_labels_small_correct_on_the_left_computed_on_the_right_apart_from_the_neighbours():
-    glyphs = drawing.label_glyphs()
+    glyphs = panels.label_glyphs()
     for d in range(10):
         rows, cols = np.nonzero(glyphs[0, d])
         rows1, cols1 = np.nonzero(glyphs[1, d])
@@ -76,7 +78,7 @@ def test_labels_small_correct_on_the_left_computed_on_the_right_apart_from_the_n
 
 def test_format_fewer_digits_than_cells(mnist):
     out = formatted(mnist.test.images[:5], mnist.test.labels[:5].argmax(1), mnist.test.labels[:5].argmax(1), 8, 2)
-    assert (cell(out, 7, 4) == np.round(np.array(drawing.EMPTY) * 255)).all()
+    assert (cell(out, 7, 4) == np.round(np.array(panels.EMPTY) * 255)).all()
 
 
 @pytest.mark.parametrize("accuracy,per_cell", [(0.99, 1), (0.92, 1), (0.71, 5), (0.3, 10), (0.1, 10)])
@@ -112,62 +114,176 @@ def fill(vis, steps=5, first_test_loss=None):
         vis.append_data_histograms(i, rng.normal(size=100), rng.normal(size=10))
     vis.update_image1(np.zeros((280, 280, 3), np.uint8))
     vis.update_image2(np.full((700, 1120, 3), 200, np.uint8))
+    vis.publish()
+
+
+def drawn(vis, length=None):
+    """The six panels of `vis` as published, on an Agg figure: (screen, its panels view)."""
+    screen = display.agg_screen(vis)
+    screen.draw(display.Snapshot(vis, length), "iteration 0")
+    return screen, screen.view
 
 
 def test_panels_are_numbered_as_the_course_numbers_them(vis):
     fill(vis)
-    p = drawing.agg_figure(vis)
-    p.draw()
-    p.fig.canvas.draw()
+    screen, p = drawn(vis)
     assert all(ax.get_visible() for ax in p.ax.values())
-    title = {n: p.ax[n].get_title() for n in p.ax}
+    title = {n: p.ax[n].get_title("left") + " " + p.ax[n].get_title("right") for n in p.ax}
     assert title[1].startswith("accuracy") and "max 80.00%" in title[1]
-    assert title[2].startswith("cross-entropy loss") and title[3] == "training digits"
+    assert title[2].startswith("cross-entropy loss") and title[3].strip() == "training digits"
     assert title[4].startswith("weights") and title[5].startswith("biases") and title[6].startswith("test digits")
     x = {n: p.ax[n].get_position(original=True).x0 for n in p.ax}      # the slots, before imshow's aspect
     y = {n: p.ax[n].get_position(original=True).y0 for n in p.ax}
     assert x[1] < x[2] < x[3] and x[4] < x[5] < x[6] and y[1] == y[2] == y[3] > y[4] == y[5] == y[6]
     train, test = p.lines[1]
     assert list(test.get_xdata()) == [0, 10, 20, 30, 40] and test.get_marker() == "o"
-    assert p.images[3].get_array().shape == (280, 280, 3) and p.images[6].get_array().shape == (700, 1120, 3)
-    scale = p.scale.get_window_extent(p.fig.canvas.get_renderer())
+    assert p.pictures[3][1].shape == (280, 280, 3) and p.pictures[6][1].shape == (700, 1120, 3)
+    for n in (3, 6):                             # each picture is drawn at the size it is shown
+        box = p.ax[n].bbox
+        assert p.images[n].get_array().shape[:2] == (round(box.height), round(box.width))
+    scale = p.scale.get_window_extent(screen.fig.canvas.get_renderer())
     assert scale.x1 <= p.ax[6].get_window_extent().x0 + 1       # the test digits' scale is on their left
-    assert vis.get_max_test_accuracy() == pytest.approx(0.8)
+    assert p.ax[1].get_xlim()[1] >= 40 and vis.get_max_test_accuracy() == pytest.approx(0.8)
+
+
+def test_the_iteration_axis_spans_the_run_from_the_start(vis):
+    fill(vis)
+    _, p = drawn(vis, length=2001)
+    for n in (1, 2, 4, 5):
+        assert p.ax[n].get_xlim() == pytest.approx((0, 2000 * 1.02))
 
 
 def test_a_huge_first_test_loss_does_not_flatten_the_loss_panel(vis):
     """A batch-norm step tested at iteration 0, before its moving averages fill, prints a test loss of 1e12."""
     fill(vis, steps=30, first_test_loss=1.8e12)
-    p = drawing.agg_figure(vis)
-    p.draw()
+    _, p = drawn(vis)
     bottom, top = p.ax[2].get_ylim()
     assert bottom == 0 and 50 < top < 200                            # the curves fill the panel
     assert "test loss 1.8e+12 at iteration 0" in p.off_scale.get_text()   # and the point above it is named
 
 
 def test_loss_limits_on_short_and_long_runs():
-    top, off = drawing.loss_limits(([0, 20, 40], [0.1, 0.8, 0.9], [230, 40, 30]), ([0, 20], [0.1, 0.8], [1e10, 45]), 40)
+    top, off = panels.loss_limits(([0, 20, 40], [0.1, 0.8, 0.9], [230, 40, 30]), ([0, 20], [0.1, 0.8], [1e10, 45]), 40)
     assert 30 < top < 60 and off == (0, 1e10)
-    top, off = drawing.loss_limits(([0], [0.1], [230]), ([0], [0.1], [240]), 0)   # the very first iteration
+    top, off = panels.loss_limits(([0], [0.1], [230]), ([0], [0.1], [240]), 0)   # the very first iteration
     assert top > 240 and off is None
-    assert drawing.loss_limits(([], [], []), ([], [], []), 0) == (1.0, None)
+    assert panels.loss_limits(([], [], []), ([], [], []), 0) == (1.0, None)
 
 
-def test_nan_and_inf_are_drawn_as_gaps(vis, tmp_path):
-    """A diverging run (step 2.0's NaN lesson) must be shown, and the PNG and movie still written."""
+def test_limits_move_in_coarse_steps():
+    """Hysteresis: limits stay while the data stays inside them and fills half of them."""
+    assert panels.steady(None, (0, 10), 0, 8) == (0, 10)                  # the first limits
+    assert panels.steady((0, 10), (0, 6), 0, 5.2) == (0, 10)               # fills 52%: kept
+    assert panels.steady((0, 10), (0, 5), 0, 4.9) == (0, 5)                # fills 49%: shrinks
+    assert panels.steady((0, 10), (0, 15), 0, 10.5) == (0, 15)             # leaves it: grows
+    assert panels.steady((0.5, 1), (0.4, 1), 0.45, 1) == (0.4, 1)          # leaves it at the bottom
+    assert panels.steady((0, 10), (0, 3), 0, float("nan")) == (0, 3)       # no finite data: what is asked
+    assert [panels.nice_ceil(x) for x in (0.7, 1, 1.01, 13, 47, 230)] == pytest.approx([0.8, 1, 1.2, 15, 50, 250])
+
+
+def test_a_falling_loss_redraws_its_axes_a_few_times_not_at_every_frame(vis):
+    screen = display.agg_screen(vis)
+    kinds = []
+    for i in range(0, 2000, 10):               # a loss falling from 230 to 4, every 10 iterations
+        vis.append_training_curves_data(i, 0.9, 4 + 226 * np.exp(-i / 300))
+        vis.publish(i)
+        kinds.append(screen.draw(display.Snapshot(vis, 2000), f"iteration {i}")[0])
+    assert kinds[0] == "full" and kinds.count("full") == 1
+    assert 1 <= kinds.count("restage") <= 8 and kinds.count("blit") >= 190, kinds
+
+
+def test_cheap_frames_are_what_a_full_draw_would_show(vis):
+    """Each frame restores the background of what changed and draws it (blit), or draws again the axes whose
+    limits moved (restage): the picture must be the one a full draw of the same state makes, pixel for pixel."""
+    screen = display.agg_screen(vis)
+    rng = np.random.default_rng(0)
+    kinds = set()
+    for i in range(0, 1500, 20):
+        vis.append_training_curves_data(i, 0.5 + i / 4000, 200 * np.exp(-i / 300))
+        vis.append_data_histograms(i, rng.normal(size=500) * (1 + i / 300), rng.normal(size=50))
+        vis.update_image1(np.full((280, 280, 3), i % 256, np.uint8))
+        if i % 100 == 0:
+            vis.append_test_curves_data(i, 0.6 + i / 4000, 180 * np.exp(-i / 300))
+        if i == 200:                  # the first test picture: panel 6 takes the picture's shape
+            vis.update_image2(np.full((700, 1120, 3), 128, np.uint8))
+        vis.publish(i)
+        kind, _ = screen.draw(display.Snapshot(vis, 1500), f"iteration {i:,}")
+        kinds.add(kind)
+        if kind in ("blit", "restage") and i % 100 in (0, 20):
+            frame = screen.rgb()
+            screen.fig.canvas.draw()
+            assert np.array_equal(frame, screen.rgb()), (i, kind)
+    assert {"blit", "restage"} <= kinds
+
+
+def test_a_layout_seen_before_comes_back_from_its_cached_background(vis):
     fill(vis)
-    nan = float("nan")
-    vis.append_training_curves_data(50, 0.1, nan)
-    vis.append_test_curves_data(50, 0.098, nan)
-    vis.append_data_histograms(60, np.full(100, nan), np.full(10, np.inf))
-    p = drawing.agg_figure(vis)
-    p.draw()
-    p.fig.canvas.draw()
-    files.save_png(vis, str(tmp_path / "nan.png"))
-    movie = files.MovieWriter(vis, str(tmp_path / "nan.gif"))
-    movie.frame()
-    movie.close()
-    assert sorted(os.listdir(tmp_path)) == ["nan.gif", "nan.png"]
+    screen, _ = drawn(vis)
+    snap = display.Snapshot(vis)
+    assert screen.key("3") and screen.draw(snap, "x")[0] == "full"
+    assert screen.key("0") and screen.draw(snap, "x")[0] == "cached"
+    frame = screen.rgb()
+    screen.fig.canvas.draw()
+    assert np.array_equal(frame, screen.rgb())
+
+
+def test_shrink_is_the_mean_of_the_pixels_whose_centres_fall_in_each(mnist):
+    """The digit mosaics are resampled once to the size they are shown: against a reference written out."""
+    raw = {"digits": (mnist.test.images[:1000, :, :, 0] * 255).astype(np.uint8),
+           "labels": mnist.test.labels[:1000].argmax(1), "computed": mnist.test.labels[:1000].argmax(1),
+           "shown": 1000, "lines": 25}
+    mosaic = panels.digit_mosaic(raw)
+    small = panels.shrink(mosaic, 237, 379)
+
+    def reference(picture, h, w):
+        rows = np.minimum(((np.arange(picture.shape[0]) + 0.5) * h / picture.shape[0]).astype(int), h - 1)
+        cols = np.minimum(((np.arange(picture.shape[1]) + 0.5) * w / picture.shape[1]).astype(int), w - 1)
+        out = np.zeros((h, w, 3))
+        np.add.at(out, (rows[:, None], cols[None, :]), picture.astype(float))
+        return out / np.bincount(rows)[:, None, None] / np.bincount(cols)[None, :, None]
+    expected = reference(mosaic, 237, 379)
+    assert small.shape == (237, 379, 3) and np.abs(small - expected).max() <= 1.0
+    assert panels.shrink(mosaic, 700, 1120) is mosaic
+
+
+def test_a_frame_shows_what_was_published_not_a_half_done_step(vis):
+    """The training thread appends one column after the other and publishes after the step: a frame drawn
+    in between shows the last published step, whole."""
+    fill(vis)
+    vis.train[0].append(999)                    # the next step under way: its iteration in, its values not yet
+    vis.bands[0].append(999)
+    vis.test[0].append(999)
+    vis.test[1].append(0.99)
+    _, p = drawn(vis)
+    assert len(p.lines[1][0].get_xdata()) == len(p.lines[1][0].get_ydata()) == 5
+    assert list(p.lines[1][1].get_xdata()) == [0, 10, 20, 30, 40]
+    vis.test[2].append(1.0)
+    vis.train[1].append(0.9)
+    vis.train[2].append(1.0)
+    vis.bands[1].append(vis.bands[1][-1])
+    vis.bands[2].append(vis.bands[2][-1])
+    assert display.Snapshot(vis).train[0][-1] == 40 and vis.publish(999)[0] == 999
+    assert display.Snapshot(vis).train[0][-1] == 999 and display.Snapshot(vis).test[0][-1] == 999
+
+
+def test_pacing_keeps_the_frames_within_their_budget():
+    pacer = pacing.Pacer(budget=0.1, every=0.2, burst=0.3, debt=0.3, now=0.0)
+    assert pacer.ready(0.0)
+    pacer.spent(0.0, 0.02)
+    assert not pacer.ready(0.1) and pacer.ready(0.2)            # at most one frame every 0.2 s
+    pacer.spent(0.2, 0.5)                                       # a costly frame: the bucket is overdrawn ...
+    assert not pacer.ready(0.5) and pacer.wait(0.5) == pytest.approx(0.2 / 0.1 - 0.3)  # ... until refilled
+    assert pacer.ready(2.3)
+    pacer.spent(2.3, 5.0)                                       # a very costly one: at most `debt` overdrawn
+    assert pacer.wait(2.3) == pytest.approx(0.3 / 0.1)
+    pacer = pacing.Pacer(budget=0.1, every=0.0, burst=0.3, now=0.0)
+    spent, t = 0.0, 0.0
+    while t < 100:                                              # frames of 20 ms as often as allowed
+        if pacer.ready(t):
+            pacer.spent(t, 0.02)
+            spent += 0.02
+        t += 0.01
+    assert spent / 100 == pytest.approx(0.1, abs=0.005)         # 10% of the time, burst aside
 
 
 @pytest.mark.parametrize("key,shown", [("1", {1}), ("2", {2}), ("3", {3}), ("4", {4}), ("5", {5}), ("6", {6}),
@@ -175,36 +291,87 @@ def test_nan_and_inf_are_drawn_as_gaps(vis, tmp_path):
                                        ("0", {1, 2, 3, 4, 5, 6}), ("escape", {1, 2, 3, 4, 5, 6})])
 def test_layout_keys(vis, key, shown):
     fill(vis)
-    window = gui.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 10))
-    window.on_key(_key(window, "3"))
-    window.on_key(_key(window, key))
-    assert {n for n, ax in window.panels.ax.items() if ax.get_visible()} == shown
+    w = window.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 10))
+    w.on_key(_key(w, "3"))
+    w.on_key(_key(w, key))
+    assert {n for n, ax in w.screen.view.ax.items() if ax.get_visible()} == shown
+
+
+class Pixels:
+    """A second view for the test: one axes showing the training digits as they are; key "p"."""
+    layouts = {"p": None}
+
+    def __init__(self, fig, vis):
+        self.ax = fig.add_axes([0.1, 0.1, 0.8, 0.8], visible=False)
+        self.image = self.ax.imshow(np.zeros((28, 28, 3), np.uint8), animated=True)
+        self.layout, self.updates = None, 0
+
+    def set_layout(self, key):
+        self.ax.set_visible(key is not None)
+        self.layout = key
+
+    def parts(self):
+        return ["pixels"] if self.layout else []
+
+    def update(self, snap):
+        self.updates += 1
+        if snap.pictures["training"] is not None:
+            self.image.set_data(snap.pictures["training"])
+        return {"pixels"}
+
+    def artists(self, part):
+        return [self.image]
+
+    def region(self, part):
+        return self.ax.bbox
+
+    def statics(self):
+        return [(self.ax, None, self.ax.bbox)]
+
+    def forget(self):
+        pass
+
+    def reset_zoom(self):
+        pass
+
+
+def test_a_second_view_comes_with_its_key_and_goes_with_0(vis):
+    fill(vis)
+    screen = display.agg_screen(vis, views={"p": Pixels})
+    snap = display.Snapshot(vis)
+    screen.draw(snap, "x")
+    assert screen.key("p") and isinstance(screen.view, Pixels) and screen.view.ax.get_visible()
+    assert screen.draw(snap, "x")[0] == "full" and screen.view.updates == 1
+    assert not any(ax.get_visible() for ax in screen.views["0"].ax.values())       # the panels made way
+    assert screen.key("3") is False or isinstance(screen.view, Pixels)            # its own keys only
+    assert screen.key("escape") and screen.view is screen.views["0"] and screen.view.layout == "0"
+    assert not screen.views["p"].ax.get_visible() and screen.draw(snap, "x")[0] == "cached"
 
 
 def test_the_keys_offered_everywhere_are_the_windows():
-    from visualiser import web
-    assert [k for k, _ in drawing.KEYS][:10] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
-    assert dict(drawing.KEYS)["8"] == "8 panels 4+5" and dict(drawing.KEYS)["4"] == "4 weights"
-    assert {k for k, *_ in web.BUTTONS} <= web.KEYS
-    assert "1 accuracy, 2 loss, 3 training digits, 4 weights, 5 biases, 6 test digits" in parsing.KEYS_HELP
+    from visualiser import server
+    assert [k for k, _ in panels.KEYS][:10] == ["1", "2", "3", "4", "5", "6", "7", "8", "9", "0"]
+    assert dict(panels.KEYS)["8"] == "8 panels 4+5" and dict(panels.KEYS)["4"] == "4 weights"
+    assert {k for k, *_ in server.BUTTONS} <= server.KEYS
+    assert "1 accuracy, 2 loss, 3 training digits, 4 weights, 5 biases, 6 test digits" in options.KEYS_HELP
 
 
-def _key(window, key):
+def _key(w, key):
     from matplotlib.backend_bases import KeyEvent
-    return KeyEvent("key_press_event", window.fig.canvas, key)
+    return KeyEvent("key_press_event", w.fig.canvas, key)
 
 
 def test_space_pauses_the_training(vis):
     calls = []
     loop = runloop.Loop(lambda i, t, u: calls.append(i), lambda i: (False, False), 6)
-    window = gui.Window(vis, loop)
-    window.on_key(_key(window, " "))
+    w = window.Window(vis, loop)
+    w.on_key(_key(w, " "))
     assert not loop.running.is_set()
     worker = threading.Thread(target=loop.run)
     worker.start()
     worker.join(0.5)
     assert calls == [] and worker.is_alive()                        # paused: no training step ran
-    window.on_key(_key(window, " "))
+    w.on_key(_key(w, " "))
     worker.join(5)
     assert calls == [0, 1, 2, 3, 4, 5]
 
@@ -212,19 +379,19 @@ def test_space_pauses_the_training(vis):
 def test_ctrl_s_saves_a_png_and_says_where(vis, tmp_path, monkeypatch, capsys):
     fill(vis)
     monkeypatch.chdir(tmp_path)
-    window = gui.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 1))
-    window.on_key(_key(window, "ctrl+s"))
+    w = window.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 1))
+    w.on_key(_key(w, "ctrl+s"))
     path = tmp_path / "test-40.png"
     assert path.exists() and str(path) in capsys.readouterr().out
     from PIL import Image
-    assert Image.open(path).size == (1280, 720)
+    assert Image.open(path).size == (1280, 720) and nonblank_png(path)
 
 
 def test_default_matplotlib_keys_do_not_fire(vis):
-    window = gui.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 1))
-    ax = window.panels.ax[2]
-    window.fig.canvas.callbacks.process("key_press_event", _key(window, "l"))   # matplotlib: log scale
-    window.fig.canvas.callbacks.process("key_press_event", _key(window, "g"))   # matplotlib: grid
+    w = window.Window(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 1))
+    ax = w.screen.view.ax[2]
+    w.fig.canvas.callbacks.process("key_press_event", _key(w, "l"))   # matplotlib: log scale
+    w.fig.canvas.callbacks.process("key_press_event", _key(w, "g"))   # matplotlib: grid
     assert ax.get_yscale() == "linear"
 
 
@@ -234,44 +401,90 @@ def nonblank_png(path):
     return pixels.std() > 20
 
 
-def test_save_png_is_atomic_and_nonblank(vis, tmp_path):
+def test_save_png_is_atomic_and_nonblank(vis, tmp_path, capsys):
     fill(vis)
     path = str(tmp_path / "panels.png")
-    files.save_png(vis, path)
+    display.save_final_png(vis, path)
     assert nonblank_png(path) and os.listdir(tmp_path) == ["panels.png"]
+    assert f"saved the panels to {path}" in capsys.readouterr().out
+
+
+def test_nan_and_inf_are_drawn_as_gaps(vis, tmp_path):
+    """A diverging run (step 2.0's NaN lesson) must be shown, and the PNG and movie still written."""
+    fill(vis)
+    nan = float("nan")
+    vis.append_training_curves_data(50, 0.1, nan)
+    vis.append_test_curves_data(50, 0.098, nan)
+    vis.append_data_histograms(60, np.full(100, nan), np.full(10, np.inf))
+    vis.publish()
+    _, p = drawn(vis)
+    polygons, which = panels.band_polygons(np.array([0.0, 1, 2, 3]), np.array([[0.0] * 8, [1] * 8, [nan] * 8, [2] * 8]))
+    assert len(polygons) == 14 and which[:7] == list(range(7))            # two stretches: the NaN row is a gap
+    display.save_final_png(vis, str(tmp_path / "nan.png"))
+    m = movie.Movie(vis, str(tmp_path / "nan.gif"), lambda i: (True, True), 2)
+    m.frame()
+    m.close()
+    assert sorted(os.listdir(tmp_path)) == ["nan.gif", "nan.png"]
+
+
+def three_one(i, count=300):
+    """Step 3.1's schedule (training figures every 20 iterations, a test every 100, the last one both)."""
+    return runloop.schedule(count, 20, 100)(i)
+
+
+def test_a_short_runs_movie_lasts_10_s_and_a_long_one_a_minute_at_most(vis, tmp_path):
+    short = movie.Movie(vis, str(tmp_path / "s.gif"), three_one, 300)        # 16 panel updates
+    for i in range(16):
+        vis.append_test_curves_data(i * 20, 0.5 + i / 40, 10)
+        vis.publish(i * 20)
+        assert short.due()
+        short.frame()
+        assert not short.due()
+    short.close()
+    assert short.writer.frames == 16 and short.writer.frames / short.fps == pytest.approx(10)
+    long = movie.Movie(vis, str(tmp_path / "l.gif"), lambda i: three_one(i, 10001), 10001)   # 501 updates
+    assert long.every == 2 and math.ceil(501 / long.every) <= 8 * 60
+    long.close(complete=False)
 
 
 @pytest.mark.parametrize("name", ["train.mp4", "train.gif"])
-def test_movie(vis, tmp_path, name):
-    fill(vis)
+def test_movie_frames_are_the_states_drawn_the_last_one_last(vis, tmp_path, name):
+    """A frame for each update drawn (the budget skipped the others); the state the run ended in is drawn
+    when the movie is closed; the frames are timed so that it lasts 10 s."""
     path = str(tmp_path / name)
-    movie = files.MovieWriter(vis, path)
-    for i in range(3):
-        vis.append_test_curves_data(100 + i, 0.9, 10)               # frames differ, as in training
-        movie.frame()
+    m = movie.Movie(vis, path, lambda i: (True, False), 12)
+    for i in range(12):
+        vis.append_test_curves_data(100 + 10 * i, 0.9 - i / 50, 10 + i)   # frames differ, as in training
+        vis.publish(100 + 10 * i)
+        if i in (0, 1, 5, 6):                                       # drawn only at these; the others skipped
+            m.frame()
     assert not os.path.exists(path)                                  # nothing half-written under the name
-    movie.close()
-    assert os.listdir(tmp_path) == [name]
+    m.close()
+    assert os.listdir(tmp_path) == [name] and m.writer.frames == 5 and m.fps == pytest.approx(0.5)
     if name.endswith(".gif"):
         from PIL import Image
-        assert Image.open(path).n_frames == 3
+        gif = Image.open(path)
+        assert gif.n_frames == 5 and gif.info["duration"] == 2000
     else:
         import imageio_ffmpeg
         reader = imageio_ffmpeg.read_frames(path)
         meta = next(reader)
-        assert meta["size"] == (1280, 720) and sum(1 for _ in reader) == 3
+        frames = [np.frombuffer(f, np.uint8).reshape(720, 1280, 3) for f in reader]
+        assert meta["size"] == (1280, 720) and len(frames) == 5 and meta["duration"] == pytest.approx(10, abs=0.6)
+        assert np.abs(frames[-1].astype(int) - frames[-2].astype(int)).mean() > 0.05  # the end, drawn last
 
 
-def test_movie_keeps_every_test_up_to_its_bound_then_its_budget(vis, tmp_path):
+def test_the_frame_log_records_every_frame_and_costs_nothing_unset(vis, tmp_path, monkeypatch):
     fill(vis)
-    movie = files.MovieWriter(vis, str(tmp_path / "m.gif"))
-    movie.kept, movie.budget = 3, 0.0                                # 3 frames always, then no time at all
-    for i in range(6):
-        vis.append_test_curves_data(100 + i, 0.9, 10)
-        movie.frame()
-    assert (movie.frames, movie.skipped) == (3, 3)
-    movie.close()
-    assert movie.frames == 4 and movie.drawn == vis.version          # and the final state, forced
+    loop = runloop.Loop(lambda i, test, train: vis.publish(i), lambda i: (False, False), 3)
+    assert display.Display(vis, loop, display.agg_screen(vis)).log.file is None
+    log = tmp_path / "frames.jsonl"
+    monkeypatch.setenv("TFVISU_FRAME_LOG", str(log))
+    core = display.Display(vis, loop, display.agg_screen(vis), "test")
+    core.run()
+    import json
+    frames = [json.loads(line) for line in log.read_text().splitlines()]
+    assert frames and frames[-1]["iteration"] == 2 and {"t", "kind", "cpu", "updates", "target"} <= set(frames[-1])
 
 
 def test_flags_refuse_bad_values(tmp_path, capsys):
@@ -321,26 +534,16 @@ def test_iterations_is_the_flag_or_the_default(monkeypatch):
 def test_no_display_falls_back_to_text(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    assert "no display" in gui.no_window_reason()
+    assert "no display" in window.no_window_reason()
 
 
 def test_agg_backend_is_named_as_the_reason(monkeypatch):
     monkeypatch.setenv("DISPLAY", ":99")
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    reason = gui.no_window_reason()
+    reason = window.no_window_reason()
     assert "'agg' (set by $MPLBACKEND)" in reason and "display" not in reason
 
 
-def test_drawing_while_the_training_thread_appends(vis):
-    """The training thread appends one column after the other; a draw in between must not see a ragged
-    series (matplotlib would refuse x and y of different lengths)."""
-    fill(vis)
-    vis.train[0].append(999)                    # an append half done: the iteration is in, its values not yet
-    vis.bands[0].append(999)
-    p = drawing.agg_figure(vis)
-    p.draw()
-    p.fig.canvas.draw()
-    assert len(p.lines[1][0].get_xdata()) == len(p.lines[1][0].get_ydata()) == 5
 
 
 def test_test_digits_scale_follows_the_latest_image(vis):
@@ -348,13 +551,65 @@ def test_test_digits_scale_follows_the_latest_image(vis):
     def raw(per_cell):
         return {"digits": np.zeros((1000, 28, 28), np.uint8), "labels": np.zeros(1000, int),
                 "computed": np.ones(1000, int), "shown": 1000, "lines": 25, "per_cell": per_cell, "tested": 10000}
-    p = drawing.agg_figure(vis)
+    screen = display.agg_screen(vis)
     readings = []
     for per_cell in (5, 1):
         vis.update_image2(raw(per_cell))
-        p.draw()
-        p.fig.canvas.draw()
+        vis.publish()
+        screen.draw(display.Snapshot(vis), "x")
+        p = screen.view
         bottom = p.ax[6].get_ylim()[0]                     # the image's last pixel row, read on the scale
         readings.append(float(p.scale._functions[0](bottom)))
-        assert ("every 5th" in p.ax[6].get_title()) == (per_cell == 5)
+        assert ("every 5th" in p.ax[6].get_title("right")) == (per_cell == 5)
     assert readings == pytest.approx([0.5, 0.9], abs=0.002)
+    frame = screen.rgb()
+    screen.fig.canvas.draw()
+    assert np.array_equal(frame, screen.rgb())             # the new scale is on screen (a restage)
+
+
+def test_the_visualiser_is_three_modules_deep_and_nothing_renames_its_modules():
+    """The longest chain of imports among visualiser's modules is at most three, and no caller imports one of
+    them under another name (their names say what they are)."""
+    import ast
+    from test_layout import imports, modules
+    found = {name: path for name, path in modules().items() if name.startswith("visualiser.")}
+    graph = {name: {m for m in imports(name, path) if m in found} for name, path in found.items()}
+
+    def depth(name):
+        return 1 + max((depth(m) for m in graph[name]), default=0)
+    assert max(depth(name) for name in graph) <= 3, {name: depth(name) for name in graph}
+    from conftest import ROOT
+    for folder, _, names in os.walk(ROOT):
+        if ".venv" in folder or ".git" in folder:
+            continue
+        for name in names:
+            if name.endswith(".py"):
+                tree = ast.parse(open(os.path.join(folder, name)).read())
+                for node in ast.walk(tree):
+                    if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("visualiser"):
+                        assert all(a.asname is None for a in node.names), (name, node.lineno)
+
+
+def test_the_pages_png_is_the_picture(vis):
+    """The page's frames are PNGs written by files.png_bytes: Pillow reads back the very pixels."""
+    import io
+    from PIL import Image
+    from visualiser import files
+    fill(vis)
+    screen, _ = drawn(vis)
+    rgb = screen.rgb()
+    back = np.asarray(Image.open(io.BytesIO(files.png_bytes(rgb))).convert("RGB"))
+    assert np.array_equal(back, rgb) and len(files.png_bytes(rgb)) < rgb.nbytes / 5
+
+
+def test_new_data_is_drawn_at_once_a_later_iteration_alone_twice_a_second(vis):
+    core = display.Display(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 10), None, "test")
+    assert not core._moved(0.0)                                  # nothing published yet
+    vis.append_training_curves_data(1, 0.5, 50)
+    core.drawn, core.frame_at = vis.publish(1), 10.0
+    assert not core._moved(10.1)
+    vis.publish(2)                                               # a step without new figures
+    assert not core._moved(10.3) and core._moved(10.5)
+    vis.append_training_curves_data(3, 0.6, 40)
+    vis.publish(3)
+    assert core._moved(10.1)                                     # new figures: as soon as the pace allows

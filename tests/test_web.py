@@ -19,7 +19,7 @@ from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 import tensorflowvisu
-from visualiser import files, live as rendering, loop as runloop, web
+from visualiser import display, movie, runloop, server, web
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -79,7 +79,9 @@ def ink(png, box):
     return float((im[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)] < 200).mean())
 
 
-WEIGHTS_PANEL = (0.07, 0.6, 0.24, 0.9)      # where panel 4 (weights) sits in the six-panel layout (bottom left)
+# panel 4 (weights) in the six-panel layout, bottom left: its axes, tick labels and name (none of it in a layout
+# of one or two other panels)
+WEIGHTS_PANEL = (0.0, 0.53, 0.25, 0.97)
 
 
 @pytest.mark.slow
@@ -99,7 +101,7 @@ def test_live_page_keys_pause_late_page_two_pages(browser):
         page.keyboard.press("3")                                        # a layout key: panel 3 alone
         page.wait_for_function("() => document.getElementById('frame').dataset.layout === '3'")
         alone = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
-        assert six > 0.05 and alone < 0.01, (six, alone)                # the weights panel is gone
+        assert six > 0.01 and alone < 0.002, (six, alone)               # the weights panel is gone
         page.keyboard.press("Escape")
         page.wait_for_function("() => document.getElementById('frame').dataset.layout === '0'")
 
@@ -209,115 +211,131 @@ def test_a_diverging_run_saves_its_png_and_movie(tmp_path):
     assert "loss: nan" in r.stdout and "trained 201 iterations" in r.stdout and "Traceback" not in r.stderr
     assert f"saved the panels to {png}" in r.stdout and f"to {movie}" in r.stdout
     assert Image.open(png).size == (1280, 720)
-    assert imageio_ffmpeg.count_frames_and_secs(str(movie))[0] >= 5     # a test every 50, more at the start
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(movie))
+    assert frames >= 2 and seconds >= 9.9                              # the first frames and the end, 10 s
     assert sorted(os.listdir(tmp_path)) == ["diverging.py", "nan.mp4", "nan.png"]    # no .part left
 
 
 @pytest.fixture
-def live(monkeypatch):
+def core(monkeypatch):
+    """The display core of a --web run, in-process: a few iterations' data, its first frame drawn."""
     monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags(["--text"]))
     vis = tensorflowvisu.MnistDataVis(title="web")
     for i in range(0, 200, 10):
         vis.append_training_curves_data(i, 0.5 + i / 500, 50 - i / 5)
         vis.append_test_curves_data(i, 0.6 + i / 500, 40 - i / 5)
         vis.append_data_histograms(i, np.random.default_rng(i).normal(size=100), np.ones(10) * i / 100)
-    live = rendering.Live(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 0))
-    live.render()
-    return live
+    vis.publish()
+    core = display.Display(vis, runloop.Loop(lambda *a: None, lambda i: (False, False), 0), display.agg_screen(vis),
+                           "web", pages=True)
+    core.frame()
+    return core
 
 
-def test_box_zoom_and_reset(live):
-    ax = live.panels.ax[1]                                   # accuracy: top left
+def test_box_zoom_and_reset(core):
+    ax = core.screen.view.ax[1]                              # accuracy: top left
     x0, y0, x1, y1 = ax.get_position().bounds[0], 0.2, ax.get_position().bounds[0] + 0.1, 0.3
     before = ax.get_xlim(), ax.get_ylim()
-    live.apply(("zoom", x0, y0, x1, y1))
-    live.render()                                            # a redraw keeps the user's zoom (as in the window)
+    core.apply(("zoom", x0, y0, x1, y1))
+    core.frame()                                             # a redraw keeps the user's zoom (as in the window)
     xlim = ax.get_xlim()
     assert xlim[0] == pytest.approx(-0.0, abs=10) and xlim[1] < before[0][1] / 2
     assert ax.get_ylim()[1] - ax.get_ylim()[0] < (before[1][1] - before[1][0]) / 2
-    live.apply("h")
-    live.render()
+    core.apply("h")
+    core.frame()
     assert ax.get_xlim() == pytest.approx(before[0]) and ax.get_ylim() == pytest.approx(before[1])
 
 
-def test_server_takes_keys_with_its_token_only(live):
-    server = web.Server(live, "127.0.0.1", 0).start()
+def test_server_takes_keys_with_its_token_only(core):
+    page = server.Server(core, "127.0.0.1", 0).start()
     try:
         def post(body, host=None):
-            req = urllib.request.Request(server.url + "key", data=json.dumps(body).encode(), method="POST")
+            req = urllib.request.Request(page.url + "key", data=json.dumps(body).encode(), method="POST")
             try:
                 return urllib.request.urlopen(req, timeout=5).status
             except urllib.error.HTTPError as e:
                 return e.code
         assert post({"key": "7", "token": "guess"}) == 403
-        assert post({"key": "rm -rf", "token": server.token}) == 403
-        assert post({"key": [0.1, 0.2, 3, 0.4], "token": server.token}) == 403
-        assert live.keys.empty()
-        assert post({"key": "7", "token": server.token}) == 204
-        live.tick()
-        assert live.panels.layout == "7" and live.state["layout"] == "7"
-        page = urllib.request.urlopen(server.url, timeout=5).read().decode()
-        assert server.token in page and "<title>web</title>" in page
-        rebinding = urllib.request.Request(server.url, headers={"Host": "attacker.example:80"})
+        assert post({"key": "rm -rf", "token": page.token}) == 403
+        assert post({"key": [0.1, 0.2, 3, 0.4], "token": page.token}) == 403
+        assert core.keys.empty()
+        assert post({"key": "7", "token": page.token}) == 204
+        core.tick()
+        assert core.screen.view.layout == "7" and core.state["layout"] == "7"
+        text = urllib.request.urlopen(page.url, timeout=5).read().decode()
+        assert page.token in text and "<title>web</title>" in text
+        rebinding = urllib.request.Request(page.url, headers={"Host": "attacker.example:80"})
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(rebinding, timeout=5)
         assert e.value.code == 403
     finally:
-        server.close()
+        page.close()
 
 
-def test_a_nan_accuracy_is_null_in_the_pages_json(live):
-    live.vis.append_test_curves_data(210, float("nan"), float("nan"))
-    live.render()
-    server = web.Server(live, "127.0.0.1", 0).start()
+def test_a_nan_accuracy_is_null_in_the_pages_json(core):
+    core.vis.append_test_curves_data(210, float("nan"), float("nan"))
+    core.vis.publish()
+    core.frame()
+    page = server.Server(core, "127.0.0.1", 0).start()
     try:
-        s = json.loads(urllib.request.urlopen(server.url + "state?since=0", timeout=5).read(),
+        s = json.loads(urllib.request.urlopen(page.url + "state?since=0", timeout=5).read(),
                        parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON (JSON.parse refuses it)"))
     finally:
-        server.close()
+        page.close()
     assert s["test_accuracy"] is None and s["max_accuracy"] == pytest.approx(0.6 + 190 / 500)
 
 
-def test_panels_that_cannot_be_drawn_are_said_once_not_hidden(live, monkeypatch, capsys):
-    def broken(status=""):
+def test_panels_that_cannot_be_drawn_are_said_once_not_hidden(core, monkeypatch, capsys):
+    def broken(snap):
         raise ValueError("Axis limits cannot be NaN or Inf")
-    monkeypatch.setattr(live.panels, "draw", broken)
-    frames = live.frames
+    monkeypatch.setattr(core.screen.view, "update", broken)
+    frames = core.frames
     for _ in range(4):
-        live.render()
+        core.frame()
     out = capsys.readouterr().out
-    assert live.frames == frames and out.count("\n") == 1
+    assert core.frames == frames and out.count("\n") == 1
     assert "the panels could not be drawn at iteration 190 (ValueError: Axis limits cannot be NaN" in out
 
 
-def test_busy_port_is_one_clear_line(live):
+def test_busy_port_is_one_clear_line(core):
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
         with pytest.raises(runloop.UserError) as e:
-            web.run(live.vis, live.loop, "127.0.0.1", port)
+            web.run(core.vis, core.loop, "127.0.0.1", port)
     assert f"cannot serve on 127.0.0.1:{port}" in str(e.value) and "--web 0" in str(e.value)
 
 
-def test_movie_frames_are_drawn_on_the_renderers_thread(live, tmp_path):
-
+def test_movie_frames_are_drawn_on_the_display_thread(core, tmp_path):
     from PIL import Image
-    movie = files.MovieWriter(live.vis, str(tmp_path / "run.gif"))
+    vis = core.vis
 
-    loop = runloop.Loop(lambda i, test, train: live.vis.append_test_curves_data(300 + i, 0.9, 5),
-                               lambda i: (True, False), 3, movie)
-    rendering.Live(live.vis, loop).run()                       # --web with --save-movie: one frame per test
-    movie.close()
-    assert loop.error is None and Image.open(tmp_path / "run.gif").n_frames == 3
+    def step(i, test, train):
+        time.sleep(0.3)                            # the first update drawn before the last is published
+        vis.append_test_curves_data(300 + i, 0.9, 5)
+        vis.publish(300 + i)
+    film = movie.Movie(vis, str(tmp_path / "run.gif"), lambda i: (True, False), 3)
+    loop = runloop.Loop(step, lambda i: (True, False), 3)
+    display.Display(vis, loop, display.agg_screen(vis), "web", film, pages=True).run()   # --web --save-movie
+    film.close()
+    gif = Image.open(tmp_path / "run.gif")
+    durations = []
+    for k in range(gif.n_frames):                  # identical frames in a row are one GIF frame, held longer
+        gif.seek(k)
+        durations.append(gif.info["duration"])
+    shown = film.writer.frames / film.fps * 1000                 # ms; a GIF times its frames in 10 ms steps
+    assert loop.error is None and film.writer.frames >= 2 and 9900 <= sum(durations) <= shown
+    assert shown - sum(durations) <= 10 * gif.n_frames
 
 
-def test_an_error_in_training_ends_the_page_at_once(live):
+def test_an_error_in_training_ends_the_page_at_once(core):
     def step(i, test, train):
         raise RuntimeError("bad step")
     loop = runloop.Loop(step, lambda i: (False, False), 10)
-    run = threading.Thread(target=rendering.Live(live.vis, loop).run, kwargs={"linger": True})
+    run = threading.Thread(target=display.Display(core.vis, loop, display.agg_screen(core.vis), "web",
+                                                  pages=True).run, kwargs={"linger": True})
     run.start()
     run.join(20)
     assert not run.is_alive() and str(loop.error) == "bad step"     # animate() then raises it

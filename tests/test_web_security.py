@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from test_web import browser, live, start_web_run, state  # noqa: F401  (fixtures)
-from visualiser import web
+from test_web import browser, core, start_web_run, state  # noqa: F401  (fixtures)
+from visualiser import server
 
 
 def serve_html(text):
@@ -30,9 +30,9 @@ def serve_html(text):
 
         def log_message(self, *a):
             pass
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
 
 
 def tunnel(port):
@@ -145,9 +145,9 @@ def test_another_origin_can_neither_read_the_token_nor_send_keys(browser):  # no
             proc.kill()
 
 
-def test_the_notebooks_server_takes_keys_and_serves_nothing_else(live, browser, monkeypatch):  # noqa: F811
+def test_the_notebooks_server_takes_keys_and_serves_nothing_else(core, browser, monkeypatch):  # noqa: F811
     pytest.importorskip("IPython")
-    from visualiser import loop as runloop, notebook
+    from visualiser import notebook, runloop
     steps = []
     loop = runloop.Loop(lambda i, test, train: (steps.append(i), time.sleep(0.01)), lambda i: (False, False), 10 ** 6)
     shown = []
@@ -158,7 +158,7 @@ def test_the_notebooks_server_takes_keys_and_serves_nothing_else(live, browser, 
 
         def update(self, obj):
             shown.append(obj)
-    run = threading.Thread(target=notebook.run, args=(live.vis, loop), kwargs={"display": lambda o, **k: Handle(o)})
+    run = threading.Thread(target=notebook.run, args=(core.vis, loop), kwargs={"display_cell": lambda o, **k: Handle(o)})
     run.start()
     other, other_url = serve_html("<!doctype html><title>Jupyter</title>")
     try:
@@ -220,9 +220,9 @@ def one_line(headers, body):
 
 
 @pytest.fixture
-def server(live, monkeypatch):  # noqa: F811
-    monkeypatch.setattr(web, "REQUEST_S", 1.0, raising=False)   # the deadline, shortened (5 s in a run)
-    s = web.Server(live, "127.0.0.1", 0).start()
+def served(core, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(server, "REQUEST_S", 1.0, raising=False)   # the deadline, shortened (5 s in a run)
+    s = server.Server(core, "127.0.0.1", 0).start()
     yield s, s.server_address[1]
     s.close()
 
@@ -231,8 +231,8 @@ def get(port, path="/state?since=0"):
     return exchange(port, f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
 
 
-def test_bad_query_values_and_methods_get_one_line(server):
-    _, port = server
+def test_bad_query_values_and_methods_get_one_line(served):
+    _, port = served
     for since in ("abc", "-1", "1e3", "", "9" * 40):
         code, headers, body = get(port, f"/state?since={since}")
         assert code == 400 and one_line(headers, body) and b"since" in body, (since, body)
@@ -247,8 +247,8 @@ def test_bad_query_values_and_methods_get_one_line(server):
     assert get(port, "/nothing")[0] == 404
 
 
-def test_bodies_that_lie_or_are_too_big_are_refused(server, live):  # noqa: F811
-    s, port = server
+def test_bodies_that_lie_or_are_too_big_are_refused(served, core):  # noqa: F811
+    s, port = served
 
     def post(headers, body=b"", **k):
         return exchange(port, b"POST /key HTTP/1.0\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n" + body, **k)
@@ -260,14 +260,14 @@ def test_bodies_that_lie_or_are_too_big_are_refused(server, live):  # noqa: F811
     assert code == 400 and one_line(headers, body)
     assert post(b"Origin: http://127.0.0.1:1\r\nContent-Length: %d\r\n" % len(key), key)[0] == 403
     assert post(b"Origin: null\r\nContent-Length: %d\r\n" % len(key), key)[0] == 403
-    assert live.keys.empty()
+    assert core.keys.empty()
     assert post(b"Content-Length: %d\r\n" % len(key), key)[0] == 204                 # no Origin: not a browser
     assert post(b"Origin: http://127.0.0.1\r\nContent-Length: %d\r\n" % len(key), key)[0] == 204   # its own
 
 
-def test_slow_and_silent_clients_are_answered_in_time_and_hold_no_one(server, monkeypatch):
-    _, port = server
-    monkeypatch.setattr(web, "REQUEST_S", 2.0, raising=False)
+def test_slow_and_silent_clients_are_answered_in_time_and_hold_no_one(served, monkeypatch):
+    _, port = served
+    monkeypatch.setattr(server, "REQUEST_S", 2.0, raising=False)
     started, answers = time.monotonic(), {}
 
     def client(name, first, trickle=b""):

@@ -29,7 +29,7 @@ def run_folder(logdir, title):
             return path
         except FileExistsError:
             continue
-    from .loop import UserError
+    from .runloop import UserError
     raise UserError(f"tensorflowvisu: --logdir {logdir} holds 10,000 runs of {name} already")
 
 

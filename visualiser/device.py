@@ -7,7 +7,7 @@ Session's; 5.0 asks for its own layout earlier, through towers(), and use() then
 import os
 import sys
 
-from .flags import cores
+from .options import cores
 
 THREADS = None            # (intra-op, inter-op) once set, for the device line
 

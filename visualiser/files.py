@@ -1,114 +1,105 @@
-"""The panels into files: the PNG (--save-png, Ctrl-S) and the movie (--save-movie), never half-written.
+"""Pictures into files, never half-written: the PNG (--save-png, Ctrl-S) and the movie (--save-movie), from
+RGB frames [h, w, 3] uint8. A leaf: it knows nothing of panels or the run.
 
-Each file is written under a temporary name beside its own and renamed once complete (and, for an .mp4,
-read back by ffmpeg); a write that fails (a full disk, a folder removed) or is interrupted leaves no file,
-says so in one line, and the run still ends with its summary (then exits 1: see loop.failed).
+Each file is written under a temporary name beside its own and renamed once complete (an .mp4 is first read
+back by ffmpeg); a write that fails (a full disk, a folder removed) or is abandoned leaves no file and raises
+OSError, which the caller says in one line.
 """
 import os
-import threading
-import time
 
 import numpy as np
 
-from . import flags, loop, panels
 
-
-def save_png(vis, path, status="", figure=None):
-    """The panels as they stand, into `path`; an OSError (after removing the temporary file) if it cannot."""
-    figure = figure or panels.agg_figure(vis)
-    figure.draw(status or f"max test accuracy {vis.get_max_test_accuracy():.2%}")
+def write_png(rgb, path, compress_level=6):
+    """The picture into `path` as a PNG; OSError (after removing the temporary file) if it cannot be written."""
+    from PIL import Image
     tmp = path + ".part"
     try:
-        figure.fig.savefig(tmp, format="png", dpi=panels.DPI)
+        Image.fromarray(rgb).save(tmp, format="PNG", compress_level=compress_level)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
 
 
-def save_final_png(vis, path):
-    """--save-png at the end of the run: a failure is one line and the exit status, not a traceback."""
-    try:
-        save_png(vis, path)
-    except OSError as e:
-        loop.failed(f"could not write the PNG {path} ({e.strerror or e}): nothing saved")
-        return
-    print(f"saved the panels to {path}", flush=True)
+def png_bytes(rgb, level=1):
+    """The picture [h, w, 3] uint8 as PNG bytes, for a page: written here (no row filters, zlib at `level`),
+    as zlib is the whole cost: ~11 ms and ~250 KB for the six panels at 1280 x 720, where Pillow's encoder
+    at its fastest level takes 2.5 times as long (it tries every row filter) for a larger file
+    (docs/display.md); and zlib lets go of the GIL while it compresses."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    h, w, _ = rgb.shape
+    rows = np.zeros((h, 1 + 3 * w), np.uint8)          # each row: its filter (0, none), then its pixels
+    rows[:, 1:] = rgb.reshape(h, 3 * w)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), level)) + chunk(b"IEND", b""))
 
 
 class MovieWriter:
-    """A frame per call of frame() (the loop calls it at every test evaluation): the first
-    flags.MOVIE_FRAMES_KEPT always, then only while rendering stays within flags.MOVIE_BUDGET of the wall
-    time; the last state is always the last frame. A frame costs ~0.2 s of CPU. .mp4 through imageio-ffmpeg's
-    bundled ffmpeg (no system ffmpeg), or .gif through Pillow (matplotlib's own dependency)."""
+    """Frames of one size: .mp4 (H.264 through imageio-ffmpeg's bundled ffmpeg, no system ffmpeg) or .gif
+    (Pillow, matplotlib's own dependency: 640 x 360, 64 colours), each shown 1/fps s, fps set when the file
+    is closed. ImportError without imageio-ffmpeg for an .mp4; OSError from add() or close() when the file
+    cannot be written."""
+    PRESET = "veryfast"      # x264 beside the training: ~12 ms of CPU a frame at 1280 x 720, 40% less than
+    FPS = 8                  # its default "medium" (docs/display.md); the rate the .mp4 is encoded at
 
-    def __init__(self, vis, path):
-        self.path, self.vis, self.figure, self.frames, self.skipped = path, vis, panels.agg_figure(vis), 0, 0
-        self.kept, self.budget = flags.MOVIE_FRAMES_KEPT, flags.MOVIE_BUDGET
-        self.start, self.spent, self.drawn, self.broken = time.perf_counter(), 0.0, None, None
+    def __init__(self, path, size):
+        self.path, self.size, self.frames = path, size, 0
         self.gif = path.lower().endswith(".gif")
         self.tmp = path + ".part" + (".gif" if self.gif else ".mp4")
         if self.gif:
             self.images = []
         else:
-            try:
-                import imageio_ffmpeg
-            except ImportError:
-                raise loop.UserError("tensorflowvisu: --save-movie with .mp4 needs imageio-ffmpeg "
-                                 "(pip install imageio-ffmpeg), or give a .gif name") from None
-            w, h = self.figure.fig.canvas.get_width_height()
-            self.writer = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=8, codec="libx264", quality=6,
-                                                      macro_block_size=8, ffmpeg_log_level="error")
+            import imageio_ffmpeg
+            self.writer = imageio_ffmpeg.write_frames(
+                self.tmp, size, fps=self.FPS, codec="libx264", quality=6, macro_block_size=8,
+                ffmpeg_log_level="error", output_params=["-preset", self.PRESET])
             self.writer.send(None)
 
-    def frame(self, force=False):
-        if self.broken:
-            return
-        begin = time.perf_counter()
-        if not force and self.frames >= self.kept and self.spent > self.budget * (begin - self.start):
-            self.skipped += 1
-            return
-        self.drawn = self.vis.version
-        self.figure.draw()
-        canvas = self.figure.fig.canvas
-        canvas.draw()
-        rgb = np.asarray(canvas.buffer_rgba())[..., :3]
-        try:
-            if self.gif:
-                from PIL import Image
-                self.images.append(Image.fromarray(rgb[::2, ::2]).quantize(64))   # 640 x 360, 64 colours
-            else:
-                self.writer.send(np.ascontiguousarray(rgb))
-        except OSError as e:          # ffmpeg could not write (a full disk): the training goes on without it
-            self.broken = str(e).split("\n")[0]
+    def add(self, rgb):
+        if self.gif:
+            from PIL import Image
+            self.images.append(Image.fromarray(np.ascontiguousarray(rgb[::2, ::2])).quantize(64))
+        else:
+            self.writer.send(np.ascontiguousarray(rgb))
         self.frames += 1
-        self.spent += time.perf_counter() - begin
 
-    def close(self, complete=True):
-        """Finish the file (complete) or abandon it; say what happened in one line."""
+    def close(self, complete=True, fps=FPS):
+        """Finish the file (complete, with at least one frame), each frame shown 1/fps s, and rename it into
+        place; or abandon it. An .mp4 encoded at FPS is retimed without encoding it again (ffmpeg's setts
+        filter scales every frame's time and duration, the stream copied)."""
         try:
-            if complete and not self.broken and self.frames and self.drawn != self.vis.version:
-                self.frame(force=True)                  # the end of the run is always in the movie
             if self.gif:
-                if complete and self.images and not self.broken:
-                    self.images[0].save(self.tmp, save_all=True, append_images=self.images[1:], duration=125,
-                                        loop=0)
+                if complete and self.images:
+                    self.images[0].save(self.tmp, save_all=True, append_images=self.images[1:], loop=0,
+                                        duration=round(1000 / fps))
             else:
                 self.writer.close()
-                if complete and not self.broken and self.frames:
+                if complete and self.frames:
+                    if abs(fps - self.FPS) > 1e-9:
+                        self._retime(fps)
                     self._check_mp4()
-            if complete and self.broken:
-                loop.failed(f"could not write the movie {self.path} ({self.broken}): nothing saved")
-            elif complete and self.frames:
+            if complete and self.frames:
                 os.replace(self.tmp, self.path)
-                budget = (f"; {self.skipped} test evaluations skipped past the first {self.kept} to keep drawing "
-                          f"within {self.budget:.0%} of the time" if self.skipped else "")
-                print(f"saved the movie ({self.frames} frames{budget}) to {self.path}", flush=True)
-        except OSError as e:
-            loop.failed(f"could not write the movie {self.path} ({e.strerror or e}): nothing saved")
         finally:
-            if os.path.exists(self.tmp):
-                os.remove(self.tmp)
+            for path in (self.tmp, self.tmp + ".mp4"):
+                if os.path.exists(path):
+                    os.remove(path)
+
+    def _retime(self, fps):
+        import subprocess
+        import imageio_ffmpeg
+        k = repr(self.FPS / fps)
+        r = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", self.tmp, "-c", "copy",
+                            "-bsf:v", f"setts=pts=PTS*{k}:dts=DTS*{k}:duration=DURATION*{k}", self.tmp + ".mp4"],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise OSError("ffmpeg could not retime the movie: " + (r.stderr.strip().splitlines() or ["?"])[-1])
+        os.replace(self.tmp + ".mp4", self.tmp)
 
     def _check_mp4(self):
         """ffmpeg exits quietly when it cannot write its last bytes (a full disk): read the file back."""
@@ -119,27 +110,3 @@ class MovieWriter:
             raise OSError(f"ffmpeg wrote an unreadable file: {str(e).splitlines()[0]}") from None
         if frames != self.frames:
             raise OSError(f"ffmpeg wrote {frames} of {self.frames} frames")
-
-
-class GuiFrames:
-    """Movie frames drawn on the GUI thread while the training loop waits for them (matplotlib is not
-    thread-safe): the loop's movie becomes this object, and the GUI thread's tick calls serve_frame()."""
-
-    def take_movie(self, loop):
-        self.frame_wanted, self.frame_done, self.movie = threading.Event(), threading.Event(), None
-        if loop.movie is not None:
-            self.movie, loop.movie = loop.movie, self
-
-    def frame(self):                 # called by the loop (worker thread) at every test evaluation
-        self.frame_done.clear()
-        self.frame_wanted.set()
-        while not self.frame_done.wait(0.1) and not self.loop.stop.is_set():
-            pass
-
-    def serve_frame(self):           # on the GUI thread
-        if self.frame_wanted.is_set():
-            self.frame_wanted.clear()
-            try:
-                self.movie.frame()
-            finally:
-                self.frame_done.set()

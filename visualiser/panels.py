@@ -1,14 +1,21 @@
-"""The six panels, drawn from a MnistDataVis's plain data: one drawing code for the window, the PNG, the
-movie, the browser page and the notebook. The only module that imports matplotlib (lazily).
+"""The six panels: the display's home view, drawn from a published snapshot of a MnistDataVis's data. A leaf:
+it imports nothing of visualiser (and matplotlib only when a figure is made).
 
 Numbered as the course's visualiser numbers them, its 2 x 3 grid read row by row (the keys depend on it):
     1 accuracy        2 cross-entropy loss   3 training digits
     4 weights         5 biases               6 test digits
 Keys 1-6 show one panel alone, 7 the two curves (1 + 2), 8 the two band graphs (4 + 5), 9 the two digit
-panels (3 + 6), 0 or ESC all six. Artists are created once and only their data changes (set_data), so a
-redraw costs one Agg render of the figure (about 150-200 ms of CPU at 1280x720 on a 2-core AMD EPYC) and
-never a re-layout.
+panels (3 + 6), 0 or ESC all six.
+
+A view as the display (visualiser.display) drives it: the artists are made once, the ones that change are
+`animated` (left out of the figure's own draw, drawn by the display over a cached background), and update()
+only sets their data and says which panels changed. What a full redraw would change (ticks, limits, the
+test digits' scale) changes rarely by design: the iteration axis spans the run from the start, the other
+limits move in coarse steps with hysteresis (steady()), and the digit mosaics are resampled once per new
+image to the size they are shown.
 """
+import math
+
 import numpy as np
 
 TITLES = {1: "accuracy", 2: "cross-entropy loss", 3: "training digits", 4: "weights", 5: "biases",
@@ -28,6 +35,7 @@ FIGSIZE, DPI = (12.8, 7.2), 100          # 1280 x 720: the movie's frame size to
 FONT = ["111101101101111", "010110010010111", "111001111100111", "111001111001111", "101101111001001",
         "111100111001111", "111100111101111", "111001010010010", "111101111101111", "111101111001111"]
 OUTLIER = 10              # a test loss over 10x the largest training loss is off the loss panel's scale
+FILL = 0.5                # limits are kept while the data fills at least this share of them (hysteresis)
 
 
 def label_glyphs():
@@ -46,20 +54,42 @@ def label_glyphs():
 _GLYPHS = label_glyphs()
 
 
+def _colour_table():
+    """uint8 [769, 3]: the colour of ink level 0-255 on a white cell (rows 0-255), a red one (256-511), an
+    empty one (512-767), and a label's (768)."""
+    ink = np.arange(256)[:, None] / 255
+    cells = [np.array(bg) * (1 - ink) + np.array(INK) * ink for bg in (WHITE, RED, EMPTY)]
+    return (np.concatenate(cells + [np.array([LABEL])]) * 255 + 0.5).astype(np.uint8)
+
+
+_COLOURS, _MARKS = _colour_table(), _GLYPHS > 0
+
+
 def digit_mosaic(raw):
     """The picture [lines*28, n/lines*28, 3] uint8 of what tf_format_mnist_images fetched: ink on white,
-    mistakes on red with both labels, empty cells grey. Cost: ~5 ms for 1,000 digits, done only to draw."""
+    mistakes on red with both labels, empty cells grey. One table lookup per pixel: ~3 ms for 1,000 digits,
+    done only to draw."""
     digits, labels, computed = raw["digits"], np.asarray(raw["labels"]), np.asarray(raw["computed"])
     n, lines = len(digits), int(raw["lines"])
     valid = np.arange(n) < int(raw["shown"])
     wrong = (labels != computed) & valid
-    ink = (digits.astype(np.float32) * (1 / 255) * valid[:, None, None])[..., None]          # [n, 28, 28, 1]
-    background = np.where(valid[:, None], np.where(wrong[:, None], RED, WHITE), EMPTY).astype(np.float32)
-    rgb = background[:, None, None, :] * (1 - ink) + np.float32(INK) * ink
-    marks = (np.maximum(_GLYPHS[0][labels], _GLYPHS[1][computed]) * wrong[:, None, None])[..., None]
-    rgb = rgb * (1 - marks) + np.float32(LABEL) * marks
-    tiles = rgb.reshape(lines, n // lines, 28, 28, 3).transpose(0, 2, 1, 3, 4)
-    return (tiles.reshape(lines * 28, n // lines * 28, 3) * 255 + 0.5).astype(np.uint8)
+    row = np.where(valid, np.where(wrong, 256, 0), 512).astype(np.uint16)          # each cell's table rows
+    index = digits * valid[:, None, None].astype(np.uint16) + row[:, None, None]   # [n, 28, 28]
+    index[(_MARKS[0][labels] | _MARKS[1][computed]) & wrong[:, None, None]] = 768   # the two labels
+    tiles = index.reshape(lines, n // lines, 28, 28).transpose(0, 2, 1, 3).reshape(lines * 28, n // lines * 28)
+    return np.take(_COLOURS, tiles, axis=0)
+
+
+def shrink(picture, height, width):
+    """picture [h, w, 3] uint8 resampled to [height, width, 3] (at most its size) with a box filter: each
+    pixel the mean of the picture's pixels whose centres fall inside it, as the eye would see 1-pixel strokes
+    at a third of their size, without the aliasing of picking every third pixel. Pillow's resampler (C):
+    ~2 ms for the 1,120 x 700 test digits, ten times numpy's."""
+    from PIL import Image
+    h, w = picture.shape[:2]
+    if (height, width) == (h, w):
+        return picture
+    return np.asarray(Image.fromarray(picture).resize((min(width, w), min(height, h)), Image.Resampling.BOX))
 
 
 def slot_rect(row, col, rows=2, cols=3, left=0.05, right=0.975, bottom=0.06, top=0.91, wgap=0.075, hgap=0.1):
@@ -73,6 +103,25 @@ def finite(values):
     return a[np.isfinite(a)]
 
 
+def steady(current, proposed, low, high, fill=FILL):
+    """Axis limits with hysteresis: `current` (bottom, top) is kept while the data's extent [low, high] stays
+    inside it and fills at least `fill` of it; otherwise `proposed`, the limits the data asks for now. So a
+    curve that falls or a spread that grows moves its axis in a few coarse steps, each a full redraw, rather
+    than at every frame."""
+    if current is None or not (np.isfinite(low) and np.isfinite(high)):
+        return proposed
+    bottom, top = current
+    if low < bottom or high > top or (high - low) < fill * (top - bottom):
+        return proposed
+    return current
+
+
+def nice_ceil(x):
+    """The smallest of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k at or above x > 0 (a limit the ticks divide)."""
+    power = 10.0 ** math.floor(math.log10(x))
+    return next(m * power for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10) if m * power >= x * (1 - 1e-9))
+
+
 def loss_limits(train, test, last):
     """(top, outlier): the loss panel's upper limit, and the largest test point left above it as (i, loss)
     or None. The first tenth of the run is left out of the limit (its losses are ten times the later ones);
@@ -82,51 +131,112 @@ def loss_limits(train, test, last):
     later = lambda i, v: [x for j, x in zip(i, v) if j >= last * 0.1]  # noqa: E731
     pool = finite(later(train[0], train[2]) + [x for x in later(test[0], test[2]) if x <= ceiling])
     if not len(pool):
-        pool = finite(train[2] + [x for x in test[2] if x <= ceiling])
+        pool = finite(list(train[2]) + [x for x in test[2] if x <= ceiling])
     top = float(np.percentile(pool, 98)) * 1.15 if len(pool) else 1.0
     off = [(i, x) for i, x in zip(test[0], test[2]) if np.isfinite(x) and x > ceiling]
     return top or 1.0, max(off, key=lambda p: p[1]) if off else None
 
 
+def picture(ax, rgb):
+    """An image in `ax` (as imshow makes it: equal aspect, pixel centres on whole numbers, row 0 on top) that
+    is drawn pixel for pixel, without matplotlib's resampling (~0.1 ms instead of ~3), whenever its array is
+    exactly the size of the axes on screen and the axes shows all of it; zoomed in, or at another size, it
+    is drawn as any image."""
+    from matplotlib.image import AxesImage
+
+    class Picture(AxesImage):
+        def draw(self, renderer):
+            a, box = self._A, self.axes.bbox
+            whole = (self.axes.get_xlim(), self.axes.get_ylim()) == (tuple(self.get_extent()[:2]),
+                                                                      tuple(self.get_extent()[2:]))
+            if not (self.get_visible() and whole and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 4
+                    and a.shape[:2] == (round(box.height), round(box.width))):
+                return super().draw(renderer)
+            gc = renderer.new_gc()
+            gc.set_clip_rectangle(box)
+            renderer.draw_image(gc, round(box.x0), round(box.y0), a[::-1])     # Agg's rows go upwards
+            gc.restore()
+            self.stale = False
+
+    image = Picture(ax, interpolation="nearest", animated=True)
+    image.set_data(rgb)
+    ax.add_image(image)
+    ax.set_aspect("equal")
+    h, w = rgb.shape[:2]
+    image.set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    return image
+
+
+def band_polygons(steps, values):
+    """The 7 bands between 8 percentile curves `values` [m, 8] over `steps` [m], as polygons (lists of [k, 2]
+    arrays) and the band each is (0-6): one polygon per band and per stretch of finite rows, so a NaN row (a
+    diverged network) is a gap."""
+    finite_rows = np.isfinite(values).all(1)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], finite_rows.astype(np.int8), [0]])))
+    polygons, which = [], []
+    for start, stop in zip(edges[::2], edges[1::2]):
+        t, v = steps[start:stop], values[start:stop]
+        for k in range(7):
+            polygons.append(np.concatenate([np.stack([t, v[:, k]], 1), np.stack([t[::-1], v[::-1, k + 1]], 1)]))
+            which.append(k)
+    return polygons, which
+
+
 class Panels:
-    """The six axes of a figure and the artists in them, updated from `vis` by draw()."""
+    """The six panels on a figure: the display's home view (visualiser.display says what a view is). Its
+    parts are the panels' data, by number (1-6), and the latest figures in their titles, "t1" .. "t6", each
+    with its own region: a panel's name is on the left of its title line, static (in the background), its
+    figures on the right, drawn again only when they change (a 10-point text costs ~0.1 ms a character)."""
+    layouts = LAYOUTS
 
     def __init__(self, fig, vis):
         import matplotlib
+        from matplotlib.collections import PolyCollection
         self.fig, self.vis = fig, vis
         self.ax = {n: fig.add_axes(slot_rect(*SLOTS[n])) for n in TITLES}
-        self.images = {}
+        self.images, self.pictures = {}, {3: None, 6: None}    # (raw, its mosaic, the (size, whole) shown)
         for n in (3, 6):
             ax = self.ax[n]
-            self.images[n] = ax.imshow(np.ones((28, 28, 3)), interpolation="antialiased")  # keeps 1-px strokes
+            self.images[n] = picture(ax, np.full((28, 28, 3), 255, np.uint8))
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(TITLES[n], fontsize=10)
         self.scale_of = {"cols": 40, "per_cell": 1, "tested": 10000}   # what panel 6's scale reads from
         self.scale = None                  # panel 6's accuracy scale, on its left, made with its first image
         self.lines = {}
         for n in (1, 2):
             ax = self.ax[n]
-            self.lines[n] = (ax.plot([], [], color=TRAIN_COLOR, lw=0.8, alpha=0.8, label="training (batch)")[0],
-                             ax.plot([], [], color=TEST_COLOR, lw=1.6, marker="o", ms=3, label="test (all)")[0])
+            self.lines[n] = (ax.plot([], [], color=TRAIN_COLOR, lw=0.8, alpha=0.8, label="training (batch)",
+                                     animated=True)[0],
+                             ax.plot([], [], color=TEST_COLOR, lw=1.6, marker="o", ms=3, label="test (all)",
+                                     animated=True)[0])
             ax.legend(loc="lower right" if n == 1 else "upper right", fontsize=8, frameon=False)
             ax.grid(alpha=0.3)
         # bottom left: the corner a falling loss curve leaves empty
         self.off_scale = self.ax[2].text(0.02, 0.03, "", transform=self.ax[2].transAxes, va="bottom", fontsize=8,
-                                         color=TEST_COLOR)
-        self.bands = {}
+                                         color=TEST_COLOR, animated=True)
+        self.bands, self.band_colors = {}, {}
         for n, cmap in ((4, "Blues"), (5, "Oranges")):
-            colors = matplotlib.colormaps[cmap]([0.35, 0.5, 0.7, 0.9, 0.7, 0.5, 0.35])   # darkest: median
-            self.bands[n] = [self.ax[n].fill_between([0], [0], [0], color=c, lw=0) for c in colors]
+            # darkest at the median; one collection of polygons per panel: one draw call for its 7 bands
+            self.band_colors[n] = matplotlib.colormaps[cmap]([0.35, 0.5, 0.7, 0.9, 0.7, 0.5, 0.35])
+            self.bands[n] = self.ax[n].add_collection(PolyCollection([], linewidths=0, animated=True),
+                                                      autolim=False)
             self.ax[n].grid(alpha=0.3)
-        for ax in self.ax.values():
+        self.names, self.figures = {}, {}
+        for n, ax in self.ax.items():
             ax.tick_params(labelsize=8)
-        self.status = fig.text(0.5, 0.975, "", ha="center", va="top", fontsize=11)
-        self.auto_limits = {}              # the limits draw() set last; anything else is the user's zoom
+            self.names[n] = ax.set_title(TITLES[n], loc="left", fontsize=10)
+            self.figures[n] = ax.set_title("", loc="right", fontsize=10)
+            self.figures[n].set_animated(True)
+        self.auto_limits = {}              # the limits update() set last; anything else is the user's zoom
         self.layout = "0"
+        self.seen = None                   # the snapshot's lengths last shown: what changed since
 
+    # -- the view interface --------------------------------------------------------------------------------
     def set_layout(self, key):
-        shown = LAYOUTS[key]
+        """Show the panels of layout `key` (None: hide them all, for another view)."""
+        shown = LAYOUTS[key] if key is not None else ()
         rects = ([slot_rect(*SLOTS[n]) for n in shown] if len(shown) == 6 else
                  [slot_rect(0, k, rows=1, cols=len(shown), bottom=0.07, wgap=0.09) for k in range(len(shown))])
         for n, ax in self.ax.items():
@@ -135,82 +245,187 @@ class Panels:
             self.ax[n].set_position(rect)
         if self.scale is not None:
             self.scale.set_visible(6 in shown)
-        self.layout = key
+        self.layout = "0" if key == "escape" else key
+        self.forget()                      # every shown panel is drawn anew (the mosaics at their new size)
+
+    def shown(self):
+        """The panels shown, by number."""
+        return list(LAYOUTS[self.layout]) if self.layout else []
+
+    def parts(self):
+        return [part for n in self.shown() for part in (n, f"t{n}")]
+
+    def artists(self, part):
+        """What changes in a part, in drawing order (the display draws them over the background)."""
+        if isinstance(part, str):
+            return [self.figures[int(part[1:])]]
+        return {1: self.lines[1], 2: (*self.lines[2], self.off_scale), 3: (self.images[3],),
+                4: (self.bands[4],), 5: (self.bands[5],), 6: (self.images[6],)}[part]
+
+    def region(self, part):
+        """The box (display pixels) that holds everything a part draws: a panel's axes (and the test line's
+        dots on its edge), or the right three quarters of the line above them, where its figures stand."""
+        from matplotlib.transforms import Bbox
+        n = int(part[1:]) if isinstance(part, str) else part
+        box = self.ax[n].bbox
+        if not isinstance(part, str):
+            return Bbox([[box.x0 - 3, box.y0 - 3], [box.x1 + 3, box.y1 + 3]])
+        return Bbox([[box.x0 + box.width / 4, box.y1 + 4], [box.x1 + 4, box.y1 + 6 + 1.3 * self.fig.dpi * 10 / 72]])
+
+    def statics(self):
+        """The shown axes with what their static picture depends on (limits, so ticks; the panel's name; the
+        test digits' scale) and the box that holds it."""
+        return [(self.ax[n], (self.ax[n].get_xlim(), self.ax[n].get_ylim(), self.names[n].get_text(),
+                              tuple(self.scale_of.values()) if n == 6 else None), self._static_box(n))
+                for n in self.shown()]
 
     def reset_zoom(self):
         self.auto_limits = {}
+        self.forget()
+
+    def forget(self):
+        """Draw every shown part anew at the next update (a new layout or canvas size)."""
+        self.seen = None
+        self.pictures = {n: kept and kept[:2] + (None,) for n, kept in self.pictures.items()}
+
+    def update(self, snap):
+        """Set the artists from `snap` (a published snapshot, see visualiser.display.Snapshot): returns the
+        parts whose artists changed (what changed of the static picture, statics() says). Any value may be
+        NaN or infinite (a diverging run, the NaN lesson of step 2.0): it is drawn as a gap."""
+        seen = (len(snap.train[0]), len(snap.test[0]), len(snap.bands[0]), snap.length)
+        old = self.seen or (None,) * 4
+        self.changed = set() if self.seen else {f"t{n}" for n in TITLES}
+        if seen[0:2] != old[0:2] or seen[3] != old[3]:
+            self._curves(snap)
+            self.changed |= {1, 2}
+        if seen[2:4] != old[2:4]:
+            self._bands(snap)
+            self.changed |= {4, 5}
+        for n, which in ((3, "training"), (6, "test")):
+            if n in self.shown() and self._digits(n, snap.pictures.get(which)):
+                self.changed.add(n)
+        self.seen = seen
+        return self.changed & set(self.parts())
+
+    def _static_box(self, n):
+        """The box that holds everything panel n draws that is not animated: its axes, the tick labels on
+        their left (the test digits' scale too) and below, its name above (up to two lines)."""
+        from matplotlib.transforms import Bbox
+        box = self.ax[n].bbox
+        return Bbox([[box.x0 - 52, box.y0 - 26], [box.x1 + 8, box.y1 + 6 + 2.4 * self.fig.dpi * 10 / 72]])
+
+    # -- the panels ----------------------------------------------------------------------------------------
+    def _title(self, n, name, figures):
+        """Panel n's title line: its name (static: a new one is drawn with the axes) and its figures."""
+        if self.names[n].get_text() != name:
+            self.names[n].set_text(name)
+        if self.figures[n].get_text() != figures:
+            self.figures[n].set_text(figures)
+            self.changed.add(f"t{n}")
+
+    def _span(self, snap):
+        """The iteration axis: the whole run from the start (a learner sees how far along it is)."""
+        last = max(snap.length - 1 if snap.length else snap.iteration, 10)
+        return 0, last * 1.02
 
     def _limits(self, n, xlim, ylim):
         ax = self.ax[n]
         if n in self.auto_limits and (ax.get_xlim(), ax.get_ylim()) != self.auto_limits[n]:
-            return                         # zoomed by the user (O): keep it until H
-        ax.set_xlim(*xlim)
-        ax.set_ylim(*ylim)
+            return                         # zoomed by the user (O): kept until H
+        if (ax.get_xlim(), ax.get_ylim()) != (tuple(xlim), tuple(ylim)):
+            ax.set_xlim(*xlim)
+            ax.set_ylim(*ylim)
         self.auto_limits[n] = (ax.get_xlim(), ax.get_ylim())
 
-    def draw(self, status=""):
-        """Update every artist from the data (cheap: set_data only); the caller renders the figure. Any value
-        may be NaN or infinite (a diverging run, the NaN lesson of step 2.0): it is drawn as a gap."""
-        v = self.vis
-        self.status.set_text(f"{v.title}   iteration {v.iteration:,}" + (f"   {status}" if status else ""))
-        self._digits(3, "training")
-        self._digits(6, "test")
-        last = max(v.iteration, 10) * 1.03
-        train, t, bands = snapshot(v.train), snapshot(v.test), snapshot(v.bands)
+    def _auto(self, n):
+        """The y limits update() set last on panel n, or None."""
+        return self.auto_limits[n][1] if n in self.auto_limits else None
+
+    def _curves(self, snap):
+        train, t = snap.train, snap.test
         for n, col in ((1, 1), (2, 2)):
             train_line, test_line = self.lines[n]
             train_line.set_data(train[0], train[col])
             test_line.set_data(t[0], t[col])
-        top, outlier = loss_limits(train, t, v.iteration)
-        self._limits(2, (0, last), (0, top))
+        span = self._span(snap)
+        top, outlier = loss_limits(train, t, snap.iteration)       # top: 1.15 x the 98th percentile
+        self._limits(2, span, steady(self._auto(2), (0, nice_ceil(top)), 0, top / 1.15))
         self.off_scale.set_text("" if outlier is None else
                                 f"above the scale: test loss {outlier[1]:.3g} at iteration {outlier[0]:,}")
-        acc = finite([a for i, a in zip(train[0], train[1]) if i >= v.iteration * 0.1] + t[1])
-        low = min(0.9, np.floor(np.percentile(acc, 3) * 50) / 50) if len(acc) else 0.9
-        self._limits(1, (0, last), (low, 1.0 + (1 - low) * 0.02))
-        self.ax[2].set_title("cross-entropy loss" + (f": test {t[2][-1]:.2f}" if t[2] else ""), fontsize=10)
+        acc = finite([a for i, a in zip(train[0], train[1]) if i >= snap.iteration * 0.1] + list(t[1]))
+        p3 = float(np.percentile(acc, 3)) if len(acc) else 0.9
+        low = min(0.9, math.floor(p3 * 50) / 50)
+        self._limits(1, span, steady(self._auto(1), (low, 1.0 + (1 - low) * 0.02), p3, 1.0))
+        self._title(2, "cross-entropy loss", f"test {t[2][-1]:.2f}" if t[2] else "")
         best = finite(t[1])
-        self.ax[1].set_title("accuracy" + (f": test {t[1][-1]:.2%} (max {best.max():.2%})" if len(best) else ""),
-                             fontsize=10)
+        self._title(1, "accuracy", f"test {t[1][-1]:.2%} (max {best.max():.2%})" if len(best) else "")
+
+    def _bands(self, snap):
+        bands = snap.bands
         steps = np.asarray(bands[0], float)
-        for n, col, title in ((4, 1, v.weights_title), (5, 2, v.biases_title)):
+        span = self._span(snap)
+        for n, col, title in ((4, 1, self.vis.weights_title), (5, 2, self.vis.biases_title)):
             b = np.asarray(bands[col], float).reshape(len(steps), 8)
-            for k, band in enumerate(self.bands[n]):
-                band.set_data(steps, b[:, k], b[:, k + 1])
+            polygons, which = band_polygons(steps, b)
+            self.bands[n].set_verts(polygons)
+            self.bands[n].set_facecolor(self.band_colors[n][which] if which else "none")
             seen = finite(b)
             if len(seen):
-                lo, hi = seen.min(), seen.max()
-                margin = (hi - lo) * 0.05 or 0.1
-                self._limits(n, (0, last), (lo - margin, hi + margin))
-            full = f"{title}: 7 percentile bands" + (f", {b[-1, 0]:.2g} .. {b[-1, -1]:.2g}" if len(steps) else "")
-            # a panel's width holds about 55 characters at this size: the batch-norm steps' longer title wraps
-            self.ax[n].set_title(full.replace(": ", ":\n", 1) if len(full) > 55 else full, fontsize=10)
+                lo, hi = float(seen.min()), float(seen.max())
+                margin = (hi - lo) * 0.25 or 0.1       # room to grow (a spread growing as sqrt(t): 3-4 steps)
+                self._limits(n, span, steady(self._auto(n), (lo - margin, hi + margin), lo, hi, fill=0.4))
+            name = f"{title}: 7 percentile bands"
+            # a panel's width holds about 55 characters at this size: the batch-norm steps' longer name wraps
+            self._title(n, name.replace(": ", ":\n", 1) if len(name) > 40 else name,
+                        f"{b[-1, 0]:.2g} .. {b[-1, -1]:.2g}" if len(steps) else "")
 
-    def _digits(self, n, which):
-        im = self.vis.picture(which)
-        if im is None or self.images[n].get_array() is im:
-            return
-        self.images[n].set_data(im)
-        h, w = im.shape[:2]
-        self.images[n].set_extent((-0.5, w - 0.5, h - 0.5, -0.5))
-        self._limits(n, (-0.5, w - 0.5), (h - 0.5, -0.5))
+    def _digits(self, n, raw):
+        """Panel n's picture from `raw` (what tf_format_mnist_images fetched, or an RGB array): the mosaic is
+        made once per new image and resampled to the size the panel shows it at (the whole picture when the
+        panel is zoomed in); False when nothing changed."""
+        if raw is None:
+            return False
+        ax, image = self.ax[n], self.images[n]
+        kept = self.pictures[n]
+        if kept is None or kept[0] is not raw:
+            kept = (raw, raw if isinstance(raw, np.ndarray) else digit_mosaic(raw), None)
+        mosaic = kept[1]
+        h, w = mosaic.shape[:2]
+        extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+        if tuple(image.get_extent()) != extent:
+            image.set_extent(extent)
+        self._limits(n, extent[:2], extent[2:])
+        ax.apply_aspect()                  # the box the picture fills, in display pixels
+        fig_w, fig_h = self.fig.canvas.get_width_height()
+        pos = ax.get_position()
+        size = (max(1, round(pos.height * fig_h)), max(1, round(pos.width * fig_w)))
+        whole = (ax.get_xlim(), ax.get_ylim()) == (extent[:2], extent[2:])
+        fit = (size, whole)
+        if kept[2] == fit:
+            return False
+        self.pictures[n] = (raw, mosaic, fit)
+        shown = shrink(mosaic, *size) if whole and size[0] < h else mosaic          # zoomed in: every pixel
+        image.set_data(np.dstack([shown, np.full(shown.shape[:2], 255, np.uint8)]))  # RGBA: drawn as it is
         if n == 6:
-            raw = self.vis.digits_fetched(which) or {}
-            self.scale_of = {"cols": w // 28, "per_cell": int(raw.get("per_cell", 1)),
-                             "tested": int(raw.get("tested", 10000))}
+            fetched = raw if isinstance(raw, dict) else {}
+            self.scale_of = {"cols": w // 28, "per_cell": int(fetched.get("per_cell", 1)),
+                             "tested": int(fetched.get("tested", 10000))}
             if self.scale is None:
                 self._make_scale()
-            shown = f"{w // 28 * (h // 28):,} of {self.scale_of['tested']:,}"
+                self.scale.set_visible(ax.get_visible())
+            shown_text = f"{w // 28 * (h // 28):,} of {self.scale_of['tested']:,}"
             if self.scale_of["per_cell"] > 1:
                 k = self.scale_of["per_cell"]
-                shown = f"every {k}{'nd' if k == 2 else 'th'} of {self.scale_of['tested']:,}"
-            self.ax[6].set_title(f"test digits: {shown}, mistakes first", fontsize=10)
+                shown_text = f"every {k}{'nd' if k == 2 else 'th'} of {self.scale_of['tested']:,}"
+            self._title(6, "test digits", f"{shown_text}, mistakes first")
+        return True
 
     def _make_scale(self):
         """Panel 6's scale, on its left as in the course: the row where the red (mistakes come first) stops,
         read as the test accuracy. Each cell holds per_cell tested digits, so the scale spans 100% down to
         90% (every mistake shown), 80%, 50% or 0% (every 2nd, 5th or 10th digit shown)."""
         from matplotlib.ticker import PercentFormatter
+
         def per_row():                     # the accuracy one row of digits stands for, as last drawn
             s = self.scale_of
             return s["cols"] * s["per_cell"] / s["tested"]
@@ -219,20 +434,3 @@ class Panels:
                                lambda a: (1 - np.asarray(a)) / per_row() * 28 - 0.5))
         self.scale.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
         self.scale.tick_params(labelsize=8)
-        self.scale.set_visible(self.ax[6].get_visible())
-
-
-def snapshot(columns):
-    """The columns of a series cut to a common length: in a window the training thread appends to them
-    (one column after the other) while the GUI thread draws."""
-    n = min(len(c) for c in columns)
-    return [c[:n] for c in columns]
-
-
-def agg_figure(vis):
-    """Panels in an off-screen figure (PNG, movie, the browser page, the notebook)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=FIGSIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
-    return Panels(fig, vis)

@@ -1,5 +1,6 @@
-"""The live window: the GUI on the main thread (Tk, like Cocoa, must not be touched from another), the
-training loop in a worker thread, a redraw only when the data moved and within DRAW_BUDGET of the time.
+"""The live window: the display core (visualiser.display) on a Tk figure. The GUI runs on the main thread (Tk,
+like Cocoa, must not be touched from another), the training in a worker; a frame's changed regions are
+blitted to the screen, and a key is applied and drawn at once.
 """
 import os
 import signal
@@ -7,11 +8,8 @@ import sys
 import threading
 import time
 
-from . import files, panels, startup
+from . import display, files, panels, startup
 
-DRAW_BUDGET = 0.10        # redraw only as often as keeps drawing under 10% of one core (a frame costs ~150 ms of
-                          # CPU: a redraw every ~1.5 s, about 5% of a 2-core machine)
-MIN_REDRAW_S = 0.25       # and at most 4 times a second
 NO_WINDOW_BACKENDS = ("agg", "pdf", "ps", "svg", "cairo", "template", "pgf")
 
 
@@ -40,16 +38,15 @@ def no_window_reason():
     return None
 
 
-class Window(files.GuiFrames):
-    """Every 50 ms tick() serves a movie frame if the loop waits for one and redraws if the data moved,
-    within the draw budget; the keys change the layout, pause, zoom, save."""
+class Window(display.Display):
+    """The core's frames in a matplotlib window, with its keys: the core's, plus O (the toolbar's box zoom),
+    Ctrl-S (the window's picture as a PNG) and Q (close)."""
 
-    def __init__(self, vis, loop):
+    def __init__(self, vis, loop, movie=None, views=None):
         import matplotlib.pyplot as plt
-        self.vis, self.loop, self.plt = vis, loop, plt
-        self.budget, self.min_wait = DRAW_BUDGET, MIN_REDRAW_S
+        self.plt = plt
         self.fig = plt.figure(figsize=panels.FIGSIZE, dpi=panels.DPI)
-        self.panels = panels.Panels(self.fig, vis)
+        super().__init__(vis, loop, display.Screen(self.fig, vis, views), "window", movie)
         canvas = self.fig.canvas
         canvas.manager.set_window_title(f"{vis.title}: TensorFlow and deep learning, without a PhD")
         # matplotlib's default keys (s save dialog, l/k log scales, g grid, ...) would fire on top of ours.
@@ -57,15 +54,23 @@ class Window(files.GuiFrames):
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
         canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
-        self.drawn, self.next_draw, self.draw_seconds, self.draws = -1, 0.0, 0.0, 0
-        self.message, self.finished = "", False
-        self.take_movie(loop)
+        self.put = self.blit
         startup.mark("window")
 
+    def blit(self, kind, boxes):
+        """Put the frame's boxes on screen; when they cover most of the figure, the whole figure in one copy
+        (~3 ms at 1280 x 720: Tk composites a box's pixels one by one, but sets a whole picture at once)."""
+        if kind == "full":                 # on screen already: FigureCanvasTkAgg.draw blits it
+            return
+        if sum(box.width * box.height for box in boxes) > 0.4 * self.fig.bbox.width * self.fig.bbox.height:
+            boxes = [None]
+        for box in boxes:
+            self.fig.canvas.blit(box)
+
     def run(self):
-        """Our own event loop: 50 ms of GUI events, then tick(), until the window closes. Not plt.show():
-        Ctrl-C must reach us even while Tk sits in its loop (an exception raised inside a Tk callback is only
-        printed), so SIGINT and SIGTERM just note themselves for the next slice to read."""
+        """Our own event loop: GUI events until the next frame is due (50 ms at most), then tick(), until the
+        window closes. Not plt.show(): Ctrl-C must reach us even while Tk sits in its loop (an exception
+        raised inside a Tk callback is only printed), so SIGINT and SIGTERM just note themselves."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
         worker.start()
         signals = []
@@ -73,10 +78,18 @@ class Window(files.GuiFrames):
         note = lambda signum, frame: signals.append(signum)  # noqa: E731
         previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
         try:
+            self.first_data()
             self.plt.show(block=False)
             while self.plt.fignum_exists(self.fig.number) and not signals:
-                self.fig.canvas.start_event_loop(0.05)
+                cpu = time.thread_time()
+                self.fig.canvas.start_event_loop(self.wait())
+                # Tk's own work (putting the blitted pixels on the X display, events) counts in the budget
+                self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
+                if not self.plt.fignum_exists(self.fig.number):
+                    break                  # closed by Q or its close button during those events: nothing to draw
                 self.tick()
+                if self.finished and self.loop.error is not None:
+                    self.plt.close(self.fig)
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -86,60 +99,52 @@ class Window(files.GuiFrames):
             self.stop()
             worker.join()
             self.plt.close(self.fig)
+            self.log.close()
+
+    def first_data(self, wait_s=1.0):
+        """Before the window is shown (its first draw, by Tk, renders the whole figure): the first published
+        step's data, waited for up to wait_s, set on the panels, so that their limits are right from then on."""
+        end = time.monotonic() + wait_s
+        while self.vis.published is None and not self.loop.done.is_set() and time.monotonic() < end:
+            time.sleep(0.02)
+        snap = display.Snapshot(self.vis, self.loop.iterations)
+        self.screen.prepare(snap, self.status(snap))
+
+    def finished_line(self, linger):
+        self.message += "; close the window to end"
+        print(f"training finished; {self.message}", flush=True)
 
     def stop(self):
         self.loop.stop.set()
         self.loop.running.set()
 
-    def tick(self):
-        self.serve_frame()
-        if self.loop.done.is_set() and not self.finished:
-            self.finished = True
-            if self.loop.error is not None:
-                self.plt.close(self.fig)
-                return
-            self.message = (f"finished: max test accuracy {self.vis.get_max_test_accuracy():.2%}; "
-                            "close the window to end")
-            print(f"training finished; {self.message}", flush=True)
-            self.drawn = -1
-        now = time.perf_counter()
-        if self.drawn != self.vis.version and now >= self.next_draw:
-            self.redraw()
-            self.next_draw = time.perf_counter() + max(self.min_wait, self.draw_seconds / self.draws / self.budget)
-
-    def redraw(self):
-        start = time.perf_counter()
-        self.drawn = self.vis.version
-        paused = "" if self.loop.running.is_set() else "PAUSED (SPACE resumes)"
-        self.panels.draw(" ".join(filter(None, (paused, self.message))))
-        self.fig.canvas.draw()
-        self.draw_seconds += time.perf_counter() - start
-        self.draws += 1
-
     def on_key(self, event):
+        at = time.monotonic()
         key, toolbar = event.key, self.fig.canvas.toolbar
-        if key in panels.LAYOUTS:
-            self.panels.set_layout(key)
-        elif key == " ":
-            (self.loop.running.clear if self.loop.running.is_set() else self.loop.running.set)()
-        elif key in ("o", "O") and toolbar is not None:
+        if key in ("o", "O") and toolbar is not None:
             toolbar.zoom()
-        elif key in ("h", "H"):
-            if toolbar is not None:
-                toolbar.home()
-            self.panels.reset_zoom()
+            return
+        if key in ("h", "H") and toolbar is not None:
+            toolbar.home()
         elif key == "ctrl+s":
-            path = os.path.abspath(f"{self.vis.title}-{self.vis.iteration}.png")
-            try:
-                files.save_png(self.vis, path)
-                self.message = f"saved {path}"
-                print(f"saved the panels to {path}", flush=True)
-            except OSError as e:
-                self.message = f"could not save {path} ({e.strerror or e})"
-                print(self.message, flush=True)
+            self.save()
         elif key in ("q", "ctrl+w"):
             self.plt.close(self.fig)
             return
-        else:
-            return
-        self.redraw()
+        key = key.lower() if key in ("H", "Q") else key
+        if self.apply(key) or key == "ctrl+s":
+            self.key_at = (key, at)
+            self.frame()
+
+    def save(self):
+        """Ctrl-S: what the window shows, as a PNG in the current folder."""
+        path = os.path.abspath(f"{self.vis.title}-{self.vis.iteration}.png")
+        if self.screen.canvas.key is None:         # nothing drawn yet
+            self.frame()
+        try:
+            files.write_png(self.screen.rgb(), path)
+            self.message = f"saved {path}"
+            print(f"saved the panels to {path}", flush=True)
+        except OSError as e:
+            self.message = f"could not save {path} ({e.strerror or e})"
+            print(self.message, flush=True)

@@ -37,7 +37,7 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
-# The steps' cap on --threads (visualiser/flags.py), the same rule written here again: the job does not
+# The steps' cap on --threads (visualiser/options.py), the same rule written here again: the job does not
 # import the steps' display package. More threads than this per core add only memory and switching.
 THREADS_PER_CORE = 4
 

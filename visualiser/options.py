@@ -12,9 +12,7 @@ import sys
 import mnistdata
 from mnistdata import SEED_MAX
 
-MOVIE_FRAMES_KEPT = 60    # --save-movie: every test evaluation has its frame up to this many (7.5 s of movie at
-MOVIE_BUDGET = 0.08       # 8 frames a second); past them, a frame is kept only while drawing stays within 8% of
-                          # the wall time (a frame costs ~0.2 s of CPU)
+MOVIE_FPS, MOVIE_MIN_S, MOVIE_MAX_S = 8, 10, 60   # --save-movie: a frame per panel update, 10 s to a minute
 THREADS_PER_CORE = 4      # --threads beyond this many per core is refused
 KEYS_HELP = ("Keys in the window (and on the --web page): 1 accuracy, 2 loss, 3 training digits, 4 weights, "
              "5 biases, 6 test digits (one panel alone); 7 panels 1+2 (the curves), 8 panels 4+5 (the bands), "
@@ -33,9 +31,11 @@ def parser(prog=None):
                         "number for this step, e.g. 10000+1)")
     p.add_argument("--save-movie", nargs="?", const="", metavar="FILE",
                    help="save the panels as a movie: .mp4 (H.264 through imageio-ffmpeg's own ffmpeg) or .gif "
-                        f"(default FILE: <script>.mp4 in the current folder). One frame per test evaluation, "
-                        f"the first {MOVIE_FRAMES_KEPT} always; past those, frames are skipped to keep drawing "
-                        f"within {MOVIE_BUDGET * 100:.0f}%% of the run's time; the end of the run is always the last frame")
+                        "(default FILE: <script>.mp4 in the current folder). The run as the window shows it: a "
+                        "frame at each panel update while drawing stays within the window's budget (10%% of a "
+                        f"core), at most {MOVIE_FPS * MOVIE_MAX_S} frames; {MOVIE_FPS} frames a second, fewer "
+                        f"if the movie would last less than {MOVIE_MIN_S} s; the end of the run is its last "
+                        "frame")
     p.add_argument("--save-png", metavar="FILE", help="save the six panels as they stand at the end, as a PNG")
     p.add_argument("--data-dir", metavar="DIR",
                    help="a folder of MNIST-format IDX files, e.g. Fashion-MNIST (default: the MNIST bundled "

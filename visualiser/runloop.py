@@ -16,8 +16,6 @@ import time
 
 import mnistdata
 
-from . import startup
-
 _FAILED = []              # what could not be written: the process exits 1 once the script has ended
 # the run's summary line, printed by Loop.summary(); course.parse_run() reads it with this pattern
 TRAINED_LINE = re.compile(r"^trained ([\d,]+) iterations? in ([\d.]+) s \(([\d.]+) s per 100 iterations", re.M)
@@ -105,8 +103,8 @@ def outputs_guard(loop):
 class Loop:
     """The training loop: pausable and stoppable from the GUI thread, and safe to interrupt."""
 
-    def __init__(self, compute_step, schedule, iterations, movie=None):
-        self.compute_step, self.schedule, self.iterations, self.movie = compute_step, schedule, iterations, movie
+    def __init__(self, compute_step, schedule, iterations):
+        self.compute_step, self.schedule, self.iterations = compute_step, schedule, iterations
         self.running = threading.Event()
         self.running.set()
         self.stop = threading.Event()
@@ -128,11 +126,8 @@ class Loop:
                     self.stopped_at = i
                     break
                 test, train = self.schedule(i)
-                startup.mark("loop")
                 self.compute_step(i, test, train)
                 self.completed = i + 1
-                if test and self.movie:
-                    self.movie.frame()
         except KeyboardInterrupt as e:
             self.interrupted(e, i)
         except BaseException as e:   # the GUI thread re-raises it once the window is gone

@@ -1,0 +1,62 @@
+"""When the display draws a frame, and what its frames cost: the budget (Pacer) and the frame log
+(TFVISU_FRAME_LOG). A leaf: standard library only."""
+import json
+import os
+import time
+
+FRAME_S = 0.15            # at most a frame every 0.15 s (6.7 a second): new data 4+ times a second with margin
+STATUS_S = 0.5            # a frame that would only move the iteration on the top line: at most every 0.5 s
+BUDGET = 0.10             # the display's CPU within 10% of one core (frames, PNGs, the movie's encoding, Tk)
+BURST = 0.4               # CPU seconds a burst may spend at once: the first full draw, a few keys
+DEBT = 0.1                # and at most this much overdrawn: after a costly full draw, frames wait 1 s at most
+
+
+class Pacer:
+    """When the next frame may be drawn: at most one every `every` seconds, and only while the frames' CPU
+    stays within `budget` of the wall time, counted as a bucket of CPU seconds refilled at `budget` per second
+    and holding at most `burst`. A costly draw (the window's first, a new window size) may overdraw it by
+    `debt` at most: frames then wait until it is refilled, never longer than debt / budget."""
+
+    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None):
+        self.budget, self.every, self.burst, self.debt = budget, every, burst, debt
+        self.tokens, self.at = burst, time.monotonic() if now is None else now
+        self.next = self.at
+
+    def _refill(self, now):
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.budget)
+        self.at = max(self.at, now)
+
+    def affordable(self, now):
+        self._refill(now)
+        return self.tokens > 0
+
+    def ready(self, now):
+        return now >= self.next and self.affordable(now)
+
+    def wait(self, now):
+        """Seconds until ready (0 if it is)."""
+        self._refill(now)
+        return max(self.next - now, -self.tokens / self.budget if self.tokens <= 0 else 0.0, 0.0)
+
+    def spent(self, now, cpu, paced=True):
+        self._refill(now)
+        self.tokens = max(self.tokens - cpu, -self.debt)
+        if paced:
+            self.next = now + self.every
+
+
+class FrameLog:
+    """TFVISU_FRAME_LOG=FILE: a JSON line per frame drawn, appended (one file may collect several runs)."""
+
+    def __init__(self, target):
+        path = os.environ.get("TFVISU_FRAME_LOG")
+        self.target, self.file = target, open(path, "a", buffering=1) if path else None
+
+    def write(self, **fields):
+        if self.file:
+            self.file.write(json.dumps(dict(t=round(time.monotonic(), 4), target=self.target, pid=os.getpid(),
+                                            **fields)) + "\n")
+
+    def close(self):
+        if self.file:
+            self.file.close()
