@@ -480,11 +480,15 @@ def test_the_frame_log_records_every_frame_and_costs_nothing_unset(vis, tmp_path
     assert display.Display(vis, loop, display.agg_screen(vis)).log.file is None
     log = tmp_path / "frames.jsonl"
     monkeypatch.setenv("TFVISU_FRAME_LOG", str(log))
-    core = display.Display(vis, loop, display.agg_screen(vis), "test")
+    film = movie.Movie(vis, str(tmp_path / "run.gif"), lambda i: (True, False), 3)
+    core = display.Display(vis, loop, display.agg_screen(vis), "test", film)          # the movie's frames too
     core.run()
+    film.close()
     import json
     frames = [json.loads(line) for line in log.read_text().splitlines()]
-    assert frames and frames[-1]["iteration"] == 2 and {"t", "kind", "cpu", "updates", "target"} <= set(frames[-1])
+    shown = [f for f in frames if f["target"] == "test"]
+    assert shown and shown[-1]["iteration"] == 2 and {"t", "kind", "cpu", "updates", "target"} <= set(shown[-1])
+    assert [f["iteration"] for f in frames if f["target"] == "movie"][-1:] == [2]
 
 
 def test_flags_refuse_bad_values(tmp_path, capsys):

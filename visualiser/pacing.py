@@ -53,9 +53,10 @@ class FrameLog:
         self.target, self.file = target, open(path, "a", buffering=1) if path else None
 
     def write(self, **fields):
+        """One frame's line; `fields` may name another target (the movie's frames, in the display's log)."""
         if self.file:
-            self.file.write(json.dumps(dict(t=round(time.monotonic(), 4), target=self.target, pid=os.getpid(),
-                                            **fields)) + "\n")
+            line = {"t": round(time.monotonic(), 4), "target": self.target, "pid": os.getpid()} | fields
+            self.file.write(json.dumps(line) + "\n")
 
     def close(self):
         if self.file:
