@@ -11,7 +11,7 @@ import pytest
 from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_lines,
                               run_counting_imports, scratch)
 
-from trainer import cluster
+from visualiser import options
 
 PACKAGES = ("trainer", "serving", "search")
 NOT_MINE = {"search.hptune", "search.warmup"}  # their command lines have their own tests (test_mlengine_hptune.py)
@@ -78,7 +78,7 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "task-huge-seed": ("trainer.task", ["--seed", str(2**31 - 1)], 2, "--seed must be in 0..2147483646"),
     "task-dropout": ("trainer.task", ["--hp-dropout", "1.5"], 2, "--hp-dropout must be in [0, 1)"),
     "task-threads-10000": ("trainer.task", ["--threads", "10000", "--job-dir", lambda: scratch("cli-threads")], 2,
-                           f"--threads 10000 on {cluster.cores()} core"),
+                           f"--threads 10000 on {options.cores()} core"),
     "task-not-a-number": ("trainer.task", ["--hp-conv1", "six"], 2, "invalid int value: 'six'"),
     "task-job-dir-is-a-file": ("trainer.task", ["--job-dir", lambda: a_file("job-is-a-file")], 1, "is a file"),
     "task-job-dir-in-a-file": ("trainer.task", ["--job-dir", lambda: os.path.join(a_file("parent-file"), "job")], 1,

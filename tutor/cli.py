@@ -294,23 +294,8 @@ def command(name, argv, order, against, titles, parse_run):
 
 def exercise_command(step, order, against, titles, out=None, force=False):
     try:
-        print("\n".join(write_exercise(step, order, against, titles, out, force)))
+        print("\n".join(exercise.for_step(step, order, against, titles, out, force)))
     except (OSError, ValueError) as e:
         print(f"course: {e}", file=sys.stderr)
         return 1
     return 0
-
-
-def write_exercise(step, order, against, titles, out=None, force=False):
-    """`course.py STEP --exercise`: my_STEP.py in the current folder (or out). Returns the lines to print."""
-    if step not in EXERCISES:
-        raise ValueError(f"step {step} has no exercise; the exercises: {', '.join(EXERCISES)}")
-    prev = against(step, order)
-    path = out or f"my_{step}.py"
-    with open(os.path.join(ROOT, order[prev])) as f:
-        text = exercise.make(step, titles.get(step, ""), prev, f.read(), EXERCISES[step], os.path.basename(path),
-                             ROOT)
-    done = exercise.write(path, text, force)
-    return [done + f": step {prev}'s script with the task of step {step} at its top and '# EXERCISE:' where it "
-                   "changes.",
-            f"Edit it, then:  python3 course.py check {path}     (run it: python3 {path})"]

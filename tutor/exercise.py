@@ -2,13 +2,18 @@
 of lesson 2.1 at its top and "# EXERCISE:" above every place that changes (tutor/tasks.py holds both).
 
 Its first code line puts the repository on sys.path, so `python3 my_2.1.py` runs from the learner's own
-folder; the check finds the step from the header's first line. Standard library only.
+folder; the check finds the step from the header's first line. for_step() is the command's work: the file
+for a step, written whole or not at all. Standard library only.
 """
 import os
 import re
 import shutil
 import tempfile
 import textwrap
+
+from tutor.tasks import EXERCISES
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 FIRST_LINE = re.compile(r"^# Exercise (\d+\.\d+) of ")
 MARK = "# EXERCISE: "
@@ -102,3 +107,17 @@ def write(path, text, force=False):
         os.unlink(tmp)
         raise
     return f"wrote {path}" + (f" (the file that was there is now {backup})" if backup else "")
+
+
+def for_step(step, order, against, titles, out=None, force=False):
+    """`course.py STEP --exercise`: my_STEP.py in the current folder (or out). Returns the lines to print."""
+    if step not in EXERCISES:
+        raise ValueError(f"step {step} has no exercise; the exercises: {', '.join(EXERCISES)}")
+    prev = against(step, order)
+    path = out or f"my_{step}.py"
+    with open(os.path.join(ROOT, order[prev])) as f:
+        text = make(step, titles.get(step, ""), prev, f.read(), EXERCISES[step], os.path.basename(path), ROOT)
+    done = write(path, text, force)
+    return [done + f": step {prev}'s script with the task of step {step} at its top and '# EXERCISE:' where it "
+                   "changes.",
+            f"Edit it, then:  python3 course.py check {path}     (run it: python3 {path})"]
