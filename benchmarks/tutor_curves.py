@@ -75,7 +75,8 @@ def time_checks(step, runs):
                                capture_output=True, text=True, env=env)
             seconds.append(round(time.perf_counter() - start, 1))
             if r.returncode:
-                raise SystemExit(f"tutor_curves: the check of step {step} failed:\n{r.stdout[-2000:]}{r.stderr[-2000:]}")
+                raise SystemExit(f"tutor_curves: the check of step {step} failed:\n"
+                                 f"{r.stdout[-2000:]}{r.stderr[-2000:]}")
     return seconds, loads
 
 

@@ -212,7 +212,8 @@ def verdict(summary, busy):
         said.append(f"window {w['new_data_per_s']} frames of new data/s ({w['updates_shown']:.0%} of the updates, "
                     f"longest wait {w['longest_gap_s']} s) {'met' if live else 'NOT MET'}")
         if w.get("lag_s") is not None:
-            said.append(f"last iteration shown {w['lag_s']} s after its line {'met' if w['lag_s'] <= 0.5 else 'NOT MET'}")
+            said.append(f"last iteration shown {w['lag_s']} s after its line "
+                        f"{'met' if w['lag_s'] <= 0.5 else 'NOT MET'}")
         if w.get("training_ratio"):
             said.append(f"window/text {w['training_ratio']} {'met' if w['training_ratio'] <= 1.10 else 'NOT MET'}")
     v = summary.get("inside")
@@ -227,7 +228,8 @@ def verdict(summary, busy):
                     f"{'met' if live else 'NOT MET'}")
     k = summary.get("keys")
     if k and k.get("key_latency_max_s") is not None:
-        said.append(f"keys drawn within {k['key_latency_max_s']} s {'met' if k['key_latency_max_s'] <= 0.1 else 'NOT MET'}")
+        said.append(f"keys drawn within {k['key_latency_max_s']} s "
+                    f"{'met' if k['key_latency_max_s'] <= 0.1 else 'NOT MET'}")
     return "; ".join(said)
 
 

@@ -1,6 +1,7 @@
 """Every other command a reader may run (benchmarks/, docs/, mlengine/'s helpers, course.py): `--help` answers,
-and a flag it does not know (or a missing required one) is refused in one line, exit status 2, before any work starts. The step scripts
-and `python -m trainer.*` have their own, deeper tests (test_scripts.py, test_mlengine_cli.py)."""
+and a flag it does not know (or a missing required one) is refused in one line, exit status 2, before any work
+starts. The step scripts and `python -m trainer.*` have their own, deeper tests (test_scripts.py,
+test_mlengine_cli.py)."""
 import glob
 import os
 import subprocess

@@ -368,7 +368,8 @@ def test_an_exercise_is_never_overwritten_without_force(tmp_path):
 
 def test_the_exercise_flags_and_their_bad_values(tmp_path):
     cwd = str(tmp_path)
-    assert "Do it:   python3 course.py 2.2 --exercise   (then: python3 course.py check my_2.2.py)" in run("2.2", cwd=cwd).stdout
+    said = run("2.2", cwd=cwd).stdout
+    assert "Do it:   python3 course.py 2.2 --exercise   (then: python3 course.py check my_2.2.py)" in said
     assert "Do it:" not in run("1.0", cwd=cwd).stdout
     for args, says in ((["1.0", "--exercise"], "step 1.0 has no exercise; the exercises: 2.0, 2.1"),
                        (["--exercise"], "--exercise needs a step"),

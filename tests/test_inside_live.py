@@ -46,7 +46,8 @@ def test_view_flag_help_and_bad_value():
     assert r.returncode == 0 and "--view {panels,inside}" in r.stdout and "I look inside" in " ".join(r.stdout.split())
     r = run_script(STEP_2_2, "--view", "outside")
     assert r.returncode == 2 and "argument --view: invalid choice: 'outside'" in r.stderr, r.stderr
-    assert "Traceback" not in r.stderr and r.stderr.strip().splitlines()[-1].endswith("(choose from 'panels', 'inside')")
+    last = r.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in r.stderr and last.endswith("(choose from 'panels', 'inside')")
 
 
 def test_save_png_of_the_inside_view(tmp_path):

@@ -189,15 +189,18 @@ def feeds(mine, theirs):
         its = names([str(p["i"]) for p in theirs["train"]])
         decays = t and not all(close(v, t[0]) for v in t)
         fixed = m and None not in m and all(close(v, m[0]) for v in m)
-        out.append(("learning rate", f"yours at iterations {its}: {', '.join('?' if v is None else f'{v:.3g}' for v in m)}; "
-                                     f"the step's: {', '.join(f'{v:.3g}' for v in t)}", "decay" if decays and fixed else None))
+        yours = ", ".join("?" if v is None else f"{v:.3g}" for v in m)
+        steps = ", ".join(f"{v:.3g}" for v in t)
+        out.append(("learning rate", f"yours at iterations {its}: {yours}; the step's: {steps}",
+                    "decay" if decays and fixed else None))
     for role, label, why in (("keep", "dropout's keep probability", "keep_test"),
                              ("test_switch", "batch norm's test flag", "bn_test")):
         for kind, when in (("train", "training"), ("test", "testing")):
             x = next((p.get(role) for p in mine.get(kind, []) if p.get("ran")), None)
             y = next((p.get(role) for p in theirs.get(kind, []) if p.get("ran")), None)
             if y is not None and x is not None and not close(x, y):
-                out.append(("feeds", f"{label} when {when}: yours {x}, the step's {y}", why if kind == "test" else None))
+                out.append(("feeds", f"{label} when {when}: yours {x}, the step's {y}",
+                            why if kind == "test" else None))
     return out
 
 

@@ -173,7 +173,8 @@ EXERCISES = {
         ],
         hint="batch norm goes between each layer's multiplication and its ReLU; the bias becomes its offset"),
     "5.0": dict(
-        iterations=330, recorded=330, length_sets_schedule=True,     # its one-cycle schedule spans whatever length it runs
+        # its one-cycle schedule spans whatever length it runs
+        iterations=330, recorded=330, length_sets_schedule=True,
         task="Past the course: step 4.2's ideas spent on speed. Three 3x3 convolutions of 16, 32 and 64 "
              "channels at stride 1, each followed at once by a 2x2 max-pool, then batch norm "
              "(tf.nn.fused_batch_norm, offset only) and ReLU, on digits cropped to their middle 24x24 "

@@ -67,7 +67,8 @@ def parser():
     p.add_argument("--data-dir", default=None,
                    help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
     p.add_argument("--seed", type=int, default=0,
-                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} (default: %(default)s)")
+                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} "
+                        "(default: %(default)s)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
