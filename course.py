@@ -5,12 +5,17 @@
                                            #   what to watch in the panels, the diff of the two scripts
     python3 course.py 2.2 --run            # run it (any script flag may follow: --iterations 300 --text),
                                            #   then compare its result with step 2.1's recorded one
+    python3 course.py 2.2 --exercise       # write my_2.2.py: step 2.1's script, the task marked in it
+    python3 course.py check my_2.2.py      # your network against step 2.2's, then a short run diagnosed
+    python3 course.py tour | walk | notes  # the panels and keys; step 1.0 line by line; where the scripts
+                                           #   differ from the course's text
 
 This module is also where the rest of the repository learns about the steps: steps() finds them (every
 mnist_<step>_*.py at the top: a new step needs only its script, and a lesson here), figures() reads what the
 course reports for each (data/course.json), and parse_run() reads the lines every step prints (the tests,
 the benchmarks and this file all parse a run through it). No figure is typed here: ours come from
-benchmarks/results/ladder.json, which `python3 benchmarks/ladder.py` writes. Standard library only.
+benchmarks/results/ladder.json, which `python3 benchmarks/ladder.py` writes. The exercises, the check and the
+explanations live in tutor/ (tutor/__init__.py lists its parts). Standard library only.
 """
 import argparse
 import difflib
@@ -21,6 +26,8 @@ import subprocess
 import sys
 import textwrap
 
+from tutor.commands import COMMANDS
+from tutor.tasks import EXERCISES
 from visualiser.runloop import TRAINED_LINE
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -64,6 +71,10 @@ def figures():
         return json.load(f)["steps"]
 
 
+# The look-inside view (visualiser's): a key in the window swaps it in for the six panels. The lessons it is
+# about say where to look.
+INSIDE = "Press I in the window (0 or ESC: back to the six panels)."
+
 # Lessons in our words. "against": the step whose script this one is best read against (the one before,
 # except where the course goes back to an earlier network and adds one idea to it).
 LESSONS = {
@@ -105,7 +116,10 @@ LESSONS = {
         why="A network that cannot count on any one neuron spreads what it knows, a bit like training many "
             "thinned networks and averaging them. It is the cure for the rising test loss of step 2.1.",
         watch="The test loss no longer climbs late in the run. The accuracy barely moves: what holds it back is "
-              "the network's shape, which sees an image as a flat line of pixels, and that is the next step."),
+              "the network's shape, which sees an image as a flat line of pixels, and that is the next step.",
+        inside="The confusion matrix: which digits are still wrong, and for which others they are taken, at "
+               "the latest test: a row per true digit, a column per answer, the mistakes off the diagonal; "
+               "beside it, each digit's own accuracy. Watch the few pairs that look alike hold out longest."),
     "3.0": dict(
         title="a convolutional network",
         changes="The first three layers become convolutions: small patches of weights slid over the image, "
@@ -115,7 +129,10 @@ LESSONS = {
         why="The same patch is used at every position, so a stroke is recognised wherever it is, with far "
             "fewer weights than a dense layer needs; the layers build strokes into shapes.",
         watch="The accuracy passes every dense network early. Without dropout, the test loss creeps up again "
-              "late in the run."),
+              "late in the run.",
+        inside="The first layer's patches drawn as small pictures, enlarged: they start as noise; watch them "
+               "turn into strokes and edges, the pieces the later layers build on. Pick a test digit to follow "
+               "it through the layers, one feature map per channel, down to the ten probabilities."),
     "3.1": dict(
         title="a bigger convolutional network, with dropout",
         changes="More channels in each convolution, a larger first patch, and dropout on the dense layer.",
@@ -225,6 +242,9 @@ def list_steps(order, course, results, results_path):
     where = os.path.relpath(results_path)
     print(f"\nours: {where}" + ("" if results else " (not there yet: python3 benchmarks/ladder.py measures them)"))
     print("a step's lesson: python3 course.py 1.0 (then 2.0, 2.1 ...); run it: python3 course.py 1.0 --run")
+    print("do it yourself: python3 course.py 2.0 --exercise, edit my_2.0.py, python3 course.py check my_2.0.py")
+    print("explained: python3 course.py tour (the panels, the keys), walk (step 1.0 line by line), notes (where "
+          "the scripts differ from the course's text)")
 
 
 def diff(old, new):
@@ -246,6 +266,8 @@ def lesson(step, order, course, results):
         wrap("Changes", text["changes"] + (f" (read against step {prev})" if prev else ""))
         wrap("Why", text["why"])
         wrap("Watch", text["watch"])
+        if text.get("inside"):
+            wrap("Inside", f"{INSIDE} {text['inside']}")
     else:
         wrap("About", header_comment(script) + " (no lesson of ours yet: this is the script's own header)")
     print()
@@ -257,6 +279,8 @@ def lesson(step, order, course, results):
         diff(order[prev], script)
     print(f"\nRun it:  python3 {script}     (--text: no window; --web: in a browser; --logdir runs: for "
           f"TensorBoard; --iterations N: a short run)\n    or:  python3 course.py {step} --run")
+    if step in EXERCISES:
+        print(f"Do it:   python3 course.py {step} --exercise   (then: python3 course.py check my_{step}.py)")
     keys = list(order)
     if keys.index(step) + 1 < len(keys):
         print(f"Next:    python3 course.py {keys[keys.index(step) + 1]}")
@@ -295,23 +319,47 @@ def run(step, order, results, script_args):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="The course, step by step: lessons, diffs, runs and figures.")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    order = steps()
+    titles = {s: t["title"] for s, t in LESSONS.items()}
+    if argv and argv[0] in COMMANDS:
+        from tutor import cli
+        return cli.command(argv[0], argv[1:], order, against, titles, parse_run)
+    p = argparse.ArgumentParser(description="The course, step by step: lessons, diffs, runs and figures, and each "
+                                "step as an exercise you write and the course checks.",
+                                epilog="commands:\n" + "\n".join(f"  {c}" for c in COMMANDS.values()),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("step", nargs="?", help="a step (1.0, 2.2, ...): its lesson, the diff, the command")
     p.add_argument("--run", action="store_true", help="run the step (flags after it go to the script), then "
                    "compare its result with the previous step's recorded one")
+    p.add_argument("--exercise", action="store_true", help="write my_STEP.py in this folder: the previous step's "
+                   "script with this step's task marked in it (steps " + ", ".join(EXERCISES) + ")")
+    p.add_argument("--out", metavar="FILE", help="with --exercise: the file to write instead of my_STEP.py")
+    p.add_argument("--force", action="store_true", help="with --exercise: replace the file if it exists (the old "
+                   "one is kept as FILE.bak)")
     p.add_argument("--results", default=RESULTS, metavar="FILE",
                    help="recorded results (default: benchmarks/results/ladder.json)")
     args, script_args = p.parse_known_args(argv)
     if script_args and not args.run:
         p.error("unrecognized arguments: " + " ".join(script_args) + " (script flags go after --run)")
-    order, results = steps(), recorded(args.results)
+    if (args.out or args.force) and not args.exercise:
+        p.error("--out and --force go with --exercise, e.g. python3 course.py 2.1 --exercise --out mine.py")
+    results = recorded(args.results)
     course = {s: f['reports'] for s, f in figures().items() if f.get('reports')}
     if args.step is None:
-        if args.run:
-            p.error("--run needs a step, e.g. python3 course.py 1.0 --run")
+        if args.run or args.exercise:
+            p.error(f"--{'run' if args.run else 'exercise'} needs a step, e.g. python3 course.py 2.1 "
+                    f"--{'run' if args.run else 'exercise'}")
         return list_steps(order, course, results, args.results)
     if args.step not in order:
-        p.error(f"no step {args.step!r}; the steps: {', '.join(order)}")
+        p.error(f"no step {args.step!r}; the steps: {', '.join(order)}; the commands: {', '.join(COMMANDS)}")
+    if args.run and args.exercise:
+        p.error("--run or --exercise, not both")
+    if args.exercise:
+        if args.step not in EXERCISES:
+            p.error(f"step {args.step} has no exercise; the exercises: {', '.join(EXERCISES)}")
+        from tutor import cli
+        return cli.exercise_command(args.step, order, against, titles, args.out, args.force)
     if args.run:
         return run(args.step, order, results, script_args)
     lesson(args.step, order, course, results)
@@ -319,6 +367,6 @@ def main(argv=None):
 
 if __name__ == "__main__":
     try:
-        main()
+        sys.exit(main())
     except BrokenPipeError:                  # python3 course.py 3.0 | head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

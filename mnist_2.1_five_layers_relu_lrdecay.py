@@ -1,6 +1,7 @@
 # Step 2.1 of "TensorFlow and deep learning, without a PhD": five layers, ReLU, learning rate decay.
 # ReLU instead of sigmoid: no flat regions where the gradient vanishes, so training starts at once. A
-# learning rate that decays from 0.003 to 0.0001 calms the late noise. Run: python3 mnist_2.1_five_layers_relu_lrdecay.py
+# learning rate that decays from 0.003 to 0.0001 calms the late noise.
+# Run: python3 mnist_2.1_five_layers_relu_lrdecay.py
 import math
 import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
 flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads

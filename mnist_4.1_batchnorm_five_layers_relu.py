@@ -1,6 +1,7 @@
 # Step 4.1 of "TensorFlow and deep learning, without a PhD": batch normalisation, five ReLU layers.
 # The same normalisation in front of ReLU. A learned scale is useless there (the next layer's weights can
-# absorb any scale of a ReLU's output), so only the offset is learned. Run: python3 mnist_4.1_batchnorm_five_layers_relu.py
+# absorb any scale of a ReLU's output), so only the offset is learned.
+# Run: python3 mnist_4.1_batchnorm_five_layers_relu.py
 import math
 import tensorflowvisu  # the course's visualiser, and the flags every step takes (--help)
 flags = tensorflowvisu.flags()  # first: --help and a mistyped flag answer before TensorFlow loads

@@ -165,7 +165,8 @@ def training_step(i, update_test_data, update_train_data):
               " ********* test accuracy:" + str(a) + " test loss: " + str(c))
 
     # the backpropagation training step, and the moving averages of this batch's means and variances
-    sess.run([train_step, update_ema], feed_dict={X: batch_X, Y_: batch_Y, lr: learning_rate, pkeep: 0.75, tst: False, iter: i})
+    sess.run([train_step, update_ema],
+             feed_dict={X: batch_X, Y_: batch_Y, lr: learning_rate, pkeep: 0.75, tst: False, iter: i})
 
 
 datavis.animate(training_step, iterations=10000 + 1, train_data_update_freq=20, test_data_update_freq=100,

@@ -204,7 +204,8 @@ def line(record, during=None):
                                                                   ("Keras", "keras"), ("numpy", "numpy"))
                          if record.get(key))
     n = (record.get("identity") or {}).get("threads_per_core")
-    cores = f"{record.get('cores_usable')} of {record.get('cores')} cores" + (f", {n} thread{'s' * (n > 1)} per core" if n else "")
+    cores = f"{record.get('cores_usable')} of {record.get('cores')} cores"
+    cores += f", {n} thread{'s' * (n > 1)} per core" if n else ""
     return f"machine: {cpu_name(record)} | {vector} | {kernels(record)} | {cores} | {load} | {versions}"
 
 

@@ -57,9 +57,11 @@ def parse_args(argv=None):
     steps = list(course.steps())
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--base", "--vs", metavar="COMMIT", help="a commit to run side by side with this tree (e.g. main)")
-    p.add_argument("--steps", nargs="+", default=steps, metavar="STEP", help="steps (default all: " + " ".join(steps) + ")")
+    p.add_argument("--steps", nargs="+", default=steps, metavar="STEP",
+                   help="steps (default all: " + " ".join(steps) + ")")
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES, help="--text, a window, or both (default)")
-    p.add_argument("--runs", type=int, default=3, metavar="N", help="timed runs of each step, mode and commit (default 3)")
+    p.add_argument("--runs", type=int, default=3, metavar="N",
+                   help="timed runs of each step, mode and commit (default 3)")
     p.add_argument("--cache", choices=("warm", "cold"), default="warm",
                    help="the data cache: filled before the timed runs (default), or empty at every run")
     p.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",

@@ -9,6 +9,7 @@ clock, system-wide on Linux).
     python3 benchmarks/visu_overhead.py --modes text web     # the --web page, watched by a headless Chromium
     python3 benchmarks/visu_overhead.py --step 3.1 --modes keys --rounds 1    # a key press -> its frame
     python3 benchmarks/visu_overhead.py --step 4.2 --iterations 500 --modes text window png movie --rounds 1
+    python3 benchmarks/visu_overhead.py --modes text inside   # the window with the look-inside view (--view inside)
 
 Per run: the training seconds the script prints; for a window or a page, the frames of new data per second
 while it trains (and the share of panel updates shown), the longest wait for new data, the lag from the last
@@ -34,7 +35,7 @@ import ladder  # (script names)
 import course  # (the steps and the patterns of their lines)
 import machine  # (the machine line, printed first and stored with the result)
 
-MODES = ("text", "window", "png", "movie", "web", "keys")
+MODES = ("text", "window", "png", "movie", "web", "keys", "inside")     # inside: a window with --view inside
 STEPS = {"1.0": 2000, "2.2": 1000, "3.1": 600, "5.0": None}     # None: the step's own length (5.0: 330)
 KEYS = ["3", "0", "7", "0", "9", "0", "8", "Escape", "6", "0"]      # each a layout, and back to all six
 FIGURE = re.compile(r"^(\d+): ")                                     # a line of the step's figures
@@ -62,7 +63,7 @@ class Run:
         self.log = os.path.join(folder, f"frames-{mode}-{time.monotonic_ns()}.jsonl")
         cmd = [sys.executable, os.path.join(ladder.ROOT, script)] + (["--iterations", str(iterations)]
                                                                       if iterations else [])
-        cmd += {"text": ["--text"], "window": [], "keys": [], "web": ["--web", "0"],
+        cmd += {"text": ["--text"], "window": [], "keys": [], "web": ["--web", "0"], "inside": ["--view", "inside"],
                 "png": ["--text", "--save-png", os.path.join(folder, "p.png")],
                 "movie": ["--text", "--save-movie", os.path.join(folder, "m.mp4")]}[mode]
         self.env = dict(os.environ, DISPLAY=display, PYTHONUNBUFFERED="1", TFVISU_FRAME_LOG=self.log)
@@ -87,7 +88,7 @@ class Run:
 
     def finish(self, keys=False):
         """Let the run end as a learner would: close the window, leave the page; then read what it left."""
-        if self.mode in ("window", "keys"):
+        if self.mode in ("window", "keys", "inside"):
             if keys:
                 self.press_keys()
             if self.wait_for("close the window to end"):
@@ -184,7 +185,7 @@ def summarise(runs, step):
     for mode, rs in runs.items():
         s = {"training_s": [r.training_s for r in rs]}
         s["median_training_s"] = statistics.median(s["training_s"])
-        target = {"window": "window", "keys": "window", "web": "web"}.get(mode)
+        target = {"window": "window", "keys": "window", "web": "web", "inside": "window"}.get(mode)
         if target:
             lives = [liveliness(r, target) for r in rs]
             s["rounds"] = lives
@@ -211,9 +212,15 @@ def verdict(summary, busy):
         said.append(f"window {w['new_data_per_s']} frames of new data/s ({w['updates_shown']:.0%} of the updates, "
                     f"longest wait {w['longest_gap_s']} s) {'met' if live else 'NOT MET'}")
         if w.get("lag_s") is not None:
-            said.append(f"last iteration shown {w['lag_s']} s after its line {'met' if w['lag_s'] <= 0.5 else 'NOT MET'}")
+            said.append(f"last iteration shown {w['lag_s']} s after its line "
+                        f"{'met' if w['lag_s'] <= 0.5 else 'NOT MET'}")
         if w.get("training_ratio"):
             said.append(f"window/text {w['training_ratio']} {'met' if w['training_ratio'] <= 1.10 else 'NOT MET'}")
+    v = summary.get("inside")
+    if v and v.get("training_ratio"):
+        said.append(f"window with the look-inside view/text {v['training_ratio']} "
+                    f"{'met' if v['training_ratio'] <= 1.10 else 'NOT MET'} ({v['new_data_per_s']} frames of new "
+                    f"data/s, frames {v['frame_cpu_ms_median']} ms CPU, {v['frames_cpu_share']:.1%} of a core)")
     p = summary.get("web")
     if p and p.get("new_data_per_s") is not None:
         live = p["new_data_per_s"] >= 2 or p["updates_shown"] >= 0.99
@@ -221,7 +228,8 @@ def verdict(summary, busy):
                     f"{'met' if live else 'NOT MET'}")
     k = summary.get("keys")
     if k and k.get("key_latency_max_s") is not None:
-        said.append(f"keys drawn within {k['key_latency_max_s']} s {'met' if k['key_latency_max_s'] <= 0.1 else 'NOT MET'}")
+        said.append(f"keys drawn within {k['key_latency_max_s']} s "
+                    f"{'met' if k['key_latency_max_s'] <= 0.1 else 'NOT MET'}")
     return "; ".join(said)
 
 
@@ -237,13 +245,14 @@ def main(argv=None):
     p.add_argument("--out", help="results file (default benchmarks/results/visu_overhead.json; with --busy, "
                                  "the web page or the keys: visu_overhead_busy.json, _web.json, _keys.json)")
     args = p.parse_args(argv)
-    kind = "_busy" if args.busy else "_web" if "web" in args.modes else "_keys" if "keys" in args.modes else ""
+    kind = "_busy" if args.busy else "_web" if "web" in args.modes else "_keys" if "keys" in args.modes else \
+        "_inside" if "inside" in args.modes else ""
     out = args.out or os.path.join(ladder.HERE, "results", f"visu_overhead{kind}.json")
     record = machine.describe()
     print(machine.line(record), flush=True)
     previous = json.load(open(out)) if os.path.exists(out) else None
     steps = args.step or list(STEPS)
-    gui = set(args.modes) & {"window", "keys"}
+    gui = set(args.modes) & {"window", "keys", "inside"}
     server, display = start_xvfb() if gui else (None, os.environ.get("DISPLAY", ""))
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     results = {}
@@ -258,7 +267,7 @@ def main(argv=None):
                         run = Run(step, mode, iterations, display, folder).finish(keys=mode == "keys")
                         runs[mode].append(run)
                         life = liveliness(run, "web" if mode == "web" else "window") if mode in (
-                            "window", "keys", "web") else {}
+                            "window", "keys", "web", "inside") else {}
                         print(f"{step} round {r + 1} {mode}: training {run.training_s:.1f} s (load {load:.1f})"
                               + (f", {life['new_data_per_s']} frames of new data/s, {life['updates_shown']:.0%} of "
                                  f"{life['updates_per_s']} updates/s shown, longest wait {life['longest_gap_s']} s, "

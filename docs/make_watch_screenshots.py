@@ -58,7 +58,8 @@ def tensorboard(browser):
     with tempfile.TemporaryDirectory() as logdir:
         runs = [subprocess.Popen([sys.executable, os.path.join(ROOT, script), "--text", "--iterations", "4001",
                                   "--logdir", logdir], stdout=subprocess.DEVNULL, env=ENV, cwd=ROOT)
-                for script in ("mnist_2.1_five_layers_relu_lrdecay.py", "mnist_2.2_five_layers_relu_lrdecay_dropout.py")]
+                for script in ("mnist_2.1_five_layers_relu_lrdecay.py",
+                               "mnist_2.2_five_layers_relu_lrdecay_dropout.py")]
         assert all(r.wait() == 0 for r in runs)
         port = free_port()
         board = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",

@@ -63,6 +63,14 @@ def test_a_lesson_with_its_diff_and_command(capsys, results):
     assert "Next:    python3 course.py 3.0" in out
 
 
+def test_the_lessons_about_the_inside_point_at_its_view(capsys):
+    """2.2 (the mistakes) and 3.0 (the filters) send the learner to the look-inside view's key; others do not."""
+    for step, topic in (("2.2", "The confusion matrix"), ("3.0", "The first layer's patches")):
+        out = run(capsys, step)
+        assert f"Inside    {course.INSIDE} {topic}" in out.replace("\n          ", " "), out
+    assert "Inside " not in run(capsys, "2.1")
+
+
 def test_first_step_and_steps_read_against_an_earlier_one(capsys):
     out = run(capsys, "1.0")
     assert "What changes" not in out and "Next:    python3 course.py 2.0" in out

@@ -1,6 +1,7 @@
 """Every other command a reader may run (benchmarks/, docs/, mlengine/'s helpers, course.py): `--help` answers,
-and a flag it does not know (or a missing required one) is refused in one line, exit status 2, before any work starts. The step scripts
-and `python -m trainer.*` have their own, deeper tests (test_scripts.py, test_mlengine_cli.py)."""
+and a flag it does not know (or a missing required one) is refused in one line, exit status 2, before any work
+starts. The step scripts and `python -m trainer.*` have their own, deeper tests (test_scripts.py,
+test_mlengine_cli.py)."""
 import glob
 import os
 import subprocess
@@ -36,6 +37,9 @@ def test_every_command_the_documents_give_exists_and_is_tested_here():
         text, here = open(os.path.join(ROOT, doc)).read(), os.path.dirname(doc)
         for path in re.findall(r"\bpython3? ([\w./-]+\.py)\b", text):
             if "..." in path:                      # a placeholder: python3 path/to/mnist_2.0_...py
+                continue
+            if re.fullmatch(r"my_[\d.]+\.py", path):  # the learner's own, from course.py STEP --exercise
+                assert f"python3 course.py {path[3:-3]} --exercise" in text, f"{doc}: where does {path} come from?"
                 continue
             found = [os.path.normpath(os.path.join(base, path)) for base in ("", here)
                      if os.path.exists(os.path.join(ROOT, base, path))]

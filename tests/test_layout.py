@@ -8,6 +8,7 @@ import course
 from conftest import ROOT, SCRIPTS
 
 PACKAGES = {"visualiser": os.path.join(ROOT, "visualiser"),
+            "tutor": os.path.join(ROOT, "tutor"),
             **{name: os.path.join(ROOT, "mlengine", name) for name in ("trainer", "serving", "search")}}
 
 

@@ -11,7 +11,7 @@ import pytest
 from mlengine_helpers import (MLENGINE, loaded_tensorflow, mount_tmpfs, own_lines,
                               run_counting_imports, scratch)
 
-from trainer import cluster
+from visualiser import options
 
 PACKAGES = ("trainer", "serving", "search")
 NOT_MINE = {"search.hptune", "search.warmup"}  # their command lines have their own tests (test_mlengine_hptune.py)
@@ -78,7 +78,7 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
     "task-huge-seed": ("trainer.task", ["--seed", str(2**31 - 1)], 2, "--seed must be in 0..2147483646"),
     "task-dropout": ("trainer.task", ["--hp-dropout", "1.5"], 2, "--hp-dropout must be in [0, 1)"),
     "task-threads-10000": ("trainer.task", ["--threads", "10000", "--job-dir", lambda: scratch("cli-threads")], 2,
-                           f"--threads 10000 on {cluster.cores()} core"),
+                           f"--threads 10000 on {options.cores()} core"),
     "task-not-a-number": ("trainer.task", ["--hp-conv1", "six"], 2, "invalid int value: 'six'"),
     "task-job-dir-is-a-file": ("trainer.task", ["--job-dir", lambda: a_file("job-is-a-file")], 1, "is a file"),
     "task-job-dir-in-a-file": ("trainer.task", ["--job-dir", lambda: os.path.join(a_file("parent-file"), "job")], 1,
@@ -94,18 +94,23 @@ MISTAKES = {  # what: (module, flags (callables made when the test runs), exit c
                               "--max-instances: must be at least 1, got 0"),
     "serve-max-batch-0": ("serving.serve", ["--model-dir", DIGITS, "--max-batch", "0"], 2,
                           "--max-batch: must be at least 1, got 0"),
-    "serve-body-nan": ("serving.serve", ["--model-dir", DIGITS, "--max-body-mb", "nan"], 2, "--max-body-mb: must be at least"),
+    "serve-body-nan": ("serving.serve", ["--model-dir", DIGITS, "--max-body-mb", "nan"], 2,
+                       "--max-body-mb: must be at least"),
     "serve-request-timeout-0": ("serving.serve", ["--model-dir", DIGITS, "--request-timeout", "0"], 2,
                                 "--request-timeout: must be 0.1 to 3600 seconds, got 0"),
-    "serve-name-with-slash": ("serving.serve", ["--model-dir", DIGITS, "--model-name", "a/b"], 2, "--model-name: letters"),
+    "serve-name-with-slash": ("serving.serve", ["--model-dir", DIGITS, "--model-name", "a/b"], 2,
+                              "--model-name: letters"),
     "serve-no-model": ("serving.serve", ["--model-dir", lambda: scratch("cli-empty")], 1, "no SavedModel in"),
-    "predict-unknown-flag": ("serving.predict", ["--model-dir", DIGITS, "--bogus"], 2, "unrecognized arguments: --bogus"),
-    "predict-no-input": ("serving.predict", ["--model-dir", DIGITS], 2, "give --json-instances FILE and/or --images FILE"),
+    "predict-unknown-flag": ("serving.predict", ["--model-dir", DIGITS, "--bogus"], 2,
+                             "unrecognized arguments: --bogus"),
+    "predict-no-input": ("serving.predict", ["--model-dir", DIGITS], 2,
+                         "give --json-instances FILE and/or --images FILE"),
     "predict-missing-input": ("serving.predict", ["--model-dir", DIGITS, "--json-instances", "/no/such.json"], 1,
                               "predict: cannot read /no/such.json"),
     "predict-binary-input": ("serving.predict", ["--model-dir", DIGITS, "--json-instances", lambda: a_binary_file()],
                              1, "is not JSON: not even UTF-8 text"),
-    "predict-no-model": ("serving.predict", ["--model-dir", lambda: scratch("cli-empty"), "--json-instances", DIGITS], 1,
+    "predict-no-model": ("serving.predict",
+                         ["--model-dir", lambda: scratch("cli-empty"), "--json-instances", DIGITS], 1,
                          "no SavedModel in"),
 }
 

@@ -73,7 +73,8 @@ def test_checkpoints_of_another_network_are_refused_in_one_line():
     say) ended in a ValueError traceback from the restore."""
     other = os.path.join(scratch("faults"), "conv1-8")
     shutil.rmtree(other, ignore_errors=True)
-    done = run("trainer.task", "--job-dir", other, "--hp-conv1", "8", "--hp-iterations", "10", "--checkpoint-every", "10")
+    done = run("trainer.task", "--job-dir", other, "--hp-conv1", "8", "--hp-iterations", "10",
+               "--checkpoint-every", "10")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     job = os.path.join(scratch("faults"), "foreign-checkpoints")
     shutil.rmtree(job, ignore_errors=True)

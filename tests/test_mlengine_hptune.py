@@ -94,7 +94,8 @@ def test_a_search_killed_with_kill_9_resumes_to_all_its_trials_and_reports(tmp_p
     ("minValue: 500", "minValue: 0", "minValue: 0", "hp-lr2: UNIT_LOG_SCALE needs minValue > 0, got 0"),
     ("maxValue: 18", "maxValeu: 18", "maxValeu", "unknown field 'maxValeu'"),
     ("goal: MINIMIZE", "goal: LOWEST", "LOWEST", "goal is 'LOWEST': MINIMIZE or MAXIMIZE"),
-    ("maxParallelTrials: 2", "maxParallelTrials: 0", "maxParallelTrials", "maxParallelTrials is 0: a whole number >= 1"),
+    ("maxParallelTrials: 2", "maxParallelTrials: 0", "maxParallelTrials",
+     "maxParallelTrials is 0: a whole number >= 1"),
     ("type: INTEGER", "type: DOUBLE", "DOUBLE", "--hp-conv1 takes whole numbers: use INTEGER or DISCRETE"),
     ('"--checkpoint-every", "100"', '"--hp-conv1", "8"', "args", "trainingInput.args sets --hp-conv1"),
     ("params:", "params: [", "- parameterName: hp-conv1", "not valid YAML"),  # where the parser stops

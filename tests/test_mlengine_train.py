@@ -19,7 +19,8 @@ from trainer import cluster, jobdir, lines, task
 
 def test_the_flags_become_one_frozen_job():
     job = task.Job.from_args(task.parser().parse_args(["--job-dir", "j", "--hp-conv1", "8", "--seed", "3"]))
-    assert (job.job_dir, job.iterations, job.seed, job.role, job.checkpoint_every) == ("j", 3000, 3, cluster.SINGLE, 200)
+    assert (job.job_dir, job.iterations, job.seed, job.role, job.checkpoint_every) == \
+        ("j", 3000, 3, cluster.SINGLE, 200)
     assert job.hp["conv1"] == 8 and job.hp["shift"] == 1 and "iterations" not in job.hp
     with pytest.raises(dataclasses.FrozenInstanceError):
         job.seed = 4

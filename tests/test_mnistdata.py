@@ -300,7 +300,8 @@ def test_two_processes_building_the_cache_at_once(cache):
     import subprocess
     import sys
     code = ("import mnistdata; m = mnistdata.read_data_sets(None, one_hot=False); "
-            "print(int(m.train.labels.sum()), int(m.test.images.sum()), sorted(set(mnistdata.last_read['cache'].values())))")
+            "print(int(m.train.labels.sum()), int(m.test.images.sum()), "
+            "sorted(set(mnistdata.last_read['cache'].values())))")
     env = dict(os.environ, MNISTDATA_CACHE_DIR=str(cache), PYTHONPATH=os.path.dirname(mnistdata.BUNDLED))
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(3)]

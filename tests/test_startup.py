@@ -133,7 +133,8 @@ def test_a_commit_without_the_log_gives_its_total_alone():
 
 
 def test_summaries_shares_and_the_table():
-    runs = [bench.parts(MARKS, 100.0, line, cpu={"figures": c}) for line, c in ((102.6, 2.1), (102.4, 2.0), (103.0, 2.3))]
+    runs = [bench.parts(MARKS, 100.0, line, cpu={"figures": c})
+            for line, c in ((102.6, 2.1), (102.4, 2.0), (103.0, 2.3))]
     s = bench.summarise(runs)
     assert s["total"] == {"median": 2.6, "min": 2.4, "max": 3.0} and s["drawn"] == {}
     base = bench.summarise([bench.parts({}, 0.0, t) for t in (5.0, 5.4, 5.2)])

@@ -158,7 +158,8 @@ def test_the_notebooks_server_takes_keys_and_serves_nothing_else(core, browser, 
 
         def update(self, obj):
             shown.append(obj)
-    run = threading.Thread(target=notebook.run, args=(core.vis, loop), kwargs={"display_cell": lambda o, **k: Handle(o)})
+    run = threading.Thread(target=notebook.run, args=(core.vis, loop),
+                           kwargs={"display_cell": lambda o, **k: Handle(o)})
     run.start()
     other, other_url = serve_html("<!doctype html><title>Jupyter</title>")
     try:

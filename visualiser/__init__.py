@@ -18,6 +18,9 @@
                  startup    the start-up: the data read while TensorFlow imports without Keras;
                             TFVISU_STARTUP_LOG, its stages
                  quiet      TensorFlow imported without the CUDA wheel's start-up lines (the steps and mlengine)
+    a view       inside_live  the look-inside view (key I, --view inside), given to the core by tensorflowvisu;
+                 over inside (the network read from its graph), mistakes (the test runs' confusion matrices),
+                 inside_view (its drawing)
 
 A front end imports the core and leaves, the core imports leaves, a leaf imports at most another leaf (device
 options' core count, board and web runloop's UserError, server the panels' keys): no chain of imports among

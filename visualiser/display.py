@@ -49,7 +49,8 @@ class Screen:
 
     def __init__(self, fig, vis, views=None):
         self.fig, self.vis = fig, vis
-        self.kinds = {"0": panels.Panels} | dict(views or {})     # the key that brings each view
+        # the key that brings each view: the views given, else the vis's (MnistDataVis: the look-inside view)
+        self.kinds = {"0": panels.Panels} | dict(views or getattr(vis, "views", None) or {})
         self.views = {"0": panels.Panels(fig, vis)}
         self.view = self.views["0"]
         # the top line: the run's name (static, in the background) and what changes after it (an 11-point
@@ -58,6 +59,9 @@ class Screen:
         self.status = fig.text(0.505, 0.99, "", ha="left", va="top", fontsize=11, animated=True)
         self.canvas = render.Canvas(fig, self.view, {"status": ([self.status], self._status_box)})
         self.size = None
+        first = getattr(vis, "first_view", "0")       # --view: the view shown first (and saved)
+        if first != "0":
+            self.key(first)
 
     def _status_box(self):
         from matplotlib.transforms import Bbox
@@ -65,8 +69,11 @@ class Screen:
         return Bbox([[w * 0.5, h - 2 - 1.6 * self.fig.dpi * 11 / 72], [w, h]])
 
     def key(self, key):
-        """A layout key of the view shown, a view's own key, or 0/ESC back to the panels; False if none."""
-        if key in self.kinds and key != "0" and self.view is not self.views.get(key):
+        """A layout key of the view shown, a view's own key (again: back to the panels), or 0/ESC back to the
+        panels; False if none."""
+        if key in self.kinds and key != "0" and self.view is self.views.get(key):
+            self._switch(self.views["0"], "0")
+        elif key in self.kinds and key != "0":
             view = self.views.get(key) or self.kinds[key](self.fig, self.vis)
             self.views[key] = view
             self._switch(view, next(iter(view.layouts)))
@@ -300,6 +307,11 @@ class Display:
         fig = self.screen.fig
         w, h = fig.canvas.get_width_height()
         corners = [[x0 * w, (1 - y0) * h], [x1 * w, (1 - y1) * h]]       # display pixels, origin bottom left
+        if (x0, y0) == (x1, y1):           # a click, not a box: the view's, if it takes clicks
+            click = getattr(self.screen.view, "click", None)
+            if click:
+                click(*corners[0])
+            return
         centre = ((corners[0][0] + corners[1][0]) / 2, (corners[0][1] + corners[1][1]) / 2)
         for ax in fig.axes:
             if ax.get_visible() and ax.get_window_extent().contains(*centre):

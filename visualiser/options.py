@@ -13,11 +13,13 @@ import mnistdata
 from mnistdata import SEED_MAX
 
 MOVIE_FPS, MOVIE_MIN_S, MOVIE_MAX_S = 8, 10, 60   # --save-movie: a frame per panel update, 10 s to a minute
+VIEWS = ("panels", "inside")     # --view: the six panels, the look-inside view (visualiser.inside_live)
 THREADS_PER_CORE = 4      # --threads beyond this many per core is refused
 KEYS_HELP = ("Keys in the window (and on the --web page): 1 accuracy, 2 loss, 3 training digits, 4 weights, "
              "5 biases, 6 test digits (one panel alone); 7 panels 1+2 (the curves), 8 panels 4+5 (the bands), "
-             "9 panels 3+6 (the digits); 0 or ESC all six; SPACE pause; O box zoom; H reset zoom; Ctrl-S save "
-             "a PNG; Q quit.")
+             "9 panels 3+6 (the digits); 0 or ESC all six; I look inside the network (I, 0 or ESC again: back; "
+             "N, B: the next or previous test digit; a click on the confusion matrix: a digit of that cell); "
+             "SPACE pause; O box zoom; H reset zoom; Ctrl-S save a PNG; Q quit.")
 
 
 def parser(prog=None):
@@ -37,6 +39,10 @@ def parser(prog=None):
                         f"if the movie would last less than {MOVIE_MIN_S} s; the end of the run is its last "
                         "frame")
     p.add_argument("--save-png", metavar="FILE", help="save the six panels as they stand at the end, as a PNG")
+    p.add_argument("--view", choices=VIEWS, default="panels",
+                   help="the view shown first, and drawn by --save-png and --save-movie: panels (the course's "
+                        "six, default) or inside (what the network learned: its mistakes by digit, its first "
+                        "layer, a test digit through it; key I in the window and on the page)")
     p.add_argument("--data-dir", metavar="DIR",
                    help="a folder of MNIST-format IDX files, e.g. Fashion-MNIST (default: the MNIST bundled "
                         "in data/)")

@@ -26,6 +26,7 @@ LAYOUTS["escape"] = LAYOUTS["0"]
 # the keys as the window, the page's buttons and the notebook's buttons offer them: (key, label)
 KEYS = [(str(n), f"{n} {TITLES[n]}") for n in TITLES] + [
     ("7", "7 panels 1+2"), ("8", "8 panels 4+5"), ("9", "9 panels 3+6"), ("0", "0 all six"),
+    ("i", "I look inside"), ("b", "B previous digit"), ("n", "N next digit"),      # the look-inside view's
     (" ", "SPACE pause / resume"), ("h", "H reset zoom"), ("q", "Q stop the training")]
 
 WHITE, RED, EMPTY = (1.0, 1.0, 1.0), (0.95, 0.42, 0.40), (0.92, 0.92, 0.93)   # cell backgrounds

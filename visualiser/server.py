@@ -246,7 +246,7 @@ function tfvControls(root, target, base, token) {
   target.addEventListener("keydown", (e) => {
     if (e.altKey || e.metaKey || e.ctrlKey) return;
     let k = e.key === "Escape" ? "escape" : e.key.toLowerCase();
-    if (/^[0-9]$/.test(k) || ["escape", " ", "h", "q"].includes(k)) { e.preventDefault(); send(k); }
+    if (/^[0-9]$/.test(k) || ["escape", " ", "h", "q", "i", "n", "b"].includes(k)) { e.preventDefault(); send(k); }
   });
   return send;
 }
@@ -264,7 +264,7 @@ PAGE = """<!doctype html>
 </style></head><body>
 <header><b>{{TITLE}}</b><span id="status">waiting for the first frame</span>
  <small>keys as in the window: 1-6 one panel, 7 the curves (1+2), 8 the bands (4+5), 9 the digits (3+6), 0 or ESC
- all six, SPACE pause, O box zoom, H reset, Ctrl-S save, Q stop</small></header>
+ all six, I look inside (B, N: another digit), SPACE pause, O box zoom, H reset, Ctrl-S save, Q stop</small></header>
 <div class="tfv" id="controls"><span class="tfv-note"></span></div>
 <div id="wrap"><img id="frame" data-frame="0" alt="the six panels"><div id="box"></div></div>
 <script>
@@ -292,6 +292,7 @@ const clip = (x) => Math.min(Math.max(x, 0), 1);
 const at = (e) => { const r = img.getBoundingClientRect();        // fractions of the image, from its top left
   return [clip((e.clientX - r.left) / r.width), clip((e.clientY - r.top) / r.height)]; };
 wrap.addEventListener("mousedown", (e) => { if (zooming) { e.preventDefault(); start = at(e); } });
+wrap.addEventListener("click", (e) => { if (!zooming) { const p = at(e); send([p[0], p[1], p[0], p[1]]); } });
 window.addEventListener("mousemove", (e) => { if (!start) return; const p = at(e), r = img.getBoundingClientRect();
   Object.assign(box.style, {display: "block", left: Math.min(p[0], start[0]) * r.width + "px",
     top: Math.min(p[1], start[1]) * r.height + "px", width: Math.abs(p[0] - start[0]) * r.width + "px",

@@ -53,6 +53,7 @@ class Window(display.Display):
         canvas.mpl_disconnect(canvas.manager.key_press_handler_id)
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
+        canvas.mpl_connect("button_release_event", self.on_click)
         canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
         self.put = self.blit
         startup.mark("window")
@@ -131,10 +132,20 @@ class Window(display.Display):
         elif key in ("q", "ctrl+w"):
             self.plt.close(self.fig)
             return
-        key = key.lower() if key in ("H", "Q") else key
+        key = key.lower() if key in ("H", "Q", "I", "N", "B") else key
         if self.apply(key) or key == "ctrl+s":
             self.key_at = (key, at)
             self.frame()
+
+    def on_click(self, event):
+        """A click (not the toolbar's box zoom or pan): as the page's, applied by the view shown."""
+        toolbar = self.fig.canvas.toolbar
+        if event.button != 1 or event.x is None or (toolbar is not None and toolbar.mode):
+            return
+        w, h = self.fig.canvas.get_width_height()
+        point = (event.x / w, 1 - event.y / h)
+        self.apply(("zoom", *point, *point))
+        self.frame()
 
     def save(self):
         """Ctrl-S: what the window shows, as a PNG in the current folder."""

@@ -32,7 +32,8 @@ import sys
 import threading
 import time
 
-from trainer import REPO_ROOT, cluster, jobdir, lines, task
+from trainer import REPO_ROOT, jobdir, lines, task
+from visualiser import options
 
 from . import hpconfig, hpstorage
 
@@ -305,7 +306,7 @@ def search(argv):
     if not args.report:
         parallel = min(args.parallel or spec["max_parallel"], spec["max_parallel"], spec["max_trials"])
         if "--threads" not in " ".join(fixed):  # N trainers share the cores
-            fixed += ["--threads", str(max(1, cluster.cores() // parallel))]
+            fixed += ["--threads", str(max(1, options.cores() // parallel))]
         print(f"study {name}: {spec['max_trials']} trials, {parallel} at once on this machine; storage "
               f"{storage_name}; trials in {study_dir}; pruning from step {warmup}", flush=True)
         t0 = time.time()

@@ -1,9 +1,9 @@
 """Running the SavedModel for many concurrent requests: one model thread, requests batched on the fly.
 
 TensorFlow's per-call cost dominates a single 28x28 image (0.51 ms for one image, 1.33 ms for 32 on the
-2-core machine: benchmarks/serve_call_cost.py), so requests that arrive while the model is busy are served together by the next call:
-no waiting when idle, one call for many requests under load. The event loop meanwhile parses HTTP and
-JSON. No web stack here; tests drive it directly.
+2-core machine: benchmarks/serve_call_cost.py), so requests that arrive while the model is busy are served
+together by the next call: no waiting when idle, one call for many requests under load. The event loop
+meanwhile parses HTTP and JSON. No web stack here; tests drive it directly.
 """
 import asyncio
 from concurrent.futures import ThreadPoolExecutor

@@ -91,11 +91,6 @@ def tf_config(ports, index, host="localhost"):
                        "task": {"type": "worker", "index": index}})
 
 
-def cores():
-    """The cores this process may run on: its CPU affinity (a container's or taskset's), not the machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def free_ports(n):
     """n ports free on the loopback now (bound to port 0 together, so they differ; then released)."""
     sockets = [socket.socket() for _ in range(n)]

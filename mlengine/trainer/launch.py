@@ -21,6 +21,8 @@ import sys
 import threading
 import time
 
+from visualiser import options
+
 from . import cluster
 
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `-m trainer.task` is found
@@ -111,7 +113,7 @@ def supervise(flags, n, ports=None, max_restarts=3):
     if ports:
         cluster.check_ports(ports)
     if not any(f == "--threads" or f.startswith("--threads=") for f in flags):
-        flags = [*flags, "--threads", str(max(1, cluster.cores() // n))]
+        flags = [*flags, "--threads", str(max(1, options.cores() // n))]
     stopping, procs = [], []
 
     def forward(signum, frame):  # SIGTERM to every worker (a second SIGINT would stop one mid-step)

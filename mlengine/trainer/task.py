@@ -19,6 +19,7 @@ from typing import Mapping, Optional
 
 import mnistdata
 from visualiser import quiet
+from visualiser.options import THREADS_PER_CORE, cores  # the steps' rule for --threads, one for both
 
 from . import REPO_ROOT, cluster, jobdir
 from .stop import Stopped, StopRequests
@@ -37,9 +38,6 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
-# The steps' cap on --threads (visualiser/options.py), the same rule written here again: the job does not
-# import the steps' display package. More threads than this per core add only memory and switching.
-THREADS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,8 @@ def parser():
     p.add_argument("--data-dir", default=None,
                    help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
     p.add_argument("--seed", type=int, default=0,
-                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} (default: %(default)s)")
+                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} "
+                        "(default: %(default)s)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
@@ -111,10 +110,9 @@ def check(p, args):
         p.error("--hp-lr0 and --hp-lr1 must be >= 0, and not both 0")
     if args.threads < 0 or args.max_restarts < 0:
         p.error("--threads and --max-restarts must be >= 0")
-    cores = cluster.cores()
-    if args.threads > THREADS_PER_CORE * cores:  # --threads 10000 took 60 s for 50 steps, and 1.8 GB
-        p.error(f"--threads {args.threads} on {cores} core{'s' * (cores > 1)}: give at most "
-                f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core; the default, 0, is one per core)")
+    if args.threads > THREADS_PER_CORE * cores():  # --threads 10000 took 60 s for 50 steps, and 1.8 GB
+        p.error(f"--threads {args.threads} on {cores()} core{'s' * (cores() > 1)}: give at most "
+                f"{THREADS_PER_CORE * cores()} ({THREADS_PER_CORE} per core; the default, 0, is one per core)")
     if not 1 <= args.workers <= 100:  # each worker holds a slice of the batch of 100
         p.error(f"--workers must be in 1..100, got {args.workers}")
     if args.ports is not None:

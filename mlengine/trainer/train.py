@@ -3,8 +3,8 @@
     run(job, stop)   restore the newest readable checkpoint -> train to job.iterations -> test, export, metrics
 
 Everything a step does is a pure function of (seed, step) and the restored state: the batch is drawn from a
-per-epoch permutation made by a stateless RNG, its random shifts and dropout masks are stateless too, and TensorFlow's op
-determinism is on. So a job killed at any moment and restarted from its last checkpoint retraces exactly
+per-epoch permutation made by a stateless RNG, its random shifts and dropout masks are stateless too, and
+TensorFlow's op determinism is on. So a job killed at any moment and restarted from its last checkpoint retraces exactly
 the steps an uninterrupted run takes, and ends with the same weights and metrics (on the same CPU build).
 One device or several workers differ in the Trainer alone (trainer.distribute.make_trainer); the chief
 and the other workers in what they report (Reports, Silent) and where they write (Checkpoints).
