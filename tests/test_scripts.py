@@ -212,11 +212,17 @@ def test_no_window_with_the_agg_backend_names_it(tmp_path):
 def xvfb():
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         pytest.skip("Xvfb and xdotool are needed (.ci/run installs them)")
-    display = ":%d" % (90 + os.getpid() % 9)
-    # a desktop's 96 dpi: at Xvfb's own, Tk scales the figure a few seconds in (a new size: every panel redrawn)
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-dpi", "96", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
+    # the first free display number, from Xvfb itself (-displayfd): a number chosen here could be another
+    # run's, whose end would take our windows with it. A desktop's 96 dpi: at Xvfb's own, Tk scales the figure
+    # a few seconds in (a new size: every panel redrawn)
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24", "-dpi", "96",
+                               "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as f:
+        display = ":" + f.readline().strip()
+    assert display != ":", "Xvfb did not start"
     yield display
     server.terminate()
     server.wait()
