@@ -46,12 +46,18 @@ def start_xvfb():
         return None, os.environ["DISPLAY"]
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         raise SystemExit("visu_overhead: no $DISPLAY and no Xvfb/xdotool to make one (apt install xvfb xdotool)")
-    display = f":{70 + os.getpid() % 20}"
-    # -dpi 96, a desktop's: at Xvfb's own (~92 here) matplotlib scales the window to 0.96 at first, then back
-    server = subprocess.Popen(["Xvfb", display, "-screen", "0", "1400x900x24", "-dpi", "96", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(1.5)
-    return server, display
+    # -dpi 96, a desktop's: at Xvfb's own (~92 here) matplotlib scales the window to 0.96 at first, then back;
+    # the first free display number, from Xvfb itself (-displayfd: no collision with another run's)
+    read, write = os.pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24", "-dpi", "96",
+                               "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    os.close(write)
+    with os.fdopen(read) as f:
+        number = f.readline().strip()
+    if not number:
+        raise SystemExit("visu_overhead: Xvfb did not start (try `Xvfb :99` by hand to see why)")
+    return server, ":" + number
 
 
 class Run:
