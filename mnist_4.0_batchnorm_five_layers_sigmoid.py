@@ -156,8 +156,8 @@ def training_step(i, update_test_data, update_train_data):
     sess.run([train_step, update_ema], feed_dict={X: batch_X, Y_: batch_Y, lr: learning_rate, tst: False, iter: i})
 
 
-datavis.animate(training_step, iterations=10000 + 1, train_data_update_freq=20, test_data_update_freq=100,
-                more_tests_at_start=True)
+datavis.animate(training_step, iterations=flags.iterations or 10000 + 1, train_data_update_freq=20,
+                test_data_update_freq=100, more_tests_at_start=True)
 
 # to train without the panels, run with --text (the same lines print; nothing draws)
 

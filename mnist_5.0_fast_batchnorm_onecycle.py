@@ -27,7 +27,7 @@ tf.set_random_seed(flags.seed)
 mnist = mnistdata.read_data_sets(flags.data_dir, one_hot=True, reshape=False, seed=flags.seed)
 
 BATCH = 128        # images per step: 256 for half the steps (the same images) reached only 98.6%
-ITERATIONS = tensorflowvisu.iterations(330)  # 330 x 128 = 42,240 images: 0.70 epoch (--iterations: a shorter cycle)
+ITERATIONS = flags.iterations or 330  # 330 x 128 = 42,240 images: 0.70 epoch (--iterations: a shorter cycle)
 
 # input X: 28x28 greyscale images; the first dimension (None) indexes the images of the mini-batch
 X = tf.placeholder(tf.float32, [None, 28, 28, 1])

@@ -30,7 +30,7 @@ tf.set_random_seed(flags.seed)
 mnist = mnistdata.read_data_sets(flags.data_dir, one_hot=True, reshape=False, seed=flags.seed)
 
 BATCH = 128        # images per step: on 2 cores 256 gives no more images per second, so half the steps
-ITERATIONS = tensorflowvisu.iterations(10000)  # 10,000 x 128 images: 21 epochs (--iterations: a shorter cycle)
+ITERATIONS = flags.iterations or 10000  # 10,000 x 128 images: 21 epochs (--iterations: a shorter cycle)
 
 # input X: 28x28 greyscale images; the first dimension (None) indexes the images of the mini-batch
 X = tf.placeholder(tf.float32, [None, 28, 28, 1])

@@ -49,16 +49,6 @@ def run_flags():
     return options.parse([])
 
 
-def iterations(default):
-    """How many iterations this run has: --iterations N, else the script's `default`. animate() applies the
-    same rule to its own `iterations`; a script whose schedule depends on the length (5.0, 5.1) asks first."""
-    return _run_length(run_flags(), default)
-
-
-def _run_length(flags, default):
-    return flags.iterations or default
-
-
 def towers(threads=None, most=4):
     """5.0's layout: copies of its network, one per core (see visualiser.device.towers)."""
     return device.towers(threads, most)
@@ -189,12 +179,12 @@ class MnistDataVis:
     # -- the run loop -------------------------------------------------------------------------------------
     def animate(self, compute_step, iterations, train_data_update_freq=20, test_data_update_freq=100,
                 one_test_at_start=True, more_tests_at_start=False, save_movie=False):
-        """Calls compute_step(i, update_test_data, update_train_data) for i = 0 .. iterations-1 (--iterations N:
-        N calls), the last one tested, in text mode or behind the window; then writes the movie and the PNG
-        if asked. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
+        """Calls compute_step(i, update_test_data, update_train_data) for i = 0 .. iterations-1, the last one
+        tested, in text mode or behind the window; then writes the movie and the PNG if asked. A script passes
+        `flags.iterations or` its own number, so that --iterations N is N calls, in sight in the script. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
         startup.mark("session")
         f = self.flags
-        count = _run_length(f, iterations)
+        count = iterations
         at = runloop.schedule(count, train_data_update_freq, test_data_update_freq, one_test_at_start,
                               more_tests_at_start)
 

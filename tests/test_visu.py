@@ -516,23 +516,14 @@ def test_animate_runs_n_iterations_the_last_one_tested(vis, monkeypatch, capsys)
     assert len(seen) == 101 and seen[0] == (0, True, True) and seen[50] == (50, True, False)
     assert seen[100] == (100, True, True) and seen[40] == (40, False, True)
     assert "trained 101 iterations" in capsys.readouterr().out
-    vis.flags = tensorflowvisu.flags(["--text", "--iterations", "7"])
     seen.clear()
-    vis.animate(lambda i, test, train: seen.append((i, test, train)), iterations=10001, train_data_update_freq=20,
+    vis.animate(lambda i, test, train: seen.append((i, test, train)), iterations=7, train_data_update_freq=20,
                 test_data_update_freq=100)
     assert [s[0] for s in seen] == list(range(7)) and seen[-1] == (6, True, True)   # the last one is tested
     out = capsys.readouterr().out
     assert "trained 7 iterations in" in out and "stopped early" not in out
-    vis.flags = tensorflowvisu.flags(["--text", "--iterations", "1"])
-    vis.animate(lambda i, test, train: None, iterations=10001)
+    vis.animate(lambda i, test, train: None, iterations=1)
     assert "trained 1 iteration in" in capsys.readouterr().out
-
-
-def test_iterations_is_the_flag_or_the_default(monkeypatch):
-    monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags(["--iterations", "30"]))
-    assert tensorflowvisu.iterations(390) == 30
-    monkeypatch.setattr(tensorflowvisu, "_FLAGS", tensorflowvisu.flags([]))
-    assert tensorflowvisu.iterations(390) == 390
 
 
 def test_no_display_falls_back_to_text(monkeypatch):

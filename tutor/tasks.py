@@ -186,7 +186,7 @@ EXERCISES = {
         marks=[
             ("import math", "the one-cycle schedule is linear: no math; numpy instead, for the test in slices "
                             "(import numpy as np, after mnistdata)"),
-            ("mnist = mnistdata", "BATCH = 128 and ITERATIONS = tensorflowvisu.iterations(330)", "below"),
+            ("mnist = mnistdata", "BATCH = 128 and ITERATIONS = flags.iterations or 330", "below"),
             ("pkeep = tf.placeholder(", "no dropout: the placeholders are X, Y_, lr, tst and iter"),
             ("K = 24", "K = 16, L = 32, M = 64; He initialisation: stddev sqrt(2 / inputs per neuron); 3x3 "
                        "patches; W4 [3 * 3 * M, 10]; offsets at 0; no dense layer of 200"),
