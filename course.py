@@ -32,20 +32,22 @@ FIGURES = os.path.join(ROOT, "data", "course.json")
 TRAIN_LINE = re.compile(r"^(\d+): accuracy:(\S+) loss: (\S+?)(?: \(lr:(\S+)\))?$", re.M)
 TEST_LINE = re.compile(r"^(\d+): \*+ epoch (\d+) \*+ test accuracy:(\S+) test loss: (\S+)$", re.M)
 MAX_LINE = re.compile(r"^max test accuracy: (\S+)$", re.M)
+# 5.1 states its result as the test after its last step, chosen by no test ("final test accuracy: A (...)")
+FINAL_LINE = re.compile(r"^final test accuracy: (\S+)", re.M)
 
 
 def parse_run(text):
     """A step's printed output -> {"train": [(i, accuracy, loss)], "test": [(i, accuracy, loss)],
     "epochs": [the epoch of each test line], "trained": (iterations, seconds, seconds per 100) or None,
-    "max": the last line's max test accuracy or None}."""
-    trained, best = TRAINED_LINE.search(text), MAX_LINE.search(text)
+    "max": the last line's max test accuracy or None, "final": 5.1's final test accuracy or None}."""
+    trained, best, final = TRAINED_LINE.search(text), MAX_LINE.search(text), FINAL_LINE.search(text)
     tests = TEST_LINE.findall(text)
     return {"train": [(int(i), float(a), float(c)) for i, a, c, _ in TRAIN_LINE.findall(text)],
             "test": [(int(i), float(a), float(c)) for i, _, a, c in tests],
             "epochs": [int(e) for _, e, _, _ in tests],
             "trained": trained and (int(trained.group(1).replace(",", "")), float(trained.group(2)),
                                     float(trained.group(3))),
-            "max": best and float(best.group(1))}
+            "max": best and float(best.group(1)), "final": final and float(final.group(1))}
 
 
 def steps():
