@@ -79,16 +79,16 @@ def seeds_run(plan, seeds, results, save, record, cond, key, env=None, runner=ru
 
 def report(entry):
     s, t = entry["spread"], entry["training_s"]
-    lines = [summary_line(entry["step"], entry["figure"], s),
-             f"  training {t['median']:.1f} s median ({t['min']:.1f}-{t['max']:.1f}); the last test was the best "
-             f"in {entry['last_is_max']} of {s['runs']} runs"]
-    return "\n".join(lines)
+    return (summary_line(entry["step"], entry["figure"], s) + "\n"
+            f"  training {t['median']:.1f} s median ({t['min']:.1f}-{t['max']:.1f}); the last test was the best "
+            f"in {entry['last_is_max']} of {s['runs']} runs")
 
 
 def table(entries):
     """The stored spreads as a markdown table, one row per step, condition and machine."""
-    lines = ["| step | figure | seeds | mean | sd | lowest | median | best | at 99.0% or more | training s, median "
-             "(min-max) | load before | machine |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    header = ("| step | figure | seeds | mean | sd | lowest | median | best | at 99.0% or more | training s, median "
+              "(min-max) | load before | machine |")
+    lines = [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for k in sorted(entries):
         e = entries[k]
         s, t = e["spread"], e["training_s"]
