@@ -233,6 +233,6 @@ datavis.animate(training_step, iterations=ITERATIONS, train_data_update_freq=20,
 final_accuracy, _, _ = test_accuracy_and_loss()
 print("final test accuracy: " + str(final_accuracy) + " (the test after the last training step)")
 
-# Measured on this code (AMD EPYC, 2 cores, TensorFlow 2.21, load average about 2): max test accuracy 99.74%,
-# 99.76%, 99.75% for seeds 0, 1, 2 (mean 99.75%), 9-11 minutes of training, 836-921 s of CPU each:
-# python3 benchmarks/speed.py --steps 5.1 --seeds 2, and --seed 2 run directly (docs/next-steps.md)
+# Measured on this network (AMD EPYC, 2 cores, TensorFlow 2.21, load average about 2), as the best of its tests:
+# 99.74%, 99.76%, 99.75% for seeds 0, 1, 2 (mean 99.75%), 9-11 minutes of training, 836-921 s of CPU each.
+# Its final test over seeds 0-4: python3 benchmarks/speed.py --final (docs/fast-step.md)
