@@ -42,7 +42,7 @@ L = 12  # second convolutional layer output depth
 M = 24  # third convolutional layer
 N = 200  # fully connected layer
 # A convolutional layer's weights are patches [height, width, input channels, output channels], slid over
-# the image: each output channel is one learned 5x5 (or 4x4) filter. Biases at 0.1 as usual with ReLU.
+# the image: each output channel is one learned 6x6 (then 5x5, 4x4) filter. Biases at 0.1 as usual with ReLU.
 W1 = tf.Variable(tf.truncated_normal([6, 6, 1, K], stddev=0.1))  # 6x6 patch, 1 input channel, K output channels
 B1 = tf.Variable(tf.ones([K]) / 10)
 W2 = tf.Variable(tf.truncated_normal([5, 5, K, L], stddev=0.1))

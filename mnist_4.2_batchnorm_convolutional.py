@@ -45,7 +45,7 @@ L = 48  # second convolutional layer output depth
 M = 64  # third convolutional layer
 N = 200  # fully connected layer
 # A convolutional layer's weights are patches [height, width, input channels, output channels], slid over
-# the image: each output channel is one learned 5x5 (or 4x4) filter. The biases B serve as batch norm's
+# the image: each output channel is one learned 6x6 (then 5x5, 4x4) filter. The biases B serve as batch norm's
 # offsets (at 0.1 as usual before ReLU); no scales with ReLU.
 W1 = tf.Variable(tf.truncated_normal([6, 6, 1, K], stddev=0.1))  # 6x6 patch, 1 input channel, K output channels
 B1 = tf.Variable(tf.ones([K]) / 10)

@@ -16,6 +16,7 @@ notebook (a browser page, a Jupyter cell), board (TensorBoard). Only what a disp
 import os
 import sys
 
+from visualiser import startup  # first: TFVISU_STARTUP_LOG=FILE times the start-up from here (its "tensorflowvisu")
 import numpy as np
 
 from visualiser import device, flags as parsing, loop as runloop
@@ -27,13 +28,17 @@ _FLAGS_ARGV = None        # the command line they were read from: a notebook's n
 
 def flags(argv=None):
     """The flags every step script takes (--help lists them), read once; a bad one ends the script here, in
-    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly."""
+    one line, before TensorFlow is imported. From then on Ctrl-C and SIGTERM end the run cleanly. A script's
+    run (no argv) then starts reading its data in a thread and imports TensorFlow (visualiser/startup.py)."""
     global _FLAGS, _FLAGS_ARGV
     lenient = argv is None and "ipykernel" in sys.modules      # %run in a notebook: the kernel's own flags
     _FLAGS = parsing.parse(argv, lenient=lenient)
     _FLAGS_ARGV = list(sys.argv) if argv is None else None
     if argv is None and not lenient:       # a script's own run (not a test's list, not a notebook's kernel)
         runloop.start_run()
+    startup.mark("flags")
+    if argv is None:                       # a script's run: the data read meanwhile, TensorFlow imported now
+        startup.begin(_FLAGS.data_dir)
     return _FLAGS
 
 
@@ -94,6 +99,7 @@ class MnistDataVis:
     one np.percentile); nothing draws until a window, a movie frame or the PNG asks for it."""
 
     def __init__(self, title="", weights_title="weights", biases_title="biases"):
+        startup.mark("graph")
         self.flags = run_flags()
         self.title = title or os.path.splitext(os.path.basename(sys.argv[0]))[0]
         if self.title.endswith("kernel_launcher"):     # a notebook cell, not a script run with %run
@@ -110,9 +116,11 @@ class MnistDataVis:
         self.board = None
         if self.flags.logdir:
             self.board = _extra("board", "--logdir").Board(self, self.flags.logdir)   # TensorBoard
+        startup.mark("vis", awaits="drawn" if self.mode == "window" else None)
 
     # -- the course's API, called from training_step -----------------------------------------------------
     def append_training_curves_data(self, i, accuracy, loss):
+        startup.mark("figures")           # the script prints its first training line next
         self._append(self.train, i, float(accuracy), float(loss))
         if self.board:
             self.board.scalars(i, "training", float(accuracy), float(loss))
@@ -174,6 +182,7 @@ class MnistDataVis:
         """Calls compute_step(i, update_test_data, update_train_data) for i = 0 .. iterations-1 (--iterations N:
         N calls), the last one tested, in text mode or behind the window; then writes the movie and the PNG
         if asked. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
+        startup.mark("session")
         from visualiser import files
         f = self.flags
         count = _run_length(f, iterations)
@@ -234,4 +243,4 @@ def _extra(module, what):
     except ImportError as e:
         if not e.name or e.name.startswith("visualiser"):
             raise
-        raise SystemExit(f"tensorflowvisu: {what} needs {e.name} (pip install {e.name})") from None
+        raise runloop.UserError(f"tensorflowvisu: {what} needs {e.name} (pip install {e.name})") from None

@@ -22,7 +22,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "mlengine"))
-from trainer.lines import TEST_LINE  # noqa: E402  (the job's own pattern: light, no TensorFlow)
+from trainer.lines import TEST_LINE  # (the job's own pattern: light, no TensorFlow)
 
 
 def run(workers, steps, every, job_dir):

@@ -18,16 +18,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
-import course  # noqa: E402
-import machine  # noqa: E402
+import course
+import machine
 
 CASES = {"--help": ["--help"], "unknown flag": ["--bogus"], "bad value": ["--seed", "-1"],
          "bad output path": ["--save-png", "/nowhere/x.png"]}
 MLENGINE = {  # module: (bad value, bad output path) in its own flags
     "trainer.task": (["--seed", "-1"], ["--job-dir", "/proc/nowhere/job"]),
-    "trainer.serve": (["--port", "99999"], ["--model-dir", "/nowhere"]),
-    "trainer.predict": (["--model-dir", "/nowhere"], ["--json-instances", "/nowhere.json"]),
-    "trainer.hptune": (["--parallel", "0"], ["--config", "/nowhere.yaml"]),
+    "serving.serve": (["--port", "99999"], ["--model-dir", "/nowhere"]),
+    "serving.predict": (["--model-dir", "/nowhere"], ["--json-instances", "/nowhere.json"]),
+    "search.hptune": (["--parallel", "0"], ["--config", "/nowhere.yaml"]),
 }
 
 

@@ -16,9 +16,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tensorflowvisu  # noqa: E402,F401  (quiets TensorFlow's start-up log)
-from visualiser import device  # noqa: E402  (the same thread pools as the steps)
-import mnistdata  # noqa: E402
+import tensorflowvisu  # noqa: F401  (quiets TensorFlow's start-up log)
+from visualiser import device  # (the same thread pools as the steps)
+import mnistdata
 
 
 def main(argv=None):

@@ -21,8 +21,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, HERE)
-import course  # noqa: E402  (the steps, what the course reports, and the parser of what a step prints)
-import machine  # noqa: E402  (the machine line, printed first and stored with every result)
+import course  # (the steps, what the course reports, and the parser of what a step prints)
+import machine  # (the machine line, printed first and stored with every result)
 
 RESULTS = os.path.join(HERE, "results", "ladder.json")
 

@@ -1,5 +1,5 @@
 """What one prediction costs inside the service, piece by piece (not a test): the SavedModel called through
-its serving_default concrete function (what trainer.serve uses) and through the restored tf.function, for
+its serving_default concrete function (what serving.serve uses) and through the restored tf.function, for
 1 and 32 images, and the JSON parse of a one-image body with orjson and with the standard library.
 
     python benchmarks/serve_call_cost.py --model-dir runs/mlengine/job [--repeat 500]
@@ -26,8 +26,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     import numpy as np
     import tensorflow as tf
-    from trainer import export
-    folder = export.find(args.model_dir)
+    from serving import export
+    folder = export.find_export(args.model_dir)
     loaded = tf.saved_model.load(folder)
     signature = loaded.signatures["serving_default"]
     x1, x32 = np.random.rand(1, 28, 28).astype(np.float32), np.random.rand(32, 28, 28).astype(np.float32)

@@ -4,7 +4,7 @@ single-image `:predict` requests back to back over its own keep-alive connection
     python benchmarks/serve_load.py --model-dir JOB [--clients 32] [--duration 120] [--out FILE]
     python benchmarks/serve_load.py --url http://127.0.0.1:8501/     # a service already running
 
-Starts `python -m trainer.serve --model-dir JOB --port 0` itself (one process, as a user would) so it can
+Starts `python -m serving.serve --model-dir JOB --port 0` itself (one process, as a user would) so it can
 read the server's resident memory (RSS) when idle, after the warm-up and at the end. The client is a plain
 asyncio HTTP/1.1 loop over bodies serialised once, so that it costs the shared cores little.
 Reports requests/s, latency p50/p99/max, errors (connection failures, non-200 or malformed answers), the
@@ -41,7 +41,7 @@ def cpu_seconds(pid):
 
 
 def start_server(model_dir, extra):
-    cmd = [sys.executable, "-m", "trainer.serve", "--model-dir", os.path.abspath(model_dir), "--port", "0"] + extra
+    cmd = [sys.executable, "-m", "serving.serve", "--model-dir", os.path.abspath(model_dir), "--port", "0"] + extra
     proc = subprocess.Popen(cmd, cwd=os.path.join(ROOT, "mlengine"), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
                             env=dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2"))
@@ -116,7 +116,7 @@ def main(argv=None):
     p.add_argument("--clients", type=int, default=32, help="concurrent connections (default: %(default)s)")
     p.add_argument("--duration", type=float, default=120, help="seconds of measured load (default: %(default)s)")
     p.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring (default: %(default)s)")
-    p.add_argument("--server-arg", action="append", default=[], help="extra flag for trainer.serve (repeat)")
+    p.add_argument("--server-arg", action="append", default=[], help="extra flag for serving.serve (repeat)")
     p.add_argument("--out", help="also write the results as JSON to this file")
     args = p.parse_args(argv)
     if not (args.model_dir or args.url):

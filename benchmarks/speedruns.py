@@ -15,7 +15,7 @@ import time
 import course
 import ladder
 import machine
-from speedstats import PEER, overlap, time_to_levels
+from speedstats import PEER, overlap, time_to_levels, wall_to_levels
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -85,7 +85,9 @@ class Child:
         row = ladder.summarise(self.step, name, "".join(self.lines), wall, self.load_before)
         levels = time_to_levels(self.tests, self.arrivals, self.trained_at, row["training_s"])
         trained = course.parse_run("".join(self.lines))["trained"]
+        enter = wall_to_levels(self.tests, self.arrivals, self.start)
         row.update(seed=self.seed, stopped_at_level=self.until, trained_iterations=trained[0], times={f"{k:g}": v for k, v in levels.items()},
+                   wall_times={f"{k:g}": v for k, v in enter.items()},
                    window=(round(self.trained_at - row["training_s"], 2), round(self.trained_at, 2)),
                    load_after=round(os.getloadavg()[0], 2), runnable=runnable)
         return row

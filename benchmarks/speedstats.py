@@ -12,7 +12,7 @@ LEVELS = (0.98, 0.99, 0.995)
 PEER, FAST = "keras", "5.0"
 COURSE = ("3.1", "4.2")          # the course's two steps that reach 99%, the soonest of them is its best time
 TARGETS = {"peer": 15.0, "peer_aim": 25.0, "course": 10.0, "median_accuracy": 0.99, "lowest_accuracy": 0.989,
-           "seeds": 5}
+           "seeds": 5, "enter_s": 6.0, "enter_lowest_accuracy": 0.99}
 
 
 def time_to_levels(tests, arrivals, trained_at, training_s, levels=LEVELS):
@@ -24,6 +24,13 @@ def time_to_levels(tests, arrivals, trained_at, training_s, levels=LEVELS):
     for level in levels:
         out[level] = next((round(t - start, 2) for (_, a), t in zip(tests, arrivals) if a >= level), None)
     return out
+
+
+def wall_to_levels(tests, arrivals, launched, levels=LEVELS):
+    """The whole command's wait: {level: seconds from the command's launch to the arrival of its first test line
+    at or above the level (its start-up included: what a learner waits from pressing Enter), or None}."""
+    return {level: next((round(t - launched, 2) for (_, a), t in zip(tests, arrivals) if a >= level), None)
+            for level in levels}
 
 
 def spread(values):
@@ -44,6 +51,8 @@ def aggregate(runs):
            "max_accuracy": spread([r["max_accuracy"] for r in runs]),
            "s_per_100": spread([r["s_per_100"] for r in runs]),
            "startup_s": spread([r["startup_s"] for r in runs]),
+           "enter_to": {f"{level:g}": spread([(r.get("wall_times") or {}).get(f"{level:g}") for r in runs])
+                        for level in LEVELS},
            "load_before": [r["load_before"] for r in runs], "steal": [r.get("steal") for r in runs]}
     return row
 
@@ -61,6 +70,8 @@ def ratios(rows, fast=FAST, peer=PEER, course=COURSE):
     timed = [(median_time(rows, s), s) for s in course if median_time(rows, s)]
     best = min(timed) if timed else (None, None)
     out.update({"best_course_step": best[1], f"best_course_over_{fast}": over(best[0])})
+    enter = lambda step: (rows.get(step) or {}).get("enter_to", {}).get("0.99", {}).get("median")  # noqa: E731
+    out[f"{peer}_over_{fast}_from_enter"] = round(enter(peer) / enter(fast), 1) if enter(fast) and enter(peer) else None
     return out
 
 
@@ -85,6 +96,16 @@ def verdicts(rows, found, fast=FAST, peer=PEER):
           f"{fast}'s max accuracy: median {pct(median)}, lowest seed {pct(lowest)} over {runs} seeds (targets: "
           f"median of {TARGETS['seeds']} seeds >= {TARGETS['median_accuracy']:.1%}, every seed >= "
           f"{TARGETS['lowest_accuracy']:.1%})")
+    enter = (rows.get(fast) or {}).get("enter_to", {}).get("0.99") or {}
+    peer_enter = (rows.get(peer) or {}).get("enter_to", {}).get("0.99") or {}
+    seconds = lambda s: "-" if s.get("median") is None else f"{s['median']:.1f} s"  # noqa: E731
+    check(enter.get("median") if runs >= TARGETS["seeds"] and enter.get("runs") else None,
+          enter.get("median") is not None and enter["median"] <= TARGETS["enter_s"]
+          and lowest >= TARGETS["enter_lowest_accuracy"],
+          f"{fast} from Enter to 99% (the whole command): median {seconds(enter)} over {enter.get('runs', 0)} seeds, "
+          f"lowest seed's max accuracy {pct(lowest)}; the Keras peer's {seconds(peer_enter)}, "
+          f"{found.get(f'{peer}_over_{fast}_from_enter')}x (targets: at most {TARGETS['enter_s']:g} s, median of "
+          f"{TARGETS['seeds']} seeds, every seed >= {TARGETS['enter_lowest_accuracy']:.1%})")
     return lines
 
 

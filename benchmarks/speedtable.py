@@ -12,6 +12,12 @@ def fmt_time(s):
     return f"{s['median']:.1f} s ({s['min']:.1f}-{s['max']:.1f}{extra})"
 
 
+def enter(row):
+    """The whole command's wait for 99% (its start-up included), or '-' where the run did not record it."""
+    s = (row.get("enter_to") or {}).get("0.99") or {}
+    return fmt_time(s) if s.get("runs") and (s.get("median") is not None or s.get("reached") == 0) else "-"
+
+
 def stolen(shares):
     shares = [x for x in shares or [] if x is not None]
     return f"{min(shares):.1%}-{max(shares):.1%}" if shares else "-"
@@ -57,8 +63,9 @@ def load_table(entries):
 def ratios_table(runs):
     """One line per ratios run, newest last; the day only (the results file keeps the time)."""
     lines = [f"| date | machine | {PEER} / {FAST} | " + " | ".join(f"{s} / {FAST}" for s in COURSE)
-             + f" | best course step / {FAST} | {FAST} to 99%, median (min-max) | {FAST} max accuracy, median (min) "
-               "| load before |", "|---|---|---|" + "---|" * len(COURSE) + "---|---|---|---|"]
+             + f" | best course step / {FAST} | {FAST} to 99%, median (min-max) | {FAST} from Enter to 99% | {PEER} from "
+               f"Enter to 99% | {PEER} / {FAST} from Enter | {FAST} max accuracy, median (min) | load before |",
+             "|---|---|---|" + "---|" * len(COURSE) + "---|---|---|---|---|---|---|"]
     for run in runs:
         r, rows = run["ratios"], run["rows"]
         fast = rows.get(FAST) or {}
@@ -70,6 +77,7 @@ def ratios_table(runs):
                      + " | ".join(fx(r.get(f"{s}_over_{FAST}")) for s in COURSE)
                      + f" | {fx(r.get(f'best_course_over_{FAST}'))} ({r.get('best_course_step') or '-'}) | "
                        f"{fmt_time(fast['time_to']['0.99']) if fast else '-'} | "
+                       f"{enter(fast)} | {enter(rows.get(PEER) or {})} | {fx(r.get(f'{PEER}_over_{FAST}_from_enter'))} | "
                        f"{'-' if acc.get('median') is None else format(acc['median'], '.2%')} "
                        f"({'-' if acc.get('min') is None else format(acc['min'], '.2%')}) | "
                        f"{load} |")

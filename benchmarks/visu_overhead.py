@@ -20,9 +20,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import ladder  # noqa: E402  (script names)
-import course  # noqa: E402  (the steps and the patterns of their lines)
-import machine  # noqa: E402  (the machine line, printed first and stored with the result)
+import ladder  # (script names)
+import course  # (the steps and the patterns of their lines)
+import machine  # (the machine line, printed first and stored with the result)
 
 MODES = ("text", "window", "png", "movie")
 

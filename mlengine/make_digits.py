@@ -1,4 +1,4 @@
-"""Make digits.json, the few digits `trainer.predict` and the service are tried on.
+"""Make digits.json, the few digits `serving.predict` and the service are tried on.
 
     cd mlengine && python make_digits.py            # rewrites digits.json (and prints the true labels)
 
@@ -26,7 +26,10 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(HERE, "digits.json"))
     p.add_argument("--data-dir", default=None, help="MNIST-format folder (default: the bundled MNIST)")
     args = p.parse_args(argv)
-    test = mnistdata.read_data_sets(args.data_dir, one_hot=False).test
+    try:
+        test = mnistdata.read_data_sets(args.data_dir, one_hot=False).test
+    except mnistdata.MnistDataError as e:
+        p.exit(1, f"{e}\n")
     indices = first_of_each_class(test.labels)
     with open(args.out, "w") as f:
         for i in indices:

@@ -24,7 +24,7 @@ def main(argv=None):
     p.add_argument("--chromium", default="/usr/bin/chromium")
     args = p.parse_args(argv)
     from playwright.sync_api import sync_playwright
-    server = subprocess.Popen([sys.executable, "-m", "trainer.serve", "--model-dir", args.model_dir, "--port", "0"],
+    server = subprocess.Popen([sys.executable, "-m", "serving.serve", "--model-dir", args.model_dir, "--port", "0"],
                               cwd=HERE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                               env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
     try:

@@ -1,15 +1,25 @@
-"""Shared test helpers: the repository on sys.path, and running a step script as a learner would."""
+"""Shared test helpers: the steps, and running a step script as a learner would (pyproject.toml puts the
+repository, mlengine/ and benchmarks/ on sys.path for the tests)."""
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
+import course
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import course  # noqa: E402
 
 SCRIPTS = list(course.steps().values())       # every step, found once (course.steps), in course order
+
+# mnistdata's cache of decompressed files: the session's own, in every test and every process they start (not the
+# user's ~/.cache, and no test depends on what an earlier session left there)
+if "MNISTDATA_CACHE_DIR" not in os.environ:
+    os.environ["MNISTDATA_CACHE_DIR"] = tempfile.mkdtemp(prefix="mnistdata-cache-")
+    atexit.register(shutil.rmtree, os.environ["MNISTDATA_CACHE_DIR"], True)
 
 
 def run_script(script, *args, cwd=None, env=None, timeout=600):

@@ -18,9 +18,6 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MLENGINE = os.path.join(ROOT, "mlengine")
-for path in (ROOT, MLENGINE):  # `import mnistdata`; `import trainer` as `python -m trainer.task` in mlengine/
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 SHORT = ["--hp-iterations", "300", "--checkpoint-every", "100"]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONUNBUFFERED="1")
@@ -106,11 +103,31 @@ def wait_for(predicate, timeout, what):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+GS_CALLED = os.path.join(_scratch, "gs-called")
+
+
+def ghostscript_stand_in():
+    """A folder with a `gs` for the service's PATH, standing in for Ghostscript: Pillow's EPS plug-in asks it
+    for its version, then hands it the file; this one notes the call in GS_CALLED and hangs for 20 s (as
+    `{ } loop` made the real one spin), so a test sees whether an upload reaches it and what that costs."""
+    folder = scratch("ghostscript")
+    path = os.path.join(folder, "gs")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\n[ "$1" = --version ] && {{ echo 10.0; exit 0; }}\necho "$@" >> {GS_CALLED}\n'
+                "sleep 20\nexit 1\n")
+    os.chmod(path, 0o755)
+    return folder
+
+
 class Service:
-    """`python -m trainer.serve --port 0` on the short job; .url once it listens."""
+    """`python -m serving.serve --port 0` on the short job; .url once it listens. Its PATH starts with
+    ghostscript_stand_in()."""
 
     def __init__(self, model_dir, *flags):
-        self.proc = start("trainer.serve", "--model-dir", model_dir, "--port", "0", *flags)
+        env = dict(ENV, PATH=ghostscript_stand_in() + os.pathsep + ENV.get("PATH", ""))
+        self.proc = subprocess.Popen(command("serving.serve", "--model-dir", model_dir, "--port", "0", *flags),
+                                     cwd=MLENGINE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)
         self.lines = []
         for line in self.proc.stdout:
             self.lines.append(line)
@@ -137,7 +154,7 @@ class Service:
 
 @functools.cache
 def service():
-    return Service(trained_job()[0])
+    return Service(trained_job()[0], "--request-timeout", "5")  # test_mlengine_serve's slow clients wait 5 s
 
 
 def mnist_test_labels():

@@ -21,9 +21,28 @@ def run(path, *args):
                           text=True, timeout=60)
 
 
-def test_the_commands_are_found():
-    assert {"benchmarks/speed.py", "benchmarks/ladder.py", "benchmarks/flags_time.py", "docs/make_screenshots.py",
-            "mlengine/results/warmup_curves.py"} <= set(COMMANDS)
+DOCUMENTS = ["README.md", "INSTALL.txt", "mlengine/README.md"] + sorted(
+    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+
+
+def test_every_command_the_documents_give_exists_and_is_tested_here():
+    """A `python3 some/script.py` or `python -m package.module` in a document is a command a reader will type:
+    it must exist (from the repository or from the document's own folder) and be one whose --help this file
+    runs (or a step script or trainer module, tested in test_scripts.py and test_mlengine_cli.py)."""
+    import re
+    import course
+    steps = set(course.steps().values())
+    for doc in DOCUMENTS:
+        text, here = open(os.path.join(ROOT, doc)).read(), os.path.dirname(doc)
+        for path in re.findall(r"\bpython3? ([\w./-]+\.py)\b", text):
+            if "..." in path:                      # a placeholder: python3 path/to/mnist_2.0_...py
+                continue
+            found = [os.path.normpath(os.path.join(base, path)) for base in ("", here)
+                     if os.path.exists(os.path.join(ROOT, base, path))]
+            assert found, f"{doc}: python3 {path}: no such file"
+            assert set(found) & (set(COMMANDS) | steps), f"{doc}: python3 {path} is not tested here"
+        for module in re.findall(r"\bpython3? -m ((?:trainer|serving|search)(?:\.\w+)+)", text):
+            assert os.path.exists(os.path.join(ROOT, "mlengine", *module.split(".")) + ".py"), f"{doc}: {module}"
 
 
 @pytest.mark.parametrize("path", COMMANDS)
@@ -45,8 +64,8 @@ def test_flags_time_measures_every_entry_point_below_a_second():
     assert r.stdout.startswith("machine: ")
     for script in course.steps().values():
         assert f"| {script} |" in r.stdout
-    for module in ("task", "serve", "predict", "hptune"):
-        assert f"| python -m trainer.{module} |" in r.stdout
+    for module in ("trainer.task", "serving.serve", "serving.predict", "search.hptune"):
+        assert f"| python -m {module} |" in r.stdout
     assert "slowest answer of all" in r.stdout
     r = run("benchmarks/flags_time.py", "--runs", "0")
     assert r.returncode == 2 and "--runs must be at least 1" in r.stderr

@@ -62,11 +62,6 @@ def test_pyproject_floors_are_tensorflows_own():
     assert Version(meta["Version"]) >= floor(run, "tensorflow")
 
 
-def test_the_slow_marker_is_declared_in_pyproject():
-    markers = PYPROJECT["tool"]["pytest"]["ini_options"]["markers"]
-    assert any(m.startswith("slow:") for m in markers)
-
-
 def _installed(dist):
     try:
         return importlib.metadata.distribution(dist) is not None

@@ -8,7 +8,7 @@ import course
 from conftest import ROOT, SCRIPTS
 
 PACKAGES = {"visualiser": os.path.join(ROOT, "visualiser"),
-            "trainer": os.path.join(ROOT, "mlengine", "trainer")}
+            **{name: os.path.join(ROOT, "mlengine", name) for name in ("trainer", "serving", "search")}}
 
 
 def modules():
@@ -83,7 +83,7 @@ def test_only_the_visualiser_draws_and_nothing_imports_torch():
         used = third_party(path)
         assert "torch" not in used, name
         if "matplotlib" in used:
-            assert name.startswith("visualiser.") or name == "trainer.hpreport", name
+            assert name.startswith("visualiser.") or name == "search.hpreport", name
 
 
 def test_the_steps_are_found_in_one_place():
@@ -103,6 +103,11 @@ def test_the_readme_code_map_names_every_module():
     for name in modules():
         if name.startswith("visualiser."):
             assert name.split(".")[1] in code_map, name
+    mlengine = code_map[code_map.index("mlengine/"):code_map.index("data/ ")]
+    for name in modules():  # each application's folder, and every module in it by name
+        package, _, module = name.partition(".")
+        if package in ("trainer", "serving", "search"):
+            assert f"{package}/" in mlengine and (not module or re.search(rf"\b{module}\b", mlengine)), name
     for name in ("tensorflowvisu.py", "mnistdata.py", "course.py", "visualiser/", "mlengine/", "benchmarks/"):
         assert name in code_map, name
     assert not re.search(r"visu(panels|live|web|notebook|board)\.py", readme)
@@ -112,11 +117,27 @@ def test_the_readme_steps_table_is_the_ladders_results_file():
     """The README's steps table is what `benchmarks/ladder.py --readme` renders from its results file, not
     figures typed by hand (a figure edited in one place and not the other fails here)."""
     import json
-    import sys
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
     import ladder
     results = json.load(open(os.path.join(ROOT, "benchmarks", "results", "ladder.json")))
     readme = open(os.path.join(ROOT, "README.md")).read()
     block = readme.split("<!-- ladder:start -->", 1)[1].split("<!-- ladder:end -->", 1)[0]
     assert ladder.table([results["steps"][s] for s in sorted(results["steps"])]) in block
     assert set(results["steps"]) == set(course.steps())       # every step measured
+
+
+def test_the_repository_passes_its_linter():
+    """ruff, as pyproject.toml's [tool.ruff] configures it (pyflakes, pycodestyle), on every Python file: an
+    unused import, an undefined name or a stray line fails here as it would in review."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", ROOT],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-1000:]
+
+
+def test_the_tests_import_without_editing_sys_path():
+    """pyproject.toml's pytest `pythonpath` is the one place that says where the tests import from."""
+    edits = re.compile(r"sys\.path\s*(\.\s*(insert|append|extend)\b|\[|\+?=)")
+    for name in os.listdir(os.path.join(ROOT, "tests")):
+        if name.endswith(".py"):
+            assert not edits.search(open(os.path.join(ROOT, "tests", name)).read()), name

@@ -15,14 +15,12 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import ENV, MLENGINE, command, run, scratch, wait_for  # noqa: E402
+from mlengine_helpers import ENV, MLENGINE, command, run, scratch, wait_for
 
-from trainer import cluster  # noqa: E402
+from trainer import cluster
 
 FLAGS = ["--hp-iterations", "300", "--checkpoint-every", "100", "--hp-lr2", "100"]
 

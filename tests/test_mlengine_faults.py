@@ -1,19 +1,90 @@
 """The training job when things go wrong around it, through its command line: a damaged checkpoint, a job
 directory that fills up, two jobs on one job directory, Ctrl-C and SIGTERM during the start-up. Each ends
 in one line (or goes on, saying so in one line), and loses nothing that was saved."""
+import gzip
 import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 
+import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (SHORT, loaded_tensorflow, mount_tmpfs, own_lines, run,  # noqa: E402
+from mlengine_helpers import (ROOT, SHORT, loaded_tensorflow, mount_tmpfs, own_lines, run,
                               run_counting_imports, scratch, start, trained_job, wait_for)
+
+
+def inverted_mnist():
+    """The MNIST folder with its training images inverted (255 - grey level): the same labels, other pictures."""
+    folder = scratch("inverted-mnist")
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        data = gzip.decompress(open(os.path.join(ROOT, "data", name + ".gz"), "rb").read())
+        if name == "train-images-idx3-ubyte":  # a 16-byte IDX header, then the pixels
+            data = data[:16] + (255 - np.frombuffer(data, np.uint8, offset=16)).tobytes()
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    return folder
+
+
+def test_a_resume_on_another_data_set_is_refused_before_tensorflow_loads():
+    """The job's data fingerprint held the labels only: a resume on MNIST with inverted training images was
+    accepted, trained on, exported (30.4%)."""
+    job = os.path.join(scratch("faults"), "other-data")
+    shutil.rmtree(job, ignore_errors=True)
+    shutil.copytree(trained_job()[0], job)  # 300 steps on MNIST
+    before = metrics(job)
+    done, imported = run_counting_imports("trainer.task", "--job-dir", job, *SHORT, "--hp-iterations", "400",
+                                          "--data-dir", inverted_mnist(), timeout=120)
+    assert done.returncode == 1 and not loaded_tensorflow(imported), done.stdout[-2000:] + done.stderr[-2000:]
+    line, = own_lines(done.stderr)
+    assert line.startswith(f"trainer: the job directory {job} was trained on another data set "
+                           "(data.images_sha256: ") and line.endswith(
+        "give the --data-dir it was trained on, or a new --job-dir"), line
+    assert metrics(job) == before and sorted(os.listdir(os.path.join(job, "checkpoints")))[-1] == "ckpt-300.index"
+
+
+def test_a_run_killed_mid_export_leaves_nothing_once_the_job_runs_again():
+    """kill -9 during the export left export/.tmp-N-PID for ever: the next run removes what a dead process of
+    this job left half-written, and never a live process's."""
+    job = os.path.join(scratch("faults"), "leftovers")
+    shutil.rmtree(job, ignore_errors=True)
+    shutil.copytree(trained_job()[0], job)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid is free now: the pid of a killed run
+    dead = [os.path.join(job, "export", f".tmp-300-{gone.pid}"), os.path.join(job, f"metrics.json.tmp-{gone.pid}")]
+    os.makedirs(dead[0])
+    for path in (os.path.join(dead[0], "saved_model.pb"), dead[1]):
+        open(path, "w").close()
+    live = os.path.join(job, "export", f".tmp-300-{os.getpid()}")  # this test's own: a live process
+    os.makedirs(live)
+    done = run("trainer.task", "--job-dir", job, *SHORT)
+    assert done.returncode == 0 and "already finished at step 300" in done.stdout, done.stdout + done.stderr
+    assert [path for path in dead if os.path.exists(path)] == [] and os.path.isdir(live)
+    for path in dead:
+        assert f"removed {path}, left half-written by a run that was killed" in done.stdout
+
+
+@pytest.mark.slow
+def test_checkpoints_of_another_network_are_refused_in_one_line():
+    """Checkpoints written with --hp-conv1 8 in a job directory whose config.json says 6 (copied in by hand,
+    say) ended in a ValueError traceback from the restore."""
+    other = os.path.join(scratch("faults"), "conv1-8")
+    shutil.rmtree(other, ignore_errors=True)
+    done = run("trainer.task", "--job-dir", other, "--hp-conv1", "8", "--hp-iterations", "10", "--checkpoint-every", "10")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    job = os.path.join(scratch("faults"), "foreign-checkpoints")
+    shutil.rmtree(job, ignore_errors=True)
+    shutil.copytree(trained_job()[0], job, ignore=shutil.ignore_patterns("export", "metrics.json", "checkpoints"))
+    shutil.copytree(os.path.join(other, "checkpoints"), os.path.join(job, "checkpoints"))
+    done = run("trainer.task", "--job-dir", job, *SHORT)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    line, = own_lines(done.stderr)
+    assert line.startswith(f"trainer: checkpoint ckpt-10 in {job}/checkpoints holds another network than this job's "
+                           "configuration (") and "conv1: [6, 6, 1, 8] there, [6, 6, 1, 6] here" in line, line
+    assert line.endswith("move the checkpoints away, or give a new --job-dir"), line
 
 
 def metrics(job):

@@ -1,18 +1,19 @@
-"""Local prediction: digits.json and picture files through `python -m trainer.predict`; the MNIST-style
-preprocessing of pictures and the checks on JSON instances (digits.py), against known cases."""
+"""Local prediction: digits.json and picture files through `python -m serving.predict`; the MNIST-style
+preprocessing of pictures and the checks on JSON instances (digits.py), against known cases; TensorFlow's
+start-up lines filtered (quiet.py)."""
 import io
 import json
 import os
 import re
+import subprocess
 import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import MLENGINE, mnist_test_labels, run, scratch, trained_job  # noqa: E402
+from mlengine_helpers import ENV, MLENGINE, mnist_test_labels, run, scratch, trained_job
 
-from trainer import digits  # noqa: E402
+from serving import digits
 
 DIGITS_JSON = os.path.join(MLENGINE, "digits.json")
 
@@ -54,7 +55,7 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
     seven, six = mnist_test_digit(indices[7]), mnist_test_digit(indices[6])
     (tmp_path / "seven.png").write_bytes(png(seven, (300, 300), invert=True))      # dark on light, big
     (tmp_path / "six.jpg").write_bytes(png(six, (90, 120), fmt="JPEG"))            # light on dark, JPEG
-    done = run("trainer.predict", "--model-dir", trained_job()[0], "--json-instances", DIGITS_JSON,
+    done = run("serving.predict", "--model-dir", trained_job()[0], "--json-instances", DIGITS_JSON,
                "--images", tmp_path / "seven.png", tmp_path / "six.jpg", timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
@@ -75,9 +76,9 @@ def test_predict_prints_classes_and_predictions_for_digits_json_and_pictures(tmp
 def test_predict_says_what_is_wrong_with_its_input(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"image": [[0.5] * 28] * 27}) + "\n")
-    done = run("trainer.predict", "--model-dir", tmp_path, "--json-instances", bad, timeout=60)
+    done = run("serving.predict", "--model-dir", tmp_path, "--json-instances", bad, timeout=60)
     assert done.returncode != 0 and "expected 28 rows of 28 numbers, got shape [27, 28]" in done.stderr
-    done = run("trainer.predict", "--model-dir", tmp_path, "--json-instances", DIGITS_JSON, timeout=60)
+    done = run("serving.predict", "--model-dir", tmp_path, "--json-instances", DIGITS_JSON, timeout=60)
     assert done.returncode != 0 and "no SavedModel in" in done.stderr
 
 
@@ -85,7 +86,7 @@ def test_a_picture_becomes_28x28_as_mnist_was_made():
     for i in (0, 1, 2, 18):
         original = mnist_test_digit(i)
         for picture in (png(original, (280, 280)), png(original, (200, 400), invert=True),
-                        png(original, (56, 56), fmt="JPEG")):
+                        png(original, (56, 56), fmt="JPEG"), png(original, (3000, 2000))):  # reduced first
             x = digits.picture_image(picture)
             assert x.shape == (28, 28) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
             rows, cols = np.nonzero(x > 0.1)
@@ -124,6 +125,8 @@ GOOD = [[0.0] * 28 for _ in range(28)]
     ([["0.5"] * 28] * 28, "found strings"),
     ([[None] * 28] * 28, "null, objects"),
     ([[True] * 28] * 28, "found true/false"),
+    ([[0] * 27 + [True]] + [[0] * 28] * 27, "found true/false among them"),    # numpy reads it as 1
+    ([[0.5] * 28] * 27 + [[False] + [0.5] * 27], "found true/false among them"),
     ([[float("nan")] * 28] * 28, "NaN or infinite"),
     ([[float("inf")] * 28] * 28, "NaN or infinite"),
     ([[255] * 28] * 28, "divide 0..255 grey levels by 255"),
@@ -148,3 +151,45 @@ def test_instance_counts_and_formats():
     assert e.value.status == 413
     with pytest.raises(digits.BadInput, match="must be a list"):
         digits.from_instances({"image": GOOD}, 10)
+
+
+# TensorFlow's start-up lines as the `tensorflow` wheel (CUDA-built, 2.21) prints them on a machine without an
+# NVIDIA driver, whatever TF_CPP_MIN_LOG_LEVEL says (visualiser/quiet.py says where each comes from)
+CUDA_WHEEL_LINES = [
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+    "I0000 00:00:1796479216.273941   20054 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU "
+    "will not be used.",
+    "E0000 00:00:1796479222.591524   21106 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+    "Failed call to cuInit: UNKNOWN ERROR (303)",
+]
+FILTER = """
+import os, sys
+import serving  # the repository root on sys.path, as for every mlengine command
+from visualiser import quiet
+if sys.argv[1] == "driver":
+    quiet.nvidia_driver = lambda: True
+with quiet.filtered_stderr(quiet.chatter()):
+    for line in sys.argv[2:]:
+        os.write(2, line.encode() + b"\\n")  # as C++ writes: to the file descriptor, not sys.stderr
+    print("and Python's own line", file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("machine", ["no driver", "driver"])
+def test_the_cuda_wheels_start_up_lines_are_dropped_only_without_a_driver(machine):
+    real = "E0000 00:00:1796479222.6 21106 some_op.cc:12] a real error, which passes"
+    done = subprocess.run([sys.executable, "-c", FILTER, machine, *CUDA_WHEEL_LINES, real], cwd=MLENGINE, env=ENV,
+                          capture_output=True, text=True, timeout=60)
+    kept = CUDA_WHEEL_LINES[1:] if machine == "driver" else []  # with a driver, they may say why a GPU goes unused
+    assert done.returncode == 0 and done.stderr.splitlines() == kept + [real, "and Python's own line"], done.stderr
+
+
+CUDA_PYTHON = os.environ.get("MLENGINE_CUDA_PYTHON")  # a python with the `tensorflow` wheel (not tensorflow-cpu)
+
+
+@pytest.mark.skipif(not CUDA_PYTHON, reason="set MLENGINE_CUDA_PYTHON to a python whose TensorFlow is the CUDA wheel")
+def test_predict_prints_no_start_up_lines_with_the_cuda_wheel():
+    done = subprocess.run([CUDA_PYTHON, "-m", "serving.predict", "--model-dir", trained_job()[0], "--json-instances",
+                           DIGITS_JSON], cwd=MLENGINE, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 11, done.stderr
+    assert done.stderr.splitlines() == [f"model: {trained_job()[0]}/export/300"], done.stderr

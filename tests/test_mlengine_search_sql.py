@@ -1,4 +1,4 @@
-"""The search as a team runs it: several drivers, one study in an SQL storage (trainer.hptune --storage).
+"""The search as a team runs it: several drivers, one study in an SQL storage (search.hptune --storage).
 
 Three drivers in separate processes share one study, on a real PostgreSQL server (tests/pg_server.py, as
 on three machines: each its own HPTUNE_MACHINE and --study-dir, so a dead driver is found by its late
@@ -18,9 +18,8 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-import pg_server  # noqa: E402
-from mlengine_helpers import ENV, MLENGINE, command, wait_for  # noqa: E402
+import pg_server
+from mlengine_helpers import ENV, MLENGINE, command, wait_for
 
 TRIALS, CAP = 6, 2
 SPEC = f"""trainingInput:
@@ -49,12 +48,12 @@ def postgres():
 
 
 class Driver:
-    """`python -m trainer.hptune` as one machine runs it, its output in a file."""
+    """`python -m search.hptune` as one machine runs it, its output in a file."""
 
     def __init__(self, tmp_path, name, *flags, machine=None):
         self.name, self.dir, self.out = name, tmp_path / name, tmp_path / f"{name}.out"
         env = dict(ENV, HPTUNE_MACHINE=machine) if machine else ENV
-        self.proc = subprocess.Popen(command("trainer.hptune", *flags, "--study-dir", self.dir), cwd=MLENGINE,
+        self.proc = subprocess.Popen(command("search.hptune", *flags, "--study-dir", self.dir), cwd=MLENGINE,
                                      env=env, stdout=open(self.out, "w"), stderr=subprocess.STDOUT)
 
     def text(self):
@@ -65,8 +64,7 @@ class Driver:
 
 
 def load(url):
-    sys.path.insert(0, MLENGINE)
-    from trainer import hpstorage
+    from search import hpstorage
     import optuna
     storage = optuna.storages.RDBStorage(hpstorage.sql_url(url))
     return optuna.load_study(study_name="team", storage=storage).get_trials()
@@ -175,8 +173,7 @@ def test_three_drivers_on_sqlite_on_one_machine(tmp_path, drivers):
 
 RACE = r"""
 import sys, time
-sys.path.insert(0, {mlengine!r})
-from trainer import hpconfig, hpstorage, hptrials
+from search import hpconfig, hpstorage, hptrials
 optuna = hptrials.quiet_optuna()
 spec = hpconfig.read({config!r})
 storage, _, path = hpstorage.open_storage({url!r}, {study_dir!r}, optuna)
@@ -192,8 +189,7 @@ print("claimed" if hptrials.claim(study, spec, lock, hpstorage.machine(), None) 
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite", "journal"])
 def test_drivers_claiming_at_the_same_instant_never_exceed_the_cap(tmp_path, kind, request):
     """Six processes ask for a trial at the same instant (a shared clock deadline): two get one."""
-    sys.path.insert(0, MLENGINE)
-    from trainer import hpconfig, hpstorage, hptrials
+    from search import hpconfig, hpstorage, hptrials
     config = tmp_path / "race.yaml"
     config.write_text(SPEC)
     url = {"postgresql": lambda: request.getfixturevalue("postgres").create_database(f"race{os.getpid()}"),
@@ -202,8 +198,8 @@ def test_drivers_claiming_at_the_same_instant_never_exceed_the_cap(tmp_path, kin
     spec = hpconfig.read(config)
     storage, _, _ = hpstorage.open_storage(url, str(tmp_path), optuna)
     hptrials.open_study(storage, "race", spec, False, 0)  # created once, as the first driver does
-    code = RACE.format(mlengine=MLENGINE, config=str(config), url=url, study_dir=str(tmp_path), at=time.time() + 6)
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.PIPE, text=True)
+    code = RACE.format(config=str(config), url=url, study_dir=str(tmp_path), at=time.time() + 6)
+    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=MLENGINE, env=ENV, stdout=subprocess.PIPE, text=True)
              for _ in range(6)]
     answers = [p.communicate(timeout=60)[0].strip() for p in procs]
     assert sorted(answers) == ["claimed"] * CAP + ["refused"] * (6 - CAP), answers

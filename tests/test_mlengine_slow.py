@@ -6,12 +6,10 @@ CPU's rounding passes and a broken network, schedule, data order or shift fails 
 makes 99.32%, with Keras's default initialisation 99.25%)."""
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import run, scratch  # noqa: E402
+from mlengine_helpers import run, scratch
 
 
 @pytest.mark.slow

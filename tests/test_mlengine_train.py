@@ -1,30 +1,20 @@
 """The training job (mlengine/trainer): flags, data order, job directory, resume after kill -9, export; the
-package's shape (no import circles; the printed lines' one pattern)."""
-import ast
+printed lines' one pattern. (No import circles: tests/test_layout.py, for the whole repository.)"""
 import dataclasses
+import glob
 import json
 import os
+import re
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # the helpers, in any import mode
-from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch, trained_job,  # noqa: E402
+from mlengine_helpers import (ENV, MLENGINE, ROOT, SHORT, command, run, scratch, trained_job,
                               wait_for)
 
-from trainer import cluster, jobdir, lines, task  # noqa: E402
-
-TRAINER = os.path.join(MLENGINE, "trainer")
-
-
-def test_flags_have_the_courses_defaults():
-    args = task.parser().parse_args([])
-    assert (args.hp_iterations, args.hp_lr0, args.hp_lr1, args.hp_lr2, args.hp_dropout, args.hp_conv1,
-            args.hp_conv2, args.hp_conv3, args.hp_bnexp) == (3000, 0.02, 0.0001, 600, 0.3, 6, 12, 24, 0.993)
-    assert args.checkpoint_every == 200 and args.summary_every == 10 and args.data_dir is None
+from trainer import cluster, jobdir, lines, task
 
 
 def test_the_flags_become_one_frozen_job():
@@ -37,39 +27,7 @@ def test_the_flags_become_one_frozen_job():
         job.hp["conv1"] = 9
 
 
-def trainer_imports(path, modules):
-    """The trainer modules that a module imports, at its top or in a function (a late import is still a
-    dependency: `from . import train` inside distribute.py's function would close a circle too)."""
-    found = set()
-    for node in ast.walk(ast.parse(open(path).read())):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found |= {node.module.split(".")[0]} if node.module else {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("trainer."):
-            found.add(node.module.split(".")[1])
-        elif isinstance(node, ast.Import):
-            found |= {alias.name.split(".")[1] for alias in node.names if alias.name.startswith("trainer.")}
-    return found & modules
-
-
-def test_no_module_of_the_trainer_imports_itself_through_others():
-    modules = {name[:-3] for name in os.listdir(TRAINER) if name.endswith(".py")} - {"__init__"}
-    graph = {m: trainer_imports(os.path.join(TRAINER, m + ".py"), modules) for m in modules}
-    assert {"distribute", "jobdir"} <= graph["train"]  # the walk sees imports at the top and in functions
-    circles, done = [], set()
-
-    def walk(module, path):
-        for other in sorted(graph[module]):
-            if other in path:
-                circles.append(" -> ".join(path[path.index(other):] + [other]))
-            elif other not in done:
-                walk(other, path + [other])
-        done.add(module)
-    for module in sorted(modules):
-        walk(module, [module])
-    assert circles == []
-
-
-def test_the_jobs_lines_have_one_pattern_which_hptune_and_the_benchmark_use():
+def test_the_jobs_lines_parse_back_to_its_metrics():
     job, out = trained_job()
     tests = [m for m in map(lines.TEST_LINE.match, out.splitlines()) if m]
     trains = [m for m in map(lines.TRAIN_LINE.match, out.splitlines()) if m]
@@ -78,14 +36,27 @@ def test_the_jobs_lines_have_one_pattern_which_hptune_and_the_benchmark_use():
     assert (float(tests[-1]["accuracy"]), float(tests[-1]["loss"])) == (round(final["test_accuracy"], 4),
                                                                        round(final["test_loss"], 4))
     assert lines.TEST_LINE.search("[worker 0] " + tests[0].group(0))["step"] == "100"  # the launcher's prefix
-    check = ("import importlib.util, sys\n"
-             "import trainer.hptune, trainer.lines\n"
-             f"spec = importlib.util.spec_from_file_location('bench', {os.path.join(ROOT, 'benchmarks', 'distributed.py')!r})\n"
-             "bench = importlib.util.module_from_spec(spec); spec.loader.exec_module(bench)\n"
-             "assert trainer.hptune.TEST_LINE is trainer.lines.TEST_LINE is bench.TEST_LINE\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n")
-    done = subprocess.run([sys.executable, "-c", check], cwd=MLENGINE, env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0 and done.stdout == "[]\n", done.stderr  # and no TensorFlow for hptune
+
+
+def test_the_printed_lines_patterns_are_written_once():
+    """The search, the warm-up study and the distributed benchmark read the job's lines through trainer.lines;
+    a second copy of a pattern would drift from the line the job prints."""
+    for folder in (MLENGINE, os.path.join(ROOT, "benchmarks")):
+        for path in glob.glob(os.path.join(folder, "**", "*.py"), recursive=True):
+            if path != lines.__file__:
+                assert not re.search(r"test (accuracy|loss): ?\(", open(path).read()), path  # a parser's group
+
+
+def test_the_job_prints_the_courses_hyperparameters():
+    """The job starts by printing its tunable hyperparameters, as the original did: the course's defaults
+    (CODELAB.md), and a changed one with its default beside it."""
+    course = {"iterations": "3000", "lr0": "0.02", "lr1": "0.0001", "lr2": "600", "dropout": "0.3", "conv1": "6",
+              "conv2": "12", "conv3": "24", "bnexp": "0.993"}
+    printed = dict(re.findall(r"^  --hp-(\w+) +(\S+)", trained_job()[1], re.M))
+    assert printed == {**course, "iterations": "300", "shift": "1"}, printed
+    assert re.search(r"^  --hp-iterations 300 +\(default 3000\)$", trained_job()[1], re.M)
+    args = task.parser().parse_args([])
+    assert (args.checkpoint_every, args.summary_every) == (200, 10)  # the course's, as mlengine/README says
 
 
 def test_bad_flags_are_refused_before_tensorflow_loads():
@@ -94,11 +65,11 @@ def test_bad_flags_are_refused_before_tensorflow_loads():
 
 
 def test_learning_rate_decays_from_lr0_plus_lr1_to_lr1():
-    from trainer.model import CourseDecay, learning_rate
-    hp = {"lr0": 0.02, "lr1": 0.0001, "lr2": 600}
-    assert learning_rate(0, hp) == pytest.approx(0.0201)
-    assert learning_rate(600, hp) == pytest.approx(0.0001 + 0.02 / np.e)
-    assert float(CourseDecay(0.02, 0.0001, 600)(1200)) == pytest.approx(learning_rate(1200, hp), rel=1e-6)
+    from trainer.model import CourseDecay
+    decay = CourseDecay(0.02, 0.0001, 600)  # the course's lr = lr1 + lr0 * exp(-step / lr2)
+    assert float(decay(0)) == pytest.approx(0.0201)
+    assert float(decay(600)) == pytest.approx(0.0001 + 0.02 / np.e)
+    assert float(decay(6000)) == pytest.approx(0.0001, abs=1e-6)
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():
@@ -216,11 +187,16 @@ def test_a_folder_that_is_not_a_job_directory_is_refused(tmp_path):
         jobdir.claim(str(fresh), {"format": 1, "seed": 1})
     with pytest.raises(jobdir.JobDirError, match="earlier version of the trainer .format 1, now 2"):
         jobdir.claim(str(fresh), {"format": 2, "seed": 0})
+    older = tmp_path / "older"  # written when the fingerprint held the labels only: resumed on those
+    assert jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "a"}}) is True
+    assert jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "a", "images_sha256": "b"}}) is False
+    with pytest.raises(jobdir.JobDirError, match=r"trained on another data set \(data.labels_sha256: 'a' there"):
+        jobdir.claim(str(older), {"format": 1, "data": {"labels_sha256": "c", "images_sha256": "b"}})
 
 
 def test_export_signature_and_its_reloaded_accuracy():
     import tensorflow as tf
-    from trainer import export
+    from serving import export
     import mnistdata
     job, _ = trained_job()
     folder, fn = export.load(job)

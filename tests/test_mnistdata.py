@@ -173,3 +173,153 @@ def test_a_bad_data_dir_is_refused_before_tensorflow_loads(tmp_path):
     assert r.returncode == 2 and "is a file, not a folder" in r.stderr and "Traceback" not in r.stderr
     imported = [line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines() if line.startswith("import time:")]
     assert "numpy" in imported and "tensorflow" not in imported   # -X importtime's list: no TensorFlow
+
+
+def write_idx(folder, train, test):
+    """A folder of the four files holding the first `train` training and `test` test digits of MNIST."""
+    m = mnistdata.read_data_sets(None, one_hot=False)
+    folder.mkdir()
+    for part, n in (("train", train), ("test", test)):
+        images_name, labels_name = mnistdata.FILES[part]
+        images = (getattr(m, part).images[:n, :, :, 0] * 255).round().astype(np.uint8)
+        labels = getattr(m, part).labels[:n].astype(np.uint8)
+        header = mnistdata.IMAGES_MAGIC.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in images.shape)
+        (folder / (images_name + ".gz")).write_bytes(gzip.compress(header + images.tobytes()))
+        header = mnistdata.LABELS_MAGIC.to_bytes(4, "big") + n.to_bytes(4, "big")
+        (folder / (labels_name + ".gz")).write_bytes(gzip.compress(header + labels.tobytes()))
+    return folder
+
+
+@pytest.mark.parametrize("train,test,message", [
+    (50, 100, "train-images-idx3-ubyte in {} holds 50 images, fewer than a batch of 100"),
+    (0, 100, "train-images-idx3-ubyte in {} holds no images"),
+    (200, 0, "t10k-images-idx3-ubyte in {} holds no images")])
+def test_a_data_set_too_small_for_the_step_is_one_line(tmp_path, train, test, message):
+    from conftest import run_script
+    folder = write_idx(tmp_path / "small", train, test)
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "3", "--data-dir", str(folder))
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mnistdata: " + message.format(folder)), r.stderr
+
+
+def test_checksums_are_read_as_sha256sum_reads_them(copy):
+    """Comments and blank lines, as `sha256sum -c` allows them; a line that is no checksum is named."""
+    sums = copy / "SHA256SUMS"
+    sums.write_text("# MNIST, decompressed\n\n" + sums.read_text() + "\n   \n# end\n")
+    assert mnistdata.read_data_sets(str(copy)).test.labels[:3].argmax(1).tolist() == [7, 2, 1]
+    sums.write_text(sums.read_text() + "not a checksum line\n")
+    refused(copy, "SHA256SUMS, line 10, is not a checksum line", "'not a checksum line'")
+
+
+def test_a_comment_in_a_data_dirs_checksums_runs_the_step(tmp_path):
+    from conftest import run_script
+    folder = tmp_path / "mnist"
+    shutil.copytree(mnistdata.BUNDLED, folder)
+    (folder / "SHA256SUMS").write_text("# checksums of the decompressed files\n" + (folder / "SHA256SUMS").read_text())
+    r = run_script("mnist_1.0_softmax.py", "--text", "--iterations", "2", "--data-dir", str(folder))
+    assert r.returncode == 0 and "max test accuracy" in r.stdout, r.stderr[-2000:]
+
+
+# -- the cache of decompressed files, and the reading ahead -------------------------------------------------
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MNISTDATA_CACHE_DIR", str(folder))
+    return folder
+
+
+def cache_use():
+    return set(mnistdata.last_read["cache"].values())
+
+
+def test_the_cache_is_built_once_then_used_without_decompressing(cache, copy, monkeypatch):
+    first = mnistdata.read_data_sets(str(copy), one_hot=False)
+    assert cache_use() == {"built"}
+    entries = sorted(os.listdir(cache))
+    assert len(entries) == 4 and all(e.split("-")[-1].isalnum() for e in entries)     # no .part left behind
+    assert sorted(os.listdir(copy)) == sorted(os.listdir(mnistdata.BUNDLED))            # nothing beside the data
+    monkeypatch.setattr(mnistdata.gzip, "decompress", lambda data: 1 / 0)
+    again = mnistdata.read_data_sets(str(copy), one_hot=False)
+    assert cache_use() == {"hit"}
+    assert np.array_equal(first.train.images, again.train.images) and np.array_equal(first.test.labels,
+                                                                                      again.test.labels)
+
+
+def test_a_changed_gz_is_read_from_itself_not_from_the_cache(cache, copy):
+    (copy / "SHA256SUMS").unlink()
+    mnistdata.read_data_sets(str(copy), one_hot=False)
+    path = copy / "t10k-labels-idx1-ubyte.gz"
+    labels = bytearray(gzip.decompress(path.read_bytes()))
+    labels[8] = (labels[8] + 1) % 10                        # the first test label: 7 becomes 8
+    path.write_bytes(gzip.compress(bytes(labels)))
+    m = mnistdata.read_data_sets(str(copy), one_hot=False)
+    assert m.test.labels[:3].tolist() == [8, 2, 1]
+    assert mnistdata.last_read["cache"]["t10k-labels-idx1-ubyte"] == "built" and len(os.listdir(cache)) == 5
+
+
+@pytest.mark.parametrize("sums", [True, False], ids=["checked by SHA256SUMS", "checked by the gz trailer"])
+def test_a_truncated_or_edited_entry_is_never_trusted(cache, copy, sums):
+    if not sums:
+        (copy / "SHA256SUMS").unlink()
+    mnistdata.read_data_sets(str(copy), one_hot=False)
+    entry = {e.rsplit("-", 1)[0]: cache / e for e in os.listdir(cache)}
+    whole = entry["t10k-labels-idx1-ubyte"].read_bytes()
+    entry["train-images-idx3-ubyte"].write_bytes(entry["train-images-idx3-ubyte"].read_bytes()[:-784])
+    edited = bytearray(whole)
+    edited[8] = (edited[8] + 1) % 10                      # the same size, one label changed
+    entry["t10k-labels-idx1-ubyte"].write_bytes(bytes(edited))
+    m = mnistdata.read_data_sets(str(copy), one_hot=False)
+    assert m.test.labels[:3].tolist() == [7, 2, 1] and m.train.images.shape == (60000, 28, 28, 1)
+    use = mnistdata.last_read["cache"]
+    assert use["t10k-labels-idx1-ubyte"] == use["train-images-idx3-ubyte"] == "built"    # decompressed again
+    assert use["train-labels-idx1-ubyte"] == use["t10k-images-idx3-ubyte"] == "hit"
+    assert entry["t10k-labels-idx1-ubyte"].read_bytes() == whole                       # and rewritten whole
+
+
+def test_an_unwritable_cache_folder_costs_only_the_speed_up(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    monkeypatch.setenv("MNISTDATA_CACHE_DIR", str(tmp_path / "file" / "cache"))        # under a file: no folder
+    m = mnistdata.read_data_sets(None, one_hot=False)
+    assert m.test.labels[:3].tolist() == [7, 2, 1]
+    assert all(use.startswith("not kept: ") for use in mnistdata.last_read["cache"].values())
+    monkeypatch.setenv("MNISTDATA_CACHE_DIR", "off")
+    mnistdata.read_data_sets(None, one_hot=False)
+    assert cache_use() == {"off"}
+
+
+def test_the_cache_folder_is_the_users(monkeypatch):
+    monkeypatch.delenv("MNISTDATA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert mnistdata.cache_folder() == "/somewhere/tensorflow-without-a-phd/mnistdata"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert mnistdata.cache_folder() == os.path.expanduser("~/.cache/tensorflow-without-a-phd/mnistdata")
+
+
+def test_two_processes_building_the_cache_at_once(cache):
+    import subprocess
+    import sys
+    code = ("import mnistdata; m = mnistdata.read_data_sets(None, one_hot=False); "
+            "print(int(m.train.labels.sum()), int(m.test.images.sum()), sorted(set(mnistdata.last_read['cache'].values())))")
+    env = dict(os.environ, MNISTDATA_CACHE_DIR=str(cache), PYTHONPATH=os.path.dirname(mnistdata.BUNDLED))
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [err[-2000:] for _, err in outs]
+    figures = {out.rsplit(" [", 1)[0] for out, _ in outs}
+    assert len(figures) == 1, outs                                              # the same data in every run
+    assert sorted(e.rsplit("-", 1)[0] for e in os.listdir(cache)) == sorted(n for ns in mnistdata.FILES.values()
+                                                                           for n in ns)   # whole entries only
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert r.stdout.rsplit(" [", 1) == [figures.pop(), "'hit']\n"], r.stdout
+
+
+def test_a_prefetch_is_taken_over_and_its_error_raised_by_read_data_sets(copy, cache):
+    mnistdata.prefetch(None)
+    m = mnistdata.read_data_sets(None, one_hot=False)
+    assert mnistdata.last_read["prefetched"] and m.test.labels[:3].tolist() == [7, 2, 1]
+    mnistdata.read_data_sets(None, one_hot=False)
+    assert not mnistdata.last_read["prefetched"]                 # taken once: a second read reads again
+    os.remove(copy / "t10k-labels-idx1-ubyte.gz")
+    mnistdata.prefetch(str(copy))
+    refused(copy, "t10k-labels-idx1-ubyte", "missing")

@@ -13,8 +13,8 @@ import pytest
 from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-import tensorflowvisu  # noqa: E402
-from visualiser import loop as runloop  # noqa: E402
+import tensorflowvisu
+from visualiser import loop as runloop
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -164,7 +164,9 @@ def test_buttons_pause_change_the_layout_and_stop(browser_page, monkeypatch):
             time.sleep(0.05)
         jupyter = serve_html(shown[0].data)                     # the buttons, on a page of another origin
         browser_page.goto(f"http://127.0.0.1:{jupyter.server_address[1]}/")
-        images = lambda: [o.data for o in shown if type(o).__name__ == "Image"]
+
+        def images():
+            return [o.data for o in shown if type(o).__name__ == "Image"]
         before = len(images())
         browser_page.click("button[data-key='3']")
         deadline = time.time() + 20

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT, SCRIPTS, run_script
 
-import course  # noqa: E402  (the patterns of the printed lines)
+import course  # (the patterns of the printed lines)
 
 
 def test_there_are_the_course_steps_in_order():
@@ -76,9 +76,19 @@ def test_help_and_a_bad_flag_answer_before_tensorflow_loads(script):
         assert flag in " ".join(r.stdout.split()), flag
     for args, message in ((["--iterations", "many"], "'many' is not a positive whole number"),
                           (["--seed", "-1"], "'-1' is not a seed"), (["--bogus"], "unrecognized arguments: --bogus"),
-                          (["--save-png", "/nowhere/x.png"], "the folder /nowhere does not exist")):
+                          (["--save-png", "/nowhere/x.png"], "the folder /nowhere does not exist"),
+                          (["--threads", "10000"], "10000 threads on")):
         r = run_script(script, *args, env={"PYTHONPROFILEIMPORTTIME": "1"})
         assert r.returncode == 2 and message in r.stderr and "tensorflow" not in imported(r.stderr), (args, r.stderr[-500:])
+
+
+def test_a_logdir_tensorflow_cannot_name_is_refused_before_anything_is_made(tmp_path):
+    """A non-ASCII --logdir under an ASCII locale: TensorFlow names files in UTF-8 and would fail after the
+    folder was made; refused first, in one line, with nothing left."""
+    r = run_script("mnist_1.0_softmax.py", "--text", "--logdir", str(tmp_path / "runs-é"),
+                   env={"LANG": "C", "LC_ALL": "C", "PYTHONUTF8": "0"})
+    assert r.returncode == 2 and "is not UTF-8 in this locale" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert os.listdir(tmp_path) == []
 
 
 def test_no_display_says_so_and_runs_text(tmp_path):

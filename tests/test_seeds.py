@@ -10,10 +10,9 @@ import pytest
 
 from conftest import ROOT, run_script
 
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import speed  # noqa: E402
-import seeds  # noqa: E402
-import course  # noqa: E402
+import speed
+import seeds
+import course
 
 RECORD = {"cpu": "AMD EPYC", "identity": {"family": 25, "model": 17, "mhz": 2596, "threads_per_core": 1},
           "vector": "AVX-512", "extensions": ["avx2", "avx512f"], "cores_usable": 2, "cores": 2,

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 os.environ["MPLBACKEND"] = "Agg"
-import tensorflowvisu  # noqa: E402
-from visualiser import files, flags as parsing, loop as runloop, panels as drawing, window as gui  # noqa: E402
+import tensorflowvisu
+from visualiser import files, flags as parsing, loop as runloop, panels as drawing, window as gui
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ import pytest
 from conftest import ROOT
 
 os.environ.setdefault("MPLBACKEND", "Agg")
-import tensorflowvisu  # noqa: E402
-from visualiser import files, live as rendering, loop as runloop, web  # noqa: E402
+import tensorflowvisu
+from visualiser import files, live as rendering, loop as runloop, web
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -296,7 +296,7 @@ def test_busy_port_is_one_clear_line(live):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(SystemExit) as e:
+        with pytest.raises(runloop.UserError) as e:
             web.run(live.vis, live.loop, "127.0.0.1", port)
     assert f"cannot serve on 127.0.0.1:{port}" in str(e.value) and "--web 0" in str(e.value)
 

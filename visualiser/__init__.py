@@ -8,6 +8,8 @@
     window     the live matplotlib window and its keys
     live       the renderer behind the browser page (web) and the notebook cell (notebook)
     board      --logdir: the run as TensorBoard events
+    quiet      TensorFlow imported without the CUDA wheel's start-up lines (the steps and mlengine)
+    startup    the start-up: the data read while TensorFlow imports without Keras; TFVISU_STARTUP_LOG, its stages
 
 Nothing here imports matplotlib, TensorFlow or the web modules at import time: each is loaded by the display
 mode that needs it.

@@ -29,7 +29,8 @@ def run_folder(logdir, title):
             return path
         except FileExistsError:
             continue
-    raise SystemExit(f"tensorflowvisu: --logdir {logdir} holds 10,000 runs of {name} already")
+    from .loop import UserError
+    raise UserError(f"tensorflowvisu: --logdir {logdir} holds 10,000 runs of {name} already")
 
 
 class Board:

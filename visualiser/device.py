@@ -7,6 +7,8 @@ Session's; 5.0 asks for its own layout earlier, through towers(), and use() then
 import os
 import sys
 
+from .flags import cores
+
 THREADS = None            # (intra-op, inter-op) once set, for the device line
 
 
@@ -18,8 +20,7 @@ def thread_counts(intra=None, inter=None):
     def env(name):
         value = os.environ.get(name, "")
         return int(value) if value.isdigit() and int(value) else None
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores,
+    return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores(),
             inter or env("TF_NUM_INTEROP_THREADS") or 1)
 
 

@@ -54,7 +54,7 @@ class MovieWriter:
             try:
                 import imageio_ffmpeg
             except ImportError:
-                raise SystemExit("tensorflowvisu: --save-movie with .mp4 needs imageio-ffmpeg "
+                raise loop.UserError("tensorflowvisu: --save-movie with .mp4 needs imageio-ffmpeg "
                                  "(pip install imageio-ffmpeg), or give a .gif name") from None
             w, h = self.figure.fig.canvas.get_width_height()
             self.writer = imageio_ffmpeg.write_frames(self.tmp, (w, h), fps=8, codec="libx264", quality=6,

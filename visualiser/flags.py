@@ -9,11 +9,13 @@ import argparse
 import os
 import sys
 
+import mnistdata
+from mnistdata import SEED_MAX
+
 MOVIE_FRAMES_KEPT = 60    # --save-movie: every test evaluation has its frame up to this many (7.5 s of movie at
 MOVIE_BUDGET = 0.08       # 8 frames a second); past them, a frame is kept only while drawing stays within 8% of
                           # the wall time (a frame costs ~0.2 s of CPU)
-SEED_MAX = 2 ** 31 - 2    # numpy's RandomState takes < 2**32, TensorFlow's graph seed an int64; the test set's
-                          # stream is seed + 1: one range that every consumer accepts
+THREADS_PER_CORE = 4      # --threads beyond this many per core is refused
 KEYS_HELP = ("Keys in the window (and on the --web page): 1 accuracy, 2 loss, 3 training digits, 4 weights, "
              "5 biases, 6 test digits (one panel alone); 7 panels 1+2 (the curves), 8 panels 4+5 (the bands), "
              "9 panels 3+6 (the digits); 0 or ESC all six; SPACE pause; O box zoom; H reset zoom; Ctrl-S save "
@@ -41,7 +43,7 @@ def parser(prog=None):
     p.add_argument("--seed", type=seed, default=0, metavar="N",
                    help=f"random seed of the weights, dropout and batch order, 0 to {SEED_MAX:,} (default 0: "
                         "two runs with the same seed print the same figures on CPU)")
-    p.add_argument("--threads", type=positive, metavar="N",
+    p.add_argument("--threads", type=threads, metavar="N",
                    help="TensorFlow's threads inside one operation (default: $TF_NUM_INTRAOP_THREADS, else "
                         "$OMP_NUM_THREADS, else one per core this process may use); between operations: 1, "
                         "or $TF_NUM_INTEROP_THREADS (5.0 runs N copies of its network instead, at most 4, one "
@@ -64,6 +66,8 @@ def parse(argv=None, lenient=False):
     the kernel's own). A bad value exits 2 with one line, as argparse does."""
     p = parser()
     args = p.parse_known_args(argv)[0] if lenient else p.parse_args(argv)
+    if (problem := not_utf8(args.logdir)):
+        p.error(f"--logdir {args.logdir}: {problem}")
     if args.save_movie == "":
         args.save_movie = os.path.splitext(os.path.basename(sys.argv[0]) or "mnist")[0] + ".mp4"
     for name, extensions in (("save_movie", (".mp4", ".gif")), ("save_png", (".png",))):
@@ -74,7 +78,6 @@ def parse(argv=None, lenient=False):
     if args.logdir is not None and (problem := folder_to_make_problem(args.logdir)):
         p.error(f"--logdir {args.logdir}: {problem}")
     if args.data_dir is not None:
-        import mnistdata
         if problem := mnistdata.folder_problem(args.data_dir):
             p.error(f"--data-dir {args.data_dir}: {problem}")
     return args
@@ -88,6 +91,33 @@ def positive(text):
     if n <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
     return n
+
+
+def threads(text):
+    """A positive number of threads, at most THREADS_PER_CORE per core this process may use: more only
+    adds memory (each thread's stacks and buffers: --threads 10000 took 1.8 GB) and switching."""
+    n = positive(text)
+    most = THREADS_PER_CORE * cores()
+    if n > most:
+        raise argparse.ArgumentTypeError(f"{n} threads on {cores()} core{'s' * (cores() > 1)}: give at most {most} "
+                                         f"({THREADS_PER_CORE} per core; the default, one per core, is usually best)")
+    return n
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def not_utf8(path):
+    """Why TensorFlow cannot write under `path` (None when it can): it names files in UTF-8, and under an
+    ASCII locale (LANG=C) a non-ASCII name reaches Python as undecodable bytes, which fail there only after
+    the folder was made."""
+    try:
+        path is None or path.encode("utf-8")
+    except UnicodeEncodeError:
+        return ("the name is not UTF-8 in this locale (its file names are "
+                f"{sys.getfilesystemencoding()}): use a plain ASCII name, or a UTF-8 locale (export LANG=C.UTF-8)")
+    return None
 
 
 def seed(text):

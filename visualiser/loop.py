@@ -14,6 +14,10 @@ import sys
 import threading
 import time
 
+import mnistdata
+
+from . import startup
+
 _FAILED = []              # what could not be written: the process exits 1 once the script has ended
 # the run's summary line, printed by Loop.summary(); course.parse_run() reads it with this pattern
 TRAINED_LINE = re.compile(r"^trained ([\d,]+) iterations? in ([\d.]+) s \(([\d.]+) s per 100 iterations", re.M)
@@ -21,6 +25,13 @@ TRAINED_LINE = re.compile(r"^trained ([\d,]+) iterations? in ([\d.]+) s \(([\d.]
 
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) or SIGTERM; str() names which."""
+
+
+class UserError(Exception):
+    """Something the user can put right (a missing package, a busy port): str() is the one line to show."""
+
+
+SAID_IN_ONE_LINE = (UserError, mnistdata.MnistDataError)    # a step ends with their message alone, exit 1
 
 
 def schedule(iterations, train_freq, test_freq, one_test_at_start=True, more_tests_at_start=False):
@@ -42,6 +53,9 @@ def _raise(signum, frame):
 
 
 def _hook(kind, value, tb, previous=sys.excepthook):
+    if issubclass(kind, SAID_IN_ONE_LINE):
+        print(value, file=sys.stderr, flush=True)      # Python then exits with status 1
+        return
     if issubclass(kind, KeyboardInterrupt):
         name = str(value) or "Ctrl-C"
         print(f"\ninterrupted ({name}) during start-up, before the first iteration: nothing was trained",
@@ -52,8 +66,9 @@ def _hook(kind, value, tb, previous=sys.excepthook):
 
 def start_run():
     """From the flags on: SIGINT and SIGTERM raise Interrupted in the main thread, one left uncaught (during
-    the start-up, before the loop catches it) prints one line instead of a traceback, and a file that could
-    not be written makes the exit status 1 once the script has printed its last line."""
+    the start-up, before the loop catches it) prints one line instead of a traceback, so does a UserError or
+    bad data (exit status 1), and a file that could not be written makes the exit status 1 once the script
+    has printed its last line."""
     if threading.current_thread() is threading.main_thread():
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, _raise)
@@ -113,6 +128,7 @@ class Loop:
                     self.stopped_at = i
                     break
                 test, train = self.schedule(i)
+                startup.mark("loop")
                 self.compute_step(i, test, train)
                 self.completed = i + 1
                 if test and self.movie:

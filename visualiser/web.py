@@ -42,6 +42,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from . import panels
+from .loop import UserError
 
 KEYS = {key for key, _ in panels.KEYS} | set(panels.LAYOUTS)
 POLL_S = 10               # a /state request waits at most this long for a newer frame (< live.WATCHED_S)
@@ -220,7 +221,7 @@ def run(vis, loop, host, port):
     try:
         server = Server(live, host, port).start()
     except OSError as e:
-        raise SystemExit(f"tensorflowvisu: cannot serve on {host}:{port} ({e.strerror}); give another port "
+        raise UserError(f"tensorflowvisu: cannot serve on {host}:{port} ({e.strerror}); give another port "
                          "(--web 8001) or --web 0 for any free one") from None
     print(f"tensorflowvisu: the panels are live at {server.url} (keys as in the window; Ctrl-C ends)", flush=True)
     try:

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from . import files, panels
+from . import files, panels, startup
 
 DRAW_BUDGET = 0.10        # redraw only as often as keeps drawing under 10% of one core (a frame costs ~150 ms of
                           # CPU: a redraw every ~1.5 s, about 5% of a 2-core machine)
@@ -56,9 +56,11 @@ class Window(files.GuiFrames):
         canvas.mpl_disconnect(canvas.manager.key_press_handler_id)
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
+        canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
         self.drawn, self.next_draw, self.draw_seconds, self.draws = -1, 0.0, 0.0, 0
         self.message, self.finished = "", False
         self.take_movie(loop)
+        startup.mark("window")
 
     def run(self):
         """Our own event loop: 50 ms of GUI events, then tick(), until the window closes. Not plt.show():

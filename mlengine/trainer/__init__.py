@@ -1,18 +1,10 @@
-"""The course's cloud part on TensorFlow 2: a training job (task), its SavedModel (export), local prediction
-(predict) and an online prediction service with a draw-a-digit page (serve). Run from mlengine/:
+"""The course's training job on TensorFlow 2: flags in, a job directory out (checkpoints, summaries, metrics,
+the SavedModel that serving/ loads). Run from mlengine/:
 
     python -m trainer.task --job-dir JOB       # train, checkpoint, summarise, export; resumable
-    python -m trainer.predict --model-dir JOB --json-instances digits.json
-    python -m trainer.serve --model-dir JOB    # http://127.0.0.1:8501/
 
-The one place that puts the repository root on sys.path, so that `import mnistdata` (the repository's one
-IDX reader) works from mlengine/ as from anywhere else.
+The repository root (for `import mnistdata`) is on sys.path through serving/__init__.py.
 """
-import os
-import sys
+from serving import REPO_ROOT  # noqa: F401  (and with it the repository root on sys.path: mnistdata, visualiser)
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
-# Most of TensorFlow's C++ start-up chatter (CPU features, ...) off, so the job's own lines show; errors still do.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers

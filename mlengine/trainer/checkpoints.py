@@ -47,9 +47,31 @@ class Checkpoints:
         for bad, why in damaged:
             log(f"checkpoint {os.path.basename(bad)} is unreadable ({why}): resuming from "
                 f"{os.path.basename(prefix)}")
+        other = self.other_network(prefix)
+        if other:
+            raise jobdir.JobDirError(f"checkpoint {os.path.basename(prefix)} in {self.folder} holds another network "
+                                     f"than this job's configuration ({'; '.join(other[:3])}): it was written with "
+                                     "other --hp-conv flags; move the checkpoints away, or give a new --job-dir")
         self.trainer.checkpoint.restore(prefix).assert_consumed()
         log(f"resuming from {prefix} (step {self.trainer.step})")
         return self.trainer.step
+
+    def other_network(self, prefix):
+        """The layers whose shapes differ between the checkpoint and this job's network: ["conv1: [6, 6, 1, 8]
+        there, [6, 6, 1, 6] here", ...], [] when it fits. (A checkpoint names each variable by the path of
+        attributes that holds it: model/conv1/..., the network's own layer names.)"""
+        saved = {}
+        for key, shape in tf.train.load_checkpoint(prefix).get_variable_to_shape_map().items():
+            parts = key.split("/")
+            if parts[0] == "model" and len(parts) > 2:
+                saved.setdefault(parts[1], []).append(list(shape))
+        out = []
+        for name, shapes in sorted(saved.items()):
+            layer = getattr(self.trainer.model, name, None)
+            here = sorted(list(v.shape) for v in layer.variables) if layer is not None else []
+            if sorted(shapes) != here:
+                out.append(f"{name}: {max(shapes, key=len)} there, {max(here, key=len, default=None)} here")
+        return out
 
     def save(self, step):
         """Save the state after `step` steps as ckpt-<step>, or stop the job in one line if it cannot."""

@@ -16,9 +16,8 @@ import socket
 from dataclasses import dataclass
 
 
-class ClusterError(SystemExit):
-    def __init__(self, message):
-        super().__init__("trainer: " + message)
+class ClusterError(Exception):
+    """TF_CONFIG or a port that the job cannot use: trainer.task says why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +89,11 @@ def tf_config(ports, index, host="localhost"):
     """TF_CONFIG's text for local worker `index` of workers listening on `ports` of the loopback."""
     return json.dumps({"cluster": {"worker": [f"{host}:{p}" for p in ports]},
                        "task": {"type": "worker", "index": index}})
+
+
+def cores():
+    """The cores this process may run on: its CPU affinity (a container's or taskset's), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def free_ports(n):

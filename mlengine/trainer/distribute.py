@@ -20,7 +20,8 @@ worker the same model at no per-step cost.
 """
 import tensorflow as tf
 
-from .model import BATCH, Trainer
+from . import BATCH
+from .model import Trainer
 
 LOST_PEER = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.CancelledError,
              tf.errors.DeadlineExceededError)  # what a collective raises when a worker is gone

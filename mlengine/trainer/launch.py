@@ -45,15 +45,15 @@ def worker_flags(argv):
     return out
 
 
-CHATTER = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
-           # gRPC's and the collectives' C++ log lines when a peer is gone: the launcher says it in one line
-           "Additional GRPC error information", "Error received from peer", "Aborting RingReduce",
+# gRPC's and the collectives' C++ log lines when a peer is gone: the launcher says it in one line. (TensorFlow's
+# start-up lines each worker filters itself: visualiser/quiet.py.)
+CHATTER = ("Additional GRPC error information", "Error received from peer", "Aborting RingReduce",
            "BaseCollectiveExecutor::StartAbort")
 
 
 def _relay(proc, prefix, lock):
     for line in proc.stdout:
-        if any(c in line for c in CHATTER):  # TensorFlow's start-up notes, printed before its log level applies
+        if any(c in line for c in CHATTER):
             continue
         with lock:
             sys.stdout.write(prefix + line)
@@ -111,7 +111,7 @@ def supervise(flags, n, ports=None, max_restarts=3):
     if ports:
         cluster.check_ports(ports)
     if not any(f == "--threads" or f.startswith("--threads=") for f in flags):
-        flags = [*flags, "--threads", str(max(1, (os.cpu_count() or 1) // n))]
+        flags = [*flags, "--threads", str(max(1, cluster.cores() // n))]
     stopping, procs = [], []
 
     def forward(signum, frame):  # SIGTERM to every worker (a second SIGINT would stop one mid-step)

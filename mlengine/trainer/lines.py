@@ -3,7 +3,7 @@
     100: accuracy:0.9500 loss: 0.1931 lr: 0.017058                                  every 100 steps
     100: ********* test accuracy:0.7193 test loss: 2.1090 (checkpoint 100)          at every checkpoint
 
-trainer.train prints them; trainer.hptune reads the test lines of its trials (each test is reported to
+trainer.train prints them; search.hptune reads the test lines of its trials (each test is reported to
 Optuna), benchmarks/distributed.py the curves of its runs. The patterns are not anchored: the local
 launcher prefixes each worker's lines with "[worker k] ". No TensorFlow here (hptune must start fast).
 """

@@ -16,14 +16,12 @@ Dropout is stateless: its mask is a pure function of (seed, step), so a resumed 
 an uninterrupted one.
 """
 import hashlib
-import math
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 L = keras.layers
-BATCH = 100  # the global batch: every step trains on 100 examples, whatever the number of workers
 
 
 class ConvNet(keras.Model):
@@ -69,11 +67,6 @@ class CourseDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"lr0": self.lr0, "lr1": self.lr1, "lr2": self.lr2}
-
-
-def learning_rate(step, hp):
-    """The same decay in plain Python, for printing and tests."""
-    return hp["lr1"] + hp["lr0"] * math.exp(-step / hp["lr2"])
 
 
 def build(hp, seed=0):
@@ -136,8 +129,8 @@ class Trainer:
         """{"accuracy", "loss" (mean cross-entropy), "correct", "examples"} over the whole set."""
         loss, correct = 0.0, 0
         for i in range(0, len(images), batch):
-            l, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
-            loss, correct = loss + float(l), correct + int(c)
+            batch_loss, c = self.eval_batch(tf.constant(images[i:i + batch]), tf.constant(labels[i:i + batch]))
+            loss, correct = loss + float(batch_loss), correct + int(c)
         return {"accuracy": correct / len(images), "loss": loss / len(images), "correct": correct,
                 "examples": len(images)}
 

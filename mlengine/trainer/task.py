@@ -5,15 +5,20 @@
 
 The hyperparameters are the flags named --hp-*, as in the original job, so that a hyperparameter search
 (Vertex AI Vizier, or any tuner that passes flags) can set them. The flags become one Job (the settings);
-the work is done in train.run(job). Everything a user can get wrong here (a flag, TF_CONFIG, the job
-directory, another job in it) is answered in one line before TensorFlow loads, which takes seconds.
+the work is done in train.run(job, data). Everything a user can get wrong here (a flag, TF_CONFIG, the job
+directory, another job in it, another data set than the job directory's) is answered in one line before
+TensorFlow loads, which takes seconds.
 """
 import argparse
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping, Optional
+
+import mnistdata
+from visualiser import quiet
 
 from . import REPO_ROOT, cluster, jobdir
 from .stop import Stopped, StopRequests
@@ -32,7 +37,9 @@ TUNABLE = [  # (flag, default, type, help)
                       "not in the original job: it lifts the default job from 99.32% to 99.39%)"),
 ]
 DEFAULT_JOB_DIR = os.path.join(REPO_ROOT, "runs", "mlengine", "job")
-MAX_SEED = 2**31 - 1  # numpy's RandomState takes < 2**32 and the test set's stream is seed + 1; int32 is plenty
+# The steps' cap on --threads (visualiser/flags.py), the same rule written here again: the job does not
+# import the steps' display package. More threads than this per core add only memory and switching.
+THREADS_PER_CORE = 4
 
 
 @dataclass(frozen=True)
@@ -62,11 +69,12 @@ def parser():
     p.add_argument("--data-dir", default=None,
                    help="folder of the four MNIST-format files (default: the MNIST bundled in data/)")
     p.add_argument("--seed", type=int, default=0,
-                   help=f"seed of the initial weights, data order and dropout, 0..{MAX_SEED} (default: %(default)s)")
+                   help=f"seed of the initial weights, data order and dropout, 0..{mnistdata.SEED_MAX} (default: %(default)s)")
     p.add_argument("--checkpoint-every", type=int, default=200, help="steps between checkpoints (and test)")
     p.add_argument("--summary-every", type=int, default=10, help="steps between TensorBoard summaries")
     p.add_argument("--threads", type=int, default=0,
-                   help="TensorFlow's intra- and inter-op threads (default 0: one per core)")
+                   help=f"TensorFlow's intra- and inter-op threads, at most {THREADS_PER_CORE} per core (default 0: "
+                        "one per core)")
     p.add_argument("--workers", type=int, default=1,
                    help="start this many local worker processes, data-parallel, on loopback ports, and "
                         "supervise them (restarting all from the last checkpoint if one dies); on a cluster, "
@@ -93,8 +101,8 @@ def check(p, args):
             p.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not 0 <= args.hp_dropout < 1:
         p.error(f"--hp-dropout must be in [0, 1), got {args.hp_dropout}")
-    if not 0 <= args.seed <= MAX_SEED:
-        p.error(f"--seed must be in 0..{MAX_SEED}, got {args.seed}")
+    if not 0 <= args.seed <= mnistdata.SEED_MAX:
+        p.error(f"--seed must be in 0..{mnistdata.SEED_MAX}, got {args.seed}")
     if not 0 <= args.hp_shift <= 8:
         p.error(f"--hp-shift must be a number of pixels from 0 to 8, got {args.hp_shift}")
     if not 0 < args.hp_bnexp < 1:
@@ -103,6 +111,10 @@ def check(p, args):
         p.error("--hp-lr0 and --hp-lr1 must be >= 0, and not both 0")
     if args.threads < 0 or args.max_restarts < 0:
         p.error("--threads and --max-restarts must be >= 0")
+    cores = cluster.cores()
+    if args.threads > THREADS_PER_CORE * cores:  # --threads 10000 took 60 s for 50 steps, and 1.8 GB
+        p.error(f"--threads {args.threads} on {cores} core{'s' * (cores > 1)}: give at most "
+                f"{THREADS_PER_CORE * cores} ({THREADS_PER_CORE} per core; the default, 0, is one per core)")
     if not 1 <= args.workers <= 100:  # each worker holds a slice of the batch of 100
         p.error(f"--workers must be in 1..100, got {args.workers}")
     if args.ports is not None:
@@ -118,25 +130,46 @@ def check(p, args):
 
 
 def main(argv=None):
+    """The command: a flag's mistake is argparse's line (exit code 2); whatever stops the job is said here, in
+    one line (exit code 1)."""
     p = parser()
     args = p.parse_args(argv)
     check(p, args)
-    if args.workers > 1:
-        from . import launch
-        return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
-                                ports=args.ports, max_restarts=args.max_restarts)
-    with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
-        try:
+    try:
+        if args.workers > 1:
+            from . import launch
+            return launch.supervise(launch.worker_flags(sys.argv[1:] if argv is None else argv), args.workers,
+                                    ports=args.ports, max_restarts=args.max_restarts)
+        with StopRequests() as stop:  # from here on, Ctrl-C and SIGTERM end in one line (trainer/stop.py)
             return run(args, stop)
-        except Stopped as e:
-            raise SystemExit(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the "
-                             "same command to go on") from None
+    except (jobdir.JobDirError, cluster.ClusterError) as e:
+        return say(f"trainer: {e}")
+    except mnistdata.MnistDataError as e:  # its line names the file and what to do
+        return say(str(e))
+    except Stopped as e:
+        return say(f"trainer: stopped ({e.name}); the job directory keeps its last checkpoint: run the same "
+                   "command to go on")
+
+
+def installed(module):
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # in sys.modules without a spec: taken out on purpose
+        return False
+
+
+def say(line):
+    print(line, file=sys.stderr, flush=True)
+    return 1
 
 
 def run(args, stop):
     """The job in this process, once its flags are checked: the job directory checked and locked, then
     TensorFlow loaded and train.run."""
     role = cluster.from_env()  # a malformed TF_CONFIG stops here, in one line, before TensorFlow reads it
+    if not installed("tensorboard"):  # tf.summary's writer: else a traceback after the first steps
+        return say("trainer: the job writes TensorBoard summaries, which needs tensorboard: pip install -r "
+                   "mlengine/requirements.txt")
     if role.is_chief:  # the one writer of the job directory
         jobdir.preflight(args.job_dir)
     lock = jobdir.lock(args.job_dir) if role.is_chief else None
@@ -147,8 +180,14 @@ def run(args, stop):
             print(f"  --hp-{name:<10} {value:<10} {'' if value == default else '(default ' + str(default) + ')'}")
         print(f"job dir: {args.job_dir}   seed: {args.seed}" + (f"   worker {role.index} of {role.workers}"
               + (" (chief)" if role.is_chief else "") if role.distributed else ""), flush=True)
-        from . import train  # TensorFlow's import takes seconds: not before --help or a flag error
-        train.run(Job.from_args(args, role), stop, log=lambda line: print(line, flush=True))
+        job = Job.from_args(args, role)
+        data = mnistdata.read_data_sets(job.data_dir, one_hot=True, reshape=False, seed=job.seed)
+        jobdir.claim(job.job_dir, jobdir.make_config(job.hp, job.seed, data), owner=role.is_chief)
+        if role.is_chief:
+            jobdir.clear_leftovers(job.job_dir, log=print)
+        quiet.import_tensorflow()  # seconds: not before every mistake above is answered; without its chatter
+        from . import train
+        train.run(job, data, stop, log=lambda line: print(line, flush=True))
         return 0
     finally:
         if lock:

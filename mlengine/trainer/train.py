@@ -16,12 +16,11 @@ import time
 
 import tensorflow as tf
 
-import mnistdata
+from serving import export
 
-from . import export, jobdir, lines
+from . import BATCH, jobdir, lines
 from .checkpoints import Checkpoints
 from .distribute import make_strategy, make_trainer
-from .model import BATCH
 
 
 def train_batches(images, labels, seed, start_step, end_step, batch=BATCH, shift=0):
@@ -120,10 +119,11 @@ class Silent(Reports):
         pass
 
 
-def run(job, stop, log=print):
+def run(job, data, stop, log=print):
     """Train (or resume) the job to job.iterations steps; export; return the final metrics.
 
-    job: trainer.task.Job, the settings. stop: trainer.stop.StopRequests, installed by the caller: a
+    job: trainer.task.Job, the settings. data: its mnistdata.Datasets, whose fingerprint the caller has
+    matched with the job directory's (jobdir.claim). stop: trainer.stop.StopRequests, installed by the caller: a
     request during the loop stops it after the step, with a checkpoint; before or after, at once.
     job.role (trainer.cluster.Role, from TF_CONFIG): with several workers, every worker runs this function in
     step with the others (trainer.distribute); the chief alone writes job_dir. The others save their
@@ -131,9 +131,7 @@ def run(job, stop, log=print):
     deleted at the end, and resume from the chief's checkpoints, which must be on storage all can read."""
     configure(job.threads)
     strategy = make_strategy(job.role)  # before any other op: MultiWorkerMirroredStrategy starts a server
-    data = mnistdata.read_data_sets(job.data_dir, one_hot=True, reshape=False, seed=job.seed)
     chief = job.role.is_chief
-    jobdir.claim(job.job_dir, jobdir.make_config(job.hp, job.seed, data, BATCH), owner=chief)
     trainer = make_trainer(job.hp, job.seed, strategy)
     own_dir = job.job_dir if chief else tempfile.mkdtemp(prefix=f"trainer-worker{job.role.index}-")
     log = log if chief else Silent.log

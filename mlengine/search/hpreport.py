@@ -1,6 +1,6 @@
 """The search's report: the best trial, a table of every trial, and the optimisation history as a PNG.
 
-    python -m trainer.hptune --config config-hptune-small.yaml --report     # any time, even mid-search
+    python -m search.hptune --config config-hptune-small.yaml --report     # any time, even mid-search
 """
 import os
 

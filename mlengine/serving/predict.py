@@ -1,7 +1,7 @@
 """Local prediction with the exported model, as the course's `gcloud ml-engine local predict` did.
 
-    python -m trainer.predict --model-dir JOB --json-instances digits.json
-    python -m trainer.predict --model-dir JOB --images seven.png three.jpg
+    python -m serving.predict --model-dir JOB --json-instances digits.json
+    python -m serving.predict --model-dir JOB --images seven.png three.jpg
 
 --json-instances takes one JSON instance per line (`{"image": 28x28 numbers in 0..1}`, gcloud's format),
 or one JSON document: a list of instances or `{"instances": [...]}`. --images takes picture files of a
@@ -12,16 +12,24 @@ import argparse
 import json
 import sys
 
-from . import digits, jobdir
+from visualiser import quiet
+
+from . import digits, modeldir
+
+
+class InputError(Exception):
+    """An input file that cannot be read or holds no digit: main says why, in one line."""
 
 
 def read_json_instances(path):
     """The instances of a JSON-lines file or of one JSON document -> float32 [N, 28, 28]."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as e:
-        raise SystemExit(f"trainer.predict: cannot read {path}: {e.strerror}")
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not JSON: not even UTF-8 text") from None
     try:
         doc = json.loads(text)
         instances = doc["instances"] if isinstance(doc, dict) and "instances" in doc else doc
@@ -31,11 +39,11 @@ def read_json_instances(path):
         try:
             instances = [json.loads(line) for line in text.splitlines() if line.strip()]
         except ValueError as e:
-            raise SystemExit(f"trainer.predict: {path} is neither JSON nor JSON lines ({e})")
+            raise InputError(f"{path} is neither JSON nor JSON lines ({e})") from None
     try:
         return digits.from_instances(instances, max_instances=1_000_000)
     except digits.BadInput as e:
-        raise SystemExit(f"trainer.predict: {path}: {e}")
+        raise InputError(f"{path}: {e}") from None
 
 
 def read_images(paths):
@@ -47,9 +55,9 @@ def read_images(paths):
                 data = f.read()
             out.append(digits.picture_image(data, path))
         except OSError as e:
-            raise SystemExit(f"trainer.predict: cannot read {path}: {e.strerror}")
+            raise InputError(f"cannot read {path}: {e.strerror}") from None
         except digits.BadInput as e:
-            raise SystemExit(f"trainer.predict: {e}")
+            raise InputError(str(e)) from None
     return np.stack(out)
 
 
@@ -62,21 +70,32 @@ def table(classes, predictions):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m trainer.predict", description=__doc__.split("\n\n")[0])
+    """The command: a flag's mistake is argparse's line (exit code 2); bad input or a --model-dir without a
+    SavedModel is said here in one line (exit code 1)."""
+    p = argparse.ArgumentParser(prog="python -m serving.predict", description=__doc__.split("\n\n")[0])
     p.add_argument("--model-dir", required=True,
                    help="a job directory, its export/ folder, or one SavedModel (export/N)")
     p.add_argument("--json-instances", help="file of JSON instances {\"image\": 28x28 in 0..1}, one a line")
-    p.add_argument("--images", nargs="+", default=[], metavar="FILE", help="PNG/JPEG files of one digit each")
+    p.add_argument("--images", nargs="+", default=[], metavar="FILE",
+                   help=f"picture files of one digit each ({digits.FORMAT_NAMES})")
     args = p.parse_args(argv)
     if not args.json_instances and not args.images:
         p.error("give --json-instances FILE and/or --images FILE ...")
+    try:
+        return predict(args)
+    except (InputError, modeldir.ModelDirError) as e:
+        print(f"predict: {e}", file=sys.stderr)
+        return 1
+
+
+def predict(args):
     import numpy as np
     parts = ([read_json_instances(args.json_instances)] if args.json_instances else [])
     parts += [read_images(args.images)] if args.images else []
     x = np.concatenate(parts)
-    folder = jobdir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
-    from . import export  # TensorFlow: after the input has been checked
-    import tensorflow as tf
+    folder = modeldir.find_export(args.model_dir)  # a wrong --model-dir in one line, before TensorFlow loads
+    tf = quiet.import_tensorflow()  # seconds: after the input and --model-dir have been checked
+    from . import export
     folder, fn = export.load(folder)
     out = fn(image=tf.constant(x))
     print(f"model: {folder}", file=sys.stderr)

@@ -19,7 +19,7 @@ on a typo and fails an hour later.
 """
 import yaml
 
-from .task import TUNABLE
+from trainer.task import TUNABLE
 
 TYPES = ("INTEGER", "DOUBLE", "DISCRETE", "CATEGORICAL")
 SCALES = ("UNIT_LINEAR_SCALE", "UNIT_LOG_SCALE", "UNIT_REVERSE_LOG_SCALE")
@@ -29,9 +29,12 @@ PARAM_KEYS = {"parameterName", "type", "minValue", "maxValue", "scaleType", "dis
 FLAGS = {name: kind for name, _, kind, _ in TUNABLE}
 
 
-class ConfigError(SystemExit):
-    def __init__(self, message):
-        super().__init__("hptune: " + message)
+class SearchError(Exception):
+    """The search cannot go on (a study, the storage): hptune says why, in one line."""
+
+
+class ConfigError(SearchError):
+    """A fault in the search spec, with its file and line."""
 
 
 class Node:

@@ -1,4 +1,4 @@
-"""The SavedModel: what TF Serving, Vertex AI, `trainer.predict` and `trainer.serve` all load.
+"""The SavedModel: what TF Serving, Vertex AI, `serving.predict` and `serving.serve` all load.
 
     signature serving_default
       inputs   image        float32 [None, 28, 28]   0..1, light digit on black (as MNIST, as digits.json)
@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from .jobdir import ModelDirError, find_export as find  # (light: predict and serve find it before TensorFlow)
+from .modeldir import ModelDirError, find_export
 
 SIGNATURE = "serving_default"
 
@@ -50,7 +50,7 @@ def export(model, job_dir, step):
 
 def load(path):
     """(SavedModel folder, its serving_default concrete function)."""
-    folder = find(path)
+    folder = find_export(path)
     loaded = tf.saved_model.load(folder)
     if SIGNATURE not in loaded.signatures:
         raise ModelDirError(f"{folder} has no {SIGNATURE} signature (it has {sorted(loaded.signatures)})")

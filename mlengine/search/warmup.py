@@ -1,7 +1,7 @@
 """The evidence behind the search's pruning warm-up: unpruned trials' test-loss curves, and how well a test
 at step s ranks the trials as their final test does.
 
-    cd mlengine && nice python results/warmup_curves.py --trials 12 --iterations 300 --every 25 \
+    cd mlengine && nice python -m search.warmup --trials 12 --iterations 300 --every 25 \
         --out results/warmup-300.json
 
 Draws `--trials` settings of the course's four parameters (config-hptune.yaml's ranges, uniform, seeded),
@@ -13,17 +13,16 @@ the trials that ended in the better half the median rule at s would have stopped
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 
 import numpy as np
 
-MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, MLENGINE)
-from trainer import hpconfig  # noqa: E402
+from trainer.lines import TEST_LINE
 
-TEST = re.compile(r"^(\d+): \*+ test accuracy:(\S+) test loss: (\S+)")
+from . import hpconfig
+
+MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def ranks(x):
@@ -47,7 +46,7 @@ def run_trials(settings, iterations, every, scratch, parallel=2):
                                                 stderr=subprocess.STDOUT)))
         i, proc = running.pop(0)
         out = proc.communicate()[0]
-        curves[i] = {int(m.group(1)): float(m.group(3)) for m in map(TEST.match, out.splitlines()) if m}
+        curves[i] = {int(m["step"]): float(m["loss"]) for m in map(TEST_LINE.match, out.splitlines()) if m}
         print(f"trial {i} {settings[i]}: " + " ".join(f"{s}:{v:.3f}" for s, v in sorted(curves[i].items())),
               flush=True)
     return curves
@@ -78,7 +77,7 @@ def show(rows):
 
 
 def parse(argv=None):
-    p = argparse.ArgumentParser(prog="python results/warmup_curves.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m search.warmup", description=__doc__.split("\n\n")[0])
     p.error = lambda message: (print(f"{p.prog}: error: {message} (see --help)", file=sys.stderr), sys.exit(2))
     p.add_argument("--trials", type=int, default=12, help="settings drawn and trained (default: %(default)s)")
     p.add_argument("--iterations", type=int, default=300, help="steps of each trial (default: %(default)s)")

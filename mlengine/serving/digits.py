@@ -1,13 +1,13 @@
 """Client input -> the export's `image` tensor: float32 [N, 28, 28], 0..1, light digit on black.
 
-Two kinds of input, shared by `trainer.predict` and `trainer.serve`, so both see the same thing:
+Two kinds of input, shared by `serving.predict` and `serving.serve`, so both see the same thing:
 - JSON instances, the course's format `{"image": 28 rows of 28 numbers}` (or the bare 28x28 list, as TF
   Serving accepts for a one-input signature). Values must be finite numbers in 0..1; anything else is
   refused with a message saying what to send (grey levels 0..255 must be divided by 255 first: guessing
   the scale would silently give wrong answers for some inputs).
-- Picture files (PNG, JPEG, ...; any size; dark on light or light on dark), made into 28x28 as MNIST was
-  made: the ink cropped, fitted into 20x20 keeping its aspect ratio (anti-aliased), then placed in 28x28
-  with its centre of mass at the centre.
+- Picture files (PNG, JPEG, GIF, BMP or WebP; up to MAX_PIXELS; dark on light or light on dark), made into
+  28x28 as MNIST was made: the ink cropped, fitted into 20x20 keeping its aspect ratio (anti-aliased), then
+  placed in 28x28 with its centre of mass at the centre.
 Numpy and (for pictures only) Pillow: no TensorFlow, no web stack.
 """
 import io
@@ -15,6 +15,9 @@ import io
 import numpy as np
 
 MAX_PIXELS = 25_000_000  # a small PNG of one colour can claim 100,000 x 100,000 pixels: refuse, not decode
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")  # what browsers make and phones save; Pillow's names
+FORMAT_NAMES = "PNG, JPEG, GIF, BMP or WebP"
+WORKING_SIDE = 1024  # pixels: a picture's longer side beyond this is reduced before it is made into 28x28
 
 
 class BadInput(ValueError):
@@ -25,8 +28,9 @@ class BadInput(ValueError):
         self.status = status
 
 
-def image_array(value, where):
-    """One instance's 28x28 numbers -> float32 [28, 28], checked."""
+def image_array(value, where, bools=True):
+    """One instance's 28x28 numbers -> float32 [28, 28], checked. bools=False: the caller knows that the JSON
+    holds no true/false (numpy would read them as 1 and 0 among numbers; looking costs 20-50 us an image)."""
     try:
         a = np.asarray(value)
     except (ValueError, TypeError, OverflowError):  # rows of different lengths, numbers too big
@@ -37,6 +41,8 @@ def image_array(value, where):
         raise BadInput(f"{where}: expected 28 rows of 28 numbers, found {found}")
     if a.shape != (28, 28):
         raise BadInput(f"{where}: expected 28 rows of 28 numbers, got shape {list(a.shape)}")
+    if bools and isinstance(value, list) and any(bool in set(map(type, row)) for row in value):
+        raise BadInput(f"{where}: expected 28 rows of 28 numbers, found true/false among them")
     a = a.astype(np.float32)
     if not np.isfinite(a).all():
         raise BadInput(f"{where}: holds NaN or infinite values; send numbers in 0..1")
@@ -47,27 +53,28 @@ def image_array(value, where):
     return a
 
 
-def instance_image(item, where, input_name="image"):
+def instance_image(item, where, input_name="image", bools=True):
     """A row-format instance: {"image": 28x28} or the bare 28x28 list."""
     if isinstance(item, dict):
         if set(item) != {input_name}:
             raise BadInput(f'{where}: expected {{"{input_name}": 28x28 numbers}}, got an object with keys '
                            f"{sorted(item)[:5]}")
-        return image_array(item[input_name], f"{where}.{input_name}")
-    return image_array(item, where)
+        return image_array(item[input_name], f"{where}.{input_name}", bools)
+    return image_array(item, where, bools)
 
 
-def from_instances(instances, max_instances, input_name="image"):
+def from_instances(instances, max_instances, input_name="image", bools=True):
     """TF Serving's row format, the list under "instances" -> float32 [N, 28, 28]."""
     if not isinstance(instances, list):
         raise BadInput(f'"instances" must be a list of instances, got {type(instances).__name__}')
     check_count(len(instances), max_instances)
     if len(instances) == 1:  # the common case, without np.stack's copy
-        return instance_image(instances[0], "instances[0]", input_name)[None]
-    return np.stack([instance_image(item, f"instances[{i}]", input_name) for i, item in enumerate(instances)])
+        return instance_image(instances[0], "instances[0]", input_name, bools)[None]
+    return np.stack([instance_image(item, f"instances[{i}]", input_name, bools)
+                     for i, item in enumerate(instances)])
 
 
-def from_inputs(inputs, max_instances, input_name="image"):
+def from_inputs(inputs, max_instances, input_name="image", bools=True):
     """TF Serving's columnar format, the value of "inputs": {"image": [N, 28, 28]} or [N, 28, 28] bare."""
     where = "inputs"
     if isinstance(inputs, dict):
@@ -78,7 +85,7 @@ def from_inputs(inputs, max_instances, input_name="image"):
     if not isinstance(inputs, list):
         raise BadInput(f"{where}: expected a list of N images of 28x28 numbers, got {type(inputs).__name__}")
     check_count(len(inputs), max_instances)
-    return np.stack([image_array(item, f"{where}[{i}]") for i, item in enumerate(inputs)])
+    return np.stack([image_array(item, f"{where}[{i}]", bools) for i, item in enumerate(inputs)])
 
 
 def check_count(n, max_instances):
@@ -90,28 +97,38 @@ def check_count(n, max_instances):
 
 
 def open_picture(data, name="image"):
-    """Bytes of a PNG/JPEG/... -> a 2-D float32 array of grey levels 0..1, transparency flattened on white."""
+    """Bytes of a PNG, JPEG, GIF, BMP or WebP file -> a 2-D float32 array of grey levels 0..1, transparency
+    flattened on white. Any other file is refused (415) by its header alone, before a pixel is decoded: Pillow
+    would open EPS by running Ghostscript on it, and its rarer plug-ins are more code facing strangers' bytes.
+    A file that claims a picture format and does not decode is refused (415) too, in the same one line."""
     from PIL import Image, UnidentifiedImageError
     if not data:
         raise BadInput(f"{name}: empty file, not an image", status=415)
     too_large = f"at most {MAX_PIXELS // 1_000_000} megapixels; scale it down"
     try:
-        img = Image.open(io.BytesIO(data))  # reads the header only: the pixels are not decoded yet
-        if img.size[0] * img.size[1] > MAX_PIXELS:
-            raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large ({too_large})", status=413)
-        img.load()
+        img = Image.open(io.BytesIO(data), formats=FORMATS)  # the header only: no pixel decoded yet
+    except UnidentifiedImageError:
+        raise BadInput(f"{name}: not a {FORMAT_NAMES} picture", status=415) from None
     except Image.DecompressionBombError:
         # Pillow's own check of the header's size (twice its MAX_IMAGE_PIXELS, 179 megapixels), before any
         # decoding: the same answer as ours, which it pre-empts
         raise BadInput(f"{name}: more than {2 * Image.MAX_IMAGE_PIXELS // 1_000_000} megapixels is too large "
                        f"({too_large})", status=413) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, BadInput):
-            raise
-        raise BadInput(f"{name}: not a readable image file (PNG, JPEG, ...)", status=415) from None
-    if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-        img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
-    return np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except Exception:  # noqa: BLE001 (a plug-in's parser failing on a stranger's header: the file's fault)
+        raise BadInput(f"{name}: a damaged picture file (its header does not parse)", status=415) from None
+    if img.size[0] * img.size[1] > MAX_PIXELS:
+        raise BadInput(f"{name}: {img.size[0]}x{img.size[1]} pixels is too large ({too_large})", status=413)
+    try:
+        img.load()
+        if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+            img = Image.alpha_composite(Image.new("RGBA", img.size, "white"), img.convert("RGBA"))
+        grey = img.convert("L")
+        factor = -(-max(grey.size) // WORKING_SIDE)
+        if factor > 1:  # box-averaged down first: to_mnist's float arrays then hold 1 megapixel, not 25
+            grey = grey.reduce(factor)
+    except Exception:  # noqa: BLE001 (truncated or corrupt data: Pillow raises OSError, SyntaxError, ValueError...)
+        raise BadInput(f"{name}: a damaged {img.format} file (its pixels do not decode)", status=415) from None
+    return np.asarray(grey, dtype=np.float32) / 255.0
 
 
 def to_mnist(grey):

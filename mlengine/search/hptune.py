@@ -1,10 +1,10 @@
 """Hyperparameter search on Optuna, reading the course's search spec (trainer/hpconfig.py):
 
-    python -m trainer.hptune --config config-hptune-small.yaml               # a new study, to its report
-    python -m trainer.hptune --config config-hptune-small.yaml --resume      # continue it / add a worker
-    python -m trainer.hptune --config config-hptune.yaml --storage postgresql://user@db/hptune --resume
-    python -m trainer.hptune --config config-hptune-small.yaml --report      # the report alone
-    python -m trainer.hptune --config X.yaml -- --hp-iterations 300          # flags added to every trial
+    python -m search.hptune --config config-hptune-small.yaml               # a new study, to its report
+    python -m search.hptune --config config-hptune-small.yaml --resume      # continue it / add a worker
+    python -m search.hptune --config config-hptune.yaml --storage postgresql://user@db/hptune --resume
+    python -m search.hptune --config config-hptune-small.yaml --report      # the report alone
+    python -m search.hptune --config X.yaml -- --hp-iterations 300          # flags added to every trial
 
 Each trial is a `python -m trainer.task` process with its own job directory (STUDY_DIR/trial-N); this
 driver runs up to --parallel of them at once, and all the study's drivers together at most maxParallelTrials
@@ -32,27 +32,31 @@ import sys
 import threading
 import time
 
-from . import REPO_ROOT, hpconfig, hpstorage, lines, task
+from trainer import REPO_ROOT, cluster, jobdir, lines, task
+
+from . import hpconfig, hpstorage
 
 DEFAULT_ROOT = os.path.join(REPO_ROOT, "runs", "mlengine", "hptune")
 MLENGINE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEST_LINE = lines.TEST_LINE
 HEARTBEAT, GRACE = 10.0, 120.0  # seconds: a driver's beat, and how old a beat makes a trial stale
+
+
+class UsageError(Exception):
+    """A bad flag value: main says it in one line, exit code 2 (argparse's), before Optuna or TensorFlow is
+    imported and before anything is written."""
 
 
 class Parser(argparse.ArgumentParser):
     def error(self, message):
-        usage_error(message)
+        raise UsageError(message)
 
 
 def usage_error(message):
-    """A bad flag value: one line, exit code 2 (argparse's), before Optuna or TensorFlow is imported."""
-    print(f"python -m trainer.hptune: error: {message} (see --help)", file=sys.stderr)
-    raise SystemExit(2)
+    raise UsageError(message)
 
 
 def parser():
-    p = Parser(prog="python -m trainer.hptune", description=__doc__.split("\n\n")[0],
+    p = Parser(prog="python -m search.hptune", description=__doc__.split("\n\n")[0],
                epilog="Flags after -- go to every trial (python -m trainer.task --help lists them).")
     p.add_argument("--config", help="the search spec (YAML, the course's trainingInput.hyperparameters)")
     p.add_argument("--study", help="the study's name (default: the config file's name)")
@@ -74,10 +78,6 @@ def parser():
                         "over and re-run from its checkpoint (default: %(default)s; the machines' clocks "
                         "must agree to well within it)")
     return p
-
-
-def die(message):
-    raise hpconfig.ConfigError(message)
 
 
 def check_flags(args):
@@ -102,13 +102,8 @@ def check_trial_flags(extra):
     """The trials' flags (the config's args, then those after --) as the trainer parses and checks them."""
     trainer = task.parser()
     trainer.error = lambda message: usage_error(f"the trials' flags ({' '.join(extra)}): the trainer says: {message}")
-    try:
-        trial_args = trainer.parse_args([*extra, "--job-dir", "unused"])
-        task.check(trainer, trial_args)  # the values the trainer would refuse in every trial
-    except SystemExit as e:
-        if e.code == 2:
-            raise
-        usage_error(f"the trials' flags ({' '.join(extra)}): {e}")
+    trial_args = trainer.parse_args([*extra, "--job-dir", "unused"])
+    task.check(trainer, trial_args)  # the values the trainer would refuse in every trial
     return trial_args
 
 
@@ -138,7 +133,7 @@ class Running:
         for line in self.proc.stdout:
             self.log.write(line)
             self.log.flush()
-            if m := TEST_LINE.match(line):
+            if m := lines.TEST_LINE.match(line):
                 self.tests.append((int(m.group(1)), float(m.group(2)), float(m.group(3))))
 
     def stop(self):
@@ -169,8 +164,7 @@ def finish(study, spec, run, log):
     trial, code = run.trial, run.proc.returncode
     metrics_path = os.path.join(run.job_dir, "metrics.json")
     if code == 0 and os.path.exists(metrics_path):
-        from .jobdir import read_json
-        metrics = read_json(metrics_path)
+        metrics = jobdir.read_json(metrics_path)
         for key in ("test_loss", "test_accuracy", "step"):
             trial.set_user_attr(key, metrics[key])
         study.tell(trial, metrics[spec["metric_key"]])
@@ -264,7 +258,7 @@ def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, 
             run.stop()
         for run in mine:
             run.trial.set_user_attr("heartbeat", 0)  # stale at once: --resume queues them again
-        raise hpconfig.ConfigError(f"stopped with trials {[run.trial.number for run in mine]} unfinished; run "
+        raise hpconfig.SearchError(f"stopped with trials {[run.trial.number for run in mine]} unfinished; run "
                                    "the same command with --resume to continue")
     finally:
         for run in mine:  # an error (the storage lost, say): the trainers save a checkpoint and stop
@@ -274,7 +268,18 @@ def drive(study, spec, study_dir, parallel, extra, iterations, lock, seed=None, 
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
+    """The command: its errors end here, each in one line (2: a flag; 1: the search cannot go on)."""
+    try:
+        return search(sys.argv[1:] if argv is None else list(argv))
+    except UsageError as e:
+        print(f"python -m search.hptune: error: {e} (see --help)", file=sys.stderr)
+        return 2
+    except hpconfig.SearchError as e:
+        print(f"hptune: {e}", file=sys.stderr)
+        return 1
+
+
+def search(argv):
     extra = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser().parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     check_flags(args)
@@ -286,6 +291,11 @@ def main(argv=None):
     trial_args = check_trial_flags(fixed)
     name = args.study or os.path.splitext(os.path.basename(args.config))[0]
     study_dir = os.path.abspath(args.study_dir or os.path.join(DEFAULT_ROOT, name))
+    problem = jobdir.unwritable(study_dir)  # before anything is written (the journal, trials, the report)
+    if problem:
+        where, why = problem
+        usage_error(f"--study-dir {study_dir}: " + (f"{where} is a file, not a folder" if why is None else
+                                                     f"cannot write in {where} ({why})"))
     from . import hptrials  # Optuna, from here on
     optuna = hptrials.quiet_optuna()
     storage, storage_name, path = hpstorage.open_storage(args.storage, study_dir, optuna)
@@ -295,7 +305,7 @@ def main(argv=None):
     if not args.report:
         parallel = min(args.parallel or spec["max_parallel"], spec["max_parallel"], spec["max_trials"])
         if "--threads" not in " ".join(fixed):  # N trainers share the cores
-            fixed += ["--threads", str(max(1, (os.cpu_count() or 1) // parallel))]
+            fixed += ["--threads", str(max(1, cluster.cores() // parallel))]
         print(f"study {name}: {spec['max_trials']} trials, {parallel} at once on this machine; storage "
               f"{storage_name}; trials in {study_dir}; pruning from step {warmup}", flush=True)
         t0 = time.time()
@@ -304,8 +314,9 @@ def main(argv=None):
                   hpstorage.study_lock(storage, path, name), seed=args.seed, stale_after=args.stale_after,
                   log=lambda line: print(line, flush=True))
         except hpstorage.lost_storage_errors(optuna) as e:
-            die(f"lost the storage {storage_name}: {str(e).strip().splitlines()[0]}; this driver's trials saved "
-                "a checkpoint: run the same command with --resume once the storage is back")
+            raise hpconfig.SearchError(f"lost the storage {storage_name}: {str(e).strip().splitlines()[0]}; this "
+                                       "driver's trials saved a checkpoint: run the same command with --resume once "
+                                       "the storage is back") from None
         print(f"search done in {time.time() - t0:.0f} s", flush=True)
     print(hpreport.write(study, spec, study_dir, storage_name), flush=True)
     return 0

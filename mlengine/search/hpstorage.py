@@ -26,7 +26,10 @@ import os
 import re
 import socket
 
+from .hpconfig import SearchError
+
 SCHEMES = ("sqlite", "postgresql")  # and postgresql+DRIVER (psycopg, psycopg2, ...)
+CONNECT_TIMEOUT = 10  # seconds
 
 
 def machine():
@@ -64,27 +67,62 @@ def sql_url(url):
     return url
 
 
+def shown(url):
+    """The URL as printed (errors, the report): without its password."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def engine_kwargs(url):
+    """SQLAlchemy's connection arguments: SQLite waits for the file's lock (several drivers write); libpq gives
+    up on a server that does not answer within CONNECT_TIMEOUT (it would wait for ever on one that accepts
+    the connection and stays silent), unless the URL sets its own connect_timeout."""
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 60}}
+    return {} if "connect_timeout=" in url else {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+
+
+def foreign_tables(url, kwargs):
+    """Another program's tables in the database at url, sorted; [] for an empty database or Optuna's (it has
+    version_info). Optuna would add its 12 tables beside another program's and then fail on a name both use
+    (`studies`): the database is looked at, and refused, before anything is written."""
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(url, **kwargs)
+    try:
+        names = set(sqlalchemy.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    return [] if not names or "version_info" in names else sorted(names)
+
+
 def open_storage(url, study_dir, optuna):
     """-> (storage, the name the report gives it, its path or None for a server)."""
     if url is None:
         os.makedirs(study_dir, exist_ok=True)
         path = os.path.join(study_dir, "study.journal")
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path)), path, path
-    kwargs = {}
-    if url.startswith("sqlite"):
-        kwargs = {"connect_args": {"timeout": 60}}  # several drivers write: wait for the file's lock, not fail
+    kwargs = engine_kwargs(url)
     for attempt in range(3):
         try:
+            foreign = foreign_tables(sql_url(url), kwargs)
+            if foreign:
+                raise SearchError(f"--storage {shown(url)} holds another program's tables ({', '.join(foreign[:6])}"
+                                  f"{', ...' if len(foreign) > 6 else ''}): give an empty database, or the one of "
+                                  "an Optuna study")
             storage = optuna.storages.RDBStorage(sql_url(url), engine_kwargs=kwargs)
             break
+        except SearchError:
+            raise
         except ImportError:
-            raise SystemExit(f"hptune: --storage {url}: no Python driver for it; pip install 'psycopg[binary]' "
-                             "(PostgreSQL)") from None
+            raise SearchError(f"--storage {shown(url)}: no Python driver for it; pip install 'psycopg[binary]' "
+                              "(PostgreSQL)") from None
         except Exception as e:  # a server down, a bad password; or tables created by two drivers at once
             if attempt == 2 or "already exists" not in str(e) and "duplicate key" not in str(e):
-                raise SystemExit(f"hptune: cannot open --storage {url}: {str(e).strip().splitlines()[0]}") from None
+                why = str(e).strip().splitlines()[0]
+                if "timeout expired" in why:
+                    why += f" (no answer within {CONNECT_TIMEOUT} s: is a PostgreSQL server listening there?)"
+                raise SearchError(f"cannot open --storage {shown(url)}: {why}") from None
     path = storage.engine.url.database if url.startswith("sqlite") else None
-    return storage, url, path
+    return storage, shown(url), path
 
 
 def lost_storage_errors(optuna):

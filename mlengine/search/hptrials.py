@@ -20,6 +20,8 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from trainer.jobdir import alive
+
 from . import hpconfig
 
 
@@ -30,7 +32,7 @@ def quiet_optuna():
 
 
 def _refuse(message):
-    raise hpconfig.ConfigError(message)
+    raise hpconfig.SearchError(message)
 
 
 def warmup_steps(iterations):
@@ -39,7 +41,7 @@ def warmup_steps(iterations):
     (results/README.md): in the first third, a test's rank agrees with the rank of the trial's end (the
     mean of its last 3 tests) at Spearman 0.19 to 0.31, chance for 12 trials, and the median rule there
     stops 2 or 3 of the 6 trials that end in the better half; from half-way on, 0.25 to 0.86 (0.69 or more
-    at 5 of 7 tests). The former warm-up, a third of the steps, let the first test prune (step 100 of 300)."""
+    at 5 of 7 tests). A third of the steps, a common warm-up, would let the first test prune (step 100 of 300)."""
     return iterations // 2
 
 
@@ -83,16 +85,6 @@ def counts(trials):
     spent = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
         t.state == TrialState.FAIL and t.number not in rerun) for t in trials)
     return spent, sum(t.state == TrialState.RUNNING for t in trials)
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def reap_stale(study, me, stale_after, log):
