@@ -236,4 +236,5 @@ print("final test accuracy: " + str(final_accuracy) + " (the test after the last
 
 # Measured on this network (AMD EPYC, 2 cores, TensorFlow 2.21, load average about 2), as the best of its tests:
 # 99.74%, 99.76%, 99.75% for seeds 0, 1, 2 (mean 99.75%), 9-11 minutes of training, 836-921 s of CPU each.
-# Its final test over seeds 0-4: python3 benchmarks/speed.py --final (docs/fast-step.md)
+# Its final test, seed 0: 99.75% (AMD EPYC, AVX2, load 3-10); over seeds 0-4: python3 benchmarks/speed.py --final
+# (docs/fast-step.md)
