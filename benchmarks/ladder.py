@@ -35,12 +35,12 @@ def script_for(step):
     return order[step]
 
 
-def run_step(step, iterations=None, seed=0):
+def run_step(step, iterations=None, seed=0, env=None):
     script = script_for(step)
     cmd = [sys.executable, os.path.join(ROOT, script), "--text", "--seed", str(seed)]
     if iterations:
         cmd += ["--iterations", str(iterations)]
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
     load = os.getloadavg()[0]
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         start = time.perf_counter()
@@ -53,6 +53,7 @@ def run_step(step, iterations=None, seed=0):
             raise SystemExit(f"ladder: {script} failed:\n{err.read()[-3000:]}")
         row = summarise(step, script, out.read(), wall, load)
     row["peak_memory_mb"] = round(usage.ru_maxrss / 1024)         # ru_maxrss is in KiB on Linux
+    row["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     return row
 
 
@@ -65,7 +66,7 @@ def summarise(step, script, out, wall, load=None):
     first = lambda level: next((i for i, a in tests if a >= level), None)  # noqa: E731
     _, training, per_100 = run["trained"]
     return {"step": step, "script": script, "iterations": tests[-1][0],     # the iteration the run ended at
-            "max_accuracy": best, "max_at": best_i, "final_accuracy": tests[-1][1],
+            "max_accuracy": best, "max_at": best_i, "final_accuracy": tests[-1][1], "stated_final": run["final"],
             "first_98": first(0.98), "first_99": first(0.99), "wall_s": round(wall, 1),
             "training_s": training, "startup_s": round(wall - training, 1),
             "s_per_100": per_100, "load_before": load, "curve": tests}

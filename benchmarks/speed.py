@@ -6,6 +6,8 @@
                                                                #   / two at once: the slowdowns (about 6 min)
     python3 benchmarks/speed.py --steps 5.0 keras --seeds 5    # time to 98/99/99.5% of some steps
     python3 benchmarks/speed.py --steps 3.1 4.2 --until 0.99   # stop each run at its first test >= 99%
+    python3 benchmarks/speed.py --distribution                 # 5.0's accuracy over seeds 0-29 (about 6 min)
+    python3 benchmarks/speed.py --final                        # 5.1's final test accuracy, seeds 0-4 (~50 min)
     python3 benchmarks/speed.py --table                        # the markdown tables from the JSON
 
 Every run starts by printing the machine line (benchmarks/machine.py: CPU, vector extensions, the ISA oneDNN
@@ -23,6 +25,8 @@ from when each printed line arrives, anchored by the script's "trained N iterati
 Enter" is the learner's whole wait: from launching the command to the arrival of its first test line at or
 above the level, start-up included (the ratios run gives 5.0's and the Keras peer's, and their ratio).
 A level a seed never reached counts as later than any time. Results: benchmarks/results/speed.json.
+--distribution and --final run one step's full runs seed after seed and give the spread of its accuracy
+(benchmarks/seeds.py); their results: benchmarks/results/seeds.json.
 """
 import argparse
 import json
@@ -33,12 +37,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import course  # (the steps)
 import machine  # (the machine line)
+import seeds as seedruns  # (--distribution, --final)
 import speedstats as stats
 from speedruns import BusyLoop, run, run_pair  # noqa: F401  (speed.run: what the tests replace)
 from speedstats import LEVELS, PEER, FAST, aggregate, spread, time_to_levels  # noqa: F401
 from speedtable import table, load_table, ratios_table
 
 RESULTS = os.path.join(HERE, "results", "speed.json")
+SEEDS_RESULTS = os.path.join(HERE, "results", "seeds.json")
 STEPS = list(course.steps()) + [PEER]
 LOAD_STEPS = ["1.0", "3.1", "4.2", "5.0"]
 LOAD_ITERATIONS = {"3.1": 1001, "4.2": 201}      # short runs for the slowdown; 1.0 and 5.0 run in full
@@ -49,6 +55,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--ratios", action="store_true", help="the ratios run (the default when no --steps, --load, "
                    "--pair or --table is given): 5.0 against the Keras peer, 3.1 and 4.2, side by side")
+    p.add_argument("--distribution", action="store_true", help="5.0's max test accuracy over seeds 0..N-1 "
+                   "(--seeds, default 30), each a full run: mean, sd, lowest, how many at 99.0%% or more")
+    p.add_argument("--final", action="store_true", help="5.1's final test accuracy (the test after its last "
+                   "step) over seeds 0..N-1 (--seeds, default 5): about 10 minutes a seed on 2 cores")
     p.add_argument("--steps", nargs="+", metavar="STEP", help="steps to time (" + " ".join(STEPS) + "); with "
                    "--load or --pair, the steps to load (default " + " ".join(LOAD_STEPS) + ")")
     p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 per step (default 1; 5.0's in the "
@@ -66,7 +76,9 @@ def parse_args(argv=None):
     p.add_argument("--until", type=float, metavar="ACC",
                    help="with --steps: stop each run at its first test at or above ACC (0.9-1), e.g. 0.99")
     p.add_argument("--out", default=RESULTS, help="results file (default benchmarks/results/speed.json)")
-    p.add_argument("--table", action="store_true", help="print the tables from the results file and exit")
+    p.add_argument("--seeds-out", default=SEEDS_RESULTS, help="results file of --distribution and --final "
+                   "(default benchmarks/results/seeds.json)")
+    p.add_argument("--table", action="store_true", help="print the tables from the results files and exit")
     args = p.parse_args(argv)
     loading = args.load or args.pair
     if args.steps is not None:
@@ -91,12 +103,20 @@ def parse_args(argv=None):
         p.error("--until is for --steps runs (the ratios run stops the long steps at 99% itself)")
     if args.ratios and loading:
         p.error("--ratios and --load/--pair are two runs: run them one after the other")
+    spreads = [f for f in ("distribution", "final") if getattr(args, f)]
+    others = [f for f, on in (("--ratios", args.ratios), ("--load/--pair", loading), ("--steps", args.steps),
+                              ("--table", args.table), ("--peer-seeds", args.peer_seeds != 1),
+                              ("--threads", args.threads)) if on]
+    if spreads and (len(spreads) > 1 or others):
+        p.error(f"--{spreads[0]} is a run of its own: leave out " + ", ".join(
+            [f"--{f}" for f in spreads[1:]] + others))
     if args.isa:
         _, flags = machine.cpuinfo()
         needs = {"avx2": "avx2", "avx512": "avx512f"}[args.isa]
         if needs not in flags:
             p.error(f"--isa {args.isa}: this CPU has no {needs} ({machine.vector_class(flags)} at most)")
-    args.mode = "table" if args.table else "load" if loading else "steps" if args.steps else "ratios"
+    args.mode = ("table" if args.table else "load" if loading else "steps" if args.steps else
+                 spreads[0] if spreads else "ratios")
     return args
 
 
@@ -244,6 +264,28 @@ def load_run(args, record, results, env):
     print(load_table(results["load"]))
 
 
+def load_seeds(path):
+    return json.load(open(path)) if os.path.exists(path) else {}
+
+
+def spread_run(args, record, env):
+    """--distribution / --final: one step's full runs, seed after seed, and the spread of its accuracy."""
+    entries = load_seeds(args.seeds_out)
+    seeds = list(range(args.seeds or seedruns.PLANS[args.mode][1]))
+    try:
+        entry = seedruns.seeds_run(args.mode, seeds, entries, lambda: save(entries, args.seeds_out), record,
+                                   condition(args), key, env=env, runner=seed_runner)
+    except ValueError as e:
+        raise SystemExit(f"speed: {e}")
+    print("\n" + machine.line(record, during(entry["runs"])))
+    print(seedruns.report(entry))
+
+
+def seed_runner(step, seed, env=None):
+    """One full run for --distribution / --final (tests replace it)."""
+    return seedruns.run_seed(step, seed, env=env)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -254,6 +296,8 @@ def main(argv=None):
         print(load_table(results["load"]))
         print()
         print(ratios_table(results["ratio_runs"]))
+        print()
+        print(seedruns.table(load_seeds(args.seeds_out)))
         return results
     env = machine.isa_env(args.isa)
     record = machine.describe(args.isa)
@@ -263,6 +307,8 @@ def main(argv=None):
         ratios_run(args, record, results, env, argv)
     elif args.mode == "load":
         load_run(args, record, results, env)
+    elif args.mode in seedruns.PLANS:
+        spread_run(args, record, env)
     else:
         steps = [(step, list(range(args.seeds or 1)), args.until) for step in args.steps]
         _, seen = timed_runs(args, steps, record, results, env)

@@ -24,14 +24,14 @@ BEST = "mnist_5.1_best_augmentation.py"
 
 
 @pytest.mark.slow
-def test_fast_step_reaches_98_5_in_its_normal_run():
-    # The gate is 98.5%, robust to another CPU's rounding; 99% over 5 seeds is the benchmark's figure.
+def test_fast_step_reaches_99_in_its_normal_run():
+    # Seed 0 gave 99.17% (AVX2); over 30 seeds the lowest was 99.00% (python3 benchmarks/speed.py --distribution)
     r = run_script(FAST, "--text")
     assert r.returncode == 0, r.stderr[-3000:]
     run = course.parse_run(r.stdout)
-    assert [i for i, _, _ in run["test"]] == [110, 220, 330]  # few tests, late: and still a curve for the panels
-    assert max(a for _, a, _ in run["test"]) >= 0.985, r.stdout[-1500:]
-    assert run["trained"][0] == 330                           # 330 iterations, the last one tested after its update
+    assert [i for i, _, _ in run["test"]] == [83, 166, 250]   # few tests, late: and still a curve for the panels
+    assert run["max"] >= 0.99 and run["max"] == run["test"][-1][1], r.stdout[-1500:]   # the last test is the best
+    assert run["trained"][0] == 250                           # 250 iterations, the last one tested after its update
     cores = len(os.sched_getaffinity(0))                                 # one tower per core (at most 4)
     towers, per_op = min(cores, 4), max(1, cores // min(cores, 4))
     assert f"{per_op} thread{'s' * (per_op > 1)} per op, {towers} between ops" in r.stdout, r.stdout[:500]
