@@ -181,7 +181,8 @@ class MnistDataVis:
                 one_test_at_start=True, more_tests_at_start=False, save_movie=False):
         """Calls compute_step(i, update_test_data, update_train_data) for i = 0 .. iterations-1, the last one
         tested, in text mode or behind the window; then writes the movie and the PNG if asked. A script passes
-        `flags.iterations or` its own number, so that --iterations N is N calls, in sight in the script. Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
+        `flags.iterations or` its own number, so that --iterations N is N calls, in sight in the script.
+        Ctrl-C, SIGTERM or closing the window end it cleanly, with the summary."""
         startup.mark("session")
         f = self.flags
         count = iterations
