@@ -24,7 +24,8 @@ tf.set_random_seed(flags.seed)
 #   ∶∶∶∶∶∶∶                                                        Y2 [batch, 7, 7, 64]
 #     @ @ @ @ @ @       -- conv. layer 3x3x64=>128, max-pool +BN      W3 [3, 3, 64, 128]     B3 [128]
 #     @ @ @ @ @ @       -- conv. layer 3x3x128=>128 +BN               W3b [3, 3, 128, 128]   B3b [128]
-#     ∶∶∶∶∶                                                        Y3 [batch, 3, 3, 128] => reshaped to YY [batch, 3*3*128]
+#     ∶∶∶∶∶                                                        Y3 [batch, 3, 3, 128]
+#                                                                  => reshaped to YY [batch, 3*3*128]
 #       \x/x\x/         -- fully connected layer (softmax)          W4 [3*3*128, 10]       B4 [10]
 #        · · ·                                                     Y [batch, 10]
 

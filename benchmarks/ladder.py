@@ -87,7 +87,8 @@ def table(rows):
         lines.append(f"| {r['script']} | {reports} | {r['max_accuracy']:.2%} ({r['max_at']:,}) | "
                      f"{'-' if r['first_99'] is None else format(r['first_99'], ',')} | {r['training_s']:.0f} | "
                      f"{r['s_per_100']:.2f} ({'-' if original is None else format(original, '.2f')}) | "
-                     f"{memory(r)} | {r['startup_s']:.1f} | {r['load_before']:.1f} |" + (f" {where} |" if several else ""))
+                     f"{memory(r)} | {r['startup_s']:.1f} | {r['load_before']:.1f} |"
+                     + (f" {where} |" if several else ""))
     return "\n".join(lines)
 
 

@@ -38,7 +38,8 @@ def spread(values, level=LEVEL):
 
 def summary_line(step, figure, s):
     return (f"{step} {figure} over {s['runs']} seeds: mean {s['mean']:.2%}, sd {s['sd']:.2%}, lowest {s['min']:.2%}, "
-            f"median {s['median']:.2%}, best {s['max']:.2%}; {s['at_level']} of {s['runs']} at {s['level']:.1%} or more")
+            f"median {s['median']:.2%}, best {s['max']:.2%}; "
+            f"{s['at_level']} of {s['runs']} at {s['level']:.1%} or more")
 
 
 def run_seed(step, seed, env=None):
@@ -49,8 +50,9 @@ def run_seed(step, seed, env=None):
 
 def seed_line(step, figure, r):
     final = "" if r.get("stated_final") is None else f", final {r['stated_final']:.2%}"
-    return (f"{step} seed {r['seed']}: {figure} {r[PLAN_KEYS[figure]]:.2%} (max of its tests {r['max_accuracy']:.2%} at "
-            f"{r['max_at']:,}, last test {r['final_accuracy']:.2%}{final}), {r['training_s']:.1f} s training, "
+    return (f"{step} seed {r['seed']}: {figure} {r[PLAN_KEYS[figure]]:.2%} "
+            f"(max of its tests {r['max_accuracy']:.2%} at {r['max_at']:,}, "
+            f"last test {r['final_accuracy']:.2%}{final}), {r['training_s']:.1f} s training, "
             f"{r['wall_s']:.1f} s in all, {r['cpu_s']:.0f} s CPU, load {r['load_before']:.2f} before, "
             f"{r['load_after']:.2f} after")
 
@@ -93,8 +95,8 @@ def table(entries):
         e = entries[k]
         s, t = e["spread"], e["training_s"]
         loads = [r["load_before"] for r in e["runs"]]
-        lines.append(f"| {e['script']} | {e['figure']} | {s['runs']} | {s['mean']:.2%} | {s['sd']:.3%} | {s['min']:.2%} "
-                     f"| {s['median']:.2%} | {s['max']:.2%} | {s['at_level']}/{s['runs']} | {t['median']:.1f} "
-                     f"({t['min']:.1f}-{t['max']:.1f}) | {min(loads):.1f}-{max(loads):.1f} | "
+        lines.append(f"| {e['script']} | {e['figure']} | {s['runs']} | {s['mean']:.2%} | {s['sd']:.3%} "
+                     f"| {s['min']:.2%} | {s['median']:.2%} | {s['max']:.2%} | {s['at_level']}/{s['runs']} "
+                     f"| {t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f}) | {min(loads):.1f}-{max(loads):.1f} | "
                      f"{machine.short(e.get('machine') or {})} |")
     return "\n".join(lines)

@@ -175,7 +175,8 @@ def report(step, seed, cond, r):
     t = r["times"]
     steal = "-" if r["steal"] is None else format(r["steal"], ".1%")
     print(f"{step} seed {seed} ({cond}): max {r['max_accuracy']:.2%}, to 98/99/99.5%: {t['0.98']} / {t['0.99']} / "
-          f"{t['0.995']} s, from Enter to 99%: {(r.get('wall_times') or {}).get('0.99')} s, {r['training_s']:.1f} s training ({r['s_per_100']:.2f} s/100 it), start-up "
+          f"{t['0.995']} s, from Enter to 99%: {(r.get('wall_times') or {}).get('0.99')} s, "
+          f"{r['training_s']:.1f} s training ({r['s_per_100']:.2f} s/100 it), start-up "
           f"{r['startup_s']:.1f} s, load {r['load_before']:.2f} before, {r['runnable']} runnable during, "
           f"stolen {steal}", flush=True)
 
@@ -254,7 +255,8 @@ def load_run(args, record, results, env):
                      "slowdown": stats.slowdown([r["training_s"] for r in alone],
                                                 [[r["training_s"] for r in rs] for rs in loaded[mode]]),
                      "fair": stats.fair_share(cores, extra, busy), "overlap": windows if mode == "pair" else None,
-                     "load_before": [r["load_before"] for r in alone] + [r["load_before"] for rs in loaded[mode] for r in rs],
+                     "load_before": [r["load_before"] for r in alone]
+                                    + [r["load_before"] for rs in loaded[mode] for r in rs],
                      "runnable": [r["runnable"] for rs in loaded[mode] for r in rs], "machine": record,
                      "isa": args.isa, "threads": args.threads}
             results["load"][key(step, entry["condition"], record)] = entry

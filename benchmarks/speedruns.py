@@ -86,7 +86,8 @@ class Child:
         levels = time_to_levels(self.tests, self.arrivals, self.trained_at, row["training_s"])
         trained = course.parse_run("".join(self.lines))["trained"]
         enter = wall_to_levels(self.tests, self.arrivals, self.start)
-        row.update(seed=self.seed, stopped_at_level=self.until, trained_iterations=trained[0], times={f"{k:g}": v for k, v in levels.items()},
+        row.update(seed=self.seed, stopped_at_level=self.until, trained_iterations=trained[0],
+                   times={f"{k:g}": v for k, v in levels.items()},
                    wall_times={f"{k:g}": v for k, v in enter.items()},
                    window=(round(self.trained_at - row["training_s"], 2), round(self.trained_at, 2)),
                    load_after=round(os.getloadavg()[0], 2), runnable=runnable)
@@ -126,7 +127,8 @@ def run_pair(step, seed, threads=None, iterations=None, env=None):
     try:
         companion.training.wait(900)
         row = run(step, seed, threads, iterations=iterations, env=env)
-        companion_end = time.perf_counter() if companion.proc.poll() is None else row["window"][0]  # ended early: unsound
+        companion_end = (time.perf_counter() if companion.proc.poll() is None
+                         else row["window"][0])  # ended early: unsound
     finally:
         companion.stop()
     beside = (companion.training_from or companion_end, companion_end)

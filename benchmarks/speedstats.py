@@ -155,12 +155,14 @@ def against_previous(found, record, history):
     if not same:
         other = history[-1]["machine"] if history else None
         note = ("no previous ratios run in the results file" if not other else
-                f"no previous ratios run on this machine (the file's last is from {machine.short(other)}): not compared")
+                f"no previous ratios run on this machine (the file's last is from {machine.short(other)}): "
+                "not compared")
         return {"previous": None, "note": note, "changes": {}}
     before = same[-1]
     changes = {k: round(v / before["ratios"][k], 3) for k, v in found.items()
                if isinstance(v, (int, float)) and isinstance(before["ratios"].get(k), (int, float))
                and before["ratios"][k]}
-    text = ", ".join(f"{k} {before['ratios'][k]} -> {found[k]} (x{c:g})" for k, c in changes.items()) or "nothing comparable"
+    text = (", ".join(f"{k} {before['ratios'][k]} -> {found[k]} (x{c:g})" for k, c in changes.items())
+            or "nothing comparable")
     return {"previous": before.get("date"), "note": f"against the ratios run of {before.get('date')} on the same "
                                                    f"machine: {text}", "changes": changes}

@@ -43,8 +43,9 @@ def table(rows):
 
 
 def load_table(entries):
-    lines = ["| step | iterations | condition | seeds | training s alone | training s loaded | slowdown, median (min-max) "
-             "| fair share | within it | load before | machine |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| step | iterations | condition | seeds | training s alone | training s loaded "
+             "| slowdown, median (min-max) | fair share | within it | load before | machine |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key in sorted(entries):
         e = entries[key]
         s = e["slowdown"]
@@ -63,8 +64,9 @@ def load_table(entries):
 def ratios_table(runs):
     """One line per ratios run, newest last; the day only (the results file keeps the time)."""
     lines = [f"| date | machine | {PEER} / {FAST} | " + " | ".join(f"{s} / {FAST}" for s in COURSE)
-             + f" | best course step / {FAST} | {FAST} to 99%, median (min-max) | {FAST} from Enter to 99% | {PEER} from "
-               f"Enter to 99% | {PEER} / {FAST} from Enter | {FAST} max accuracy, median (min) | load before |",
+             + f" | best course step / {FAST} | {FAST} to 99%, median (min-max) | {FAST} from Enter to 99% "
+               f"| {PEER} from Enter to 99% | {PEER} / {FAST} from Enter "
+               f"| {FAST} max accuracy, median (min) | load before |",
              "|---|---|---|" + "---|" * len(COURSE) + "---|---|---|---|---|---|---|"]
     for run in runs:
         r, rows = run["ratios"], run["rows"]
@@ -77,7 +79,8 @@ def ratios_table(runs):
                      + " | ".join(fx(r.get(f"{s}_over_{FAST}")) for s in COURSE)
                      + f" | {fx(r.get(f'best_course_over_{FAST}'))} ({r.get('best_course_step') or '-'}) | "
                        f"{fmt_time(fast['time_to']['0.99']) if fast else '-'} | "
-                       f"{enter(fast)} | {enter(rows.get(PEER) or {})} | {fx(r.get(f'{PEER}_over_{FAST}_from_enter'))} | "
+                       f"{enter(fast)} | {enter(rows.get(PEER) or {})} | "
+                       f"{fx(r.get(f'{PEER}_over_{FAST}_from_enter'))} | "
                        f"{'-' if acc.get('median') is None else format(acc['median'], '.2%')} "
                        f"({'-' if acc.get('min') is None else format(acc['min'], '.2%')}) | "
                        f"{load} |")

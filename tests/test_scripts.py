@@ -79,7 +79,8 @@ def test_help_and_a_bad_flag_answer_before_tensorflow_loads(script):
                           (["--save-png", "/nowhere/x.png"], "the folder /nowhere does not exist"),
                           (["--threads", "10000"], "10000 threads on")):
         r = run_script(script, *args, env={"PYTHONPROFILEIMPORTTIME": "1"})
-        assert r.returncode == 2 and message in r.stderr and "tensorflow" not in imported(r.stderr), (args, r.stderr[-500:])
+        assert (r.returncode == 2 and message in r.stderr
+                and "tensorflow" not in imported(r.stderr)), (args, r.stderr[-500:])
 
 
 def test_a_logdir_tensorflow_cannot_name_is_refused_before_anything_is_made(tmp_path):
@@ -269,8 +270,9 @@ class Window:
 
     def box(self):
         """(left, top, right, bottom) of the window on the screen."""
-        g = dict(line.split("=") for line in subprocess.run(["xdotool", "getwindowgeometry", "--shell", self.id],
-                                                            env=self.env, capture_output=True, text=True).stdout.split())
+        shell = subprocess.run(["xdotool", "getwindowgeometry", "--shell", self.id],
+                               env=self.env, capture_output=True, text=True).stdout
+        g = dict(line.split("=") for line in shell.split())
         x, y, w, h = (int(g[k]) for k in ("X", "Y", "WIDTH", "HEIGHT"))
         return x, y, x + w, y + h
 

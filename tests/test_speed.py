@@ -156,8 +156,9 @@ def test_verdicts_hold_the_issue_targets():
     assert [ok for ok, _ in stats.verdicts(low, stats.ratios(low))][2:] == [False, False]   # a seed under 99.0%
     assert [ok for ok, _ in stats.verdicts({}, {})] == [None, None, None, None]    # not measured: not "met"
     five = fake_rows(fast=[(s, 3.0, 0.991) for s in range(5)])
-    assert stats.verdicts(five, stats.ratios(five))[2] == (True, "5.0's max accuracy: median 99.10%, lowest seed "
-                                                           "99.10% over 5 seeds (targets: median of 5 seeds >= 99.0%, every seed >= 98.9%)")
+    assert stats.verdicts(five, stats.ratios(five))[2] == (
+        True, "5.0's max accuracy: median 99.10%, lowest seed 99.10% over 5 seeds "
+              "(targets: median of 5 seeds >= 99.0%, every seed >= 98.9%)")
     assert stats.verdicts(five, stats.ratios(five))[3] == (
         True, "5.0 from Enter to 99% (the whole command): median 5.5 s over 5 seeds, lowest seed's max accuracy "
               "99.10%; the Keras peer's 152.5 s, 27.7x (targets: at most 6 s, median of 5 seeds, every seed >= 99.0%)")
@@ -187,9 +188,10 @@ def test_slowdown_against_the_fair_share():
     assert stats.overlap((10.0, 20.0), (21.0, 30.0)) == 0.0 and stats.overlap((3.0, 3.0), (0, 9)) is None
 
 
-RECORD = {"cpu": "AMD EPYC", "identity": {"family": 25, "model": 17, "mhz": 2596, "threads_per_core": 1}, "vector": "AVX-512", "extensions": ["avx", "avx2", "avx512f", "avx512vl", "fma"],
-          "onednn": {"isa": "Intel AVX-512 with Intel DL Boost and bfloat16 support", "conv": "brg_conv_fwd:avx512_core",
-                     "enabled": True, "max_isa": None},
+RECORD = {"cpu": "AMD EPYC", "identity": {"family": 25, "model": 17, "mhz": 2596, "threads_per_core": 1},
+          "vector": "AVX-512", "extensions": ["avx", "avx2", "avx512f", "avx512vl", "fma"],
+          "onednn": {"isa": "Intel AVX-512 with Intel DL Boost and bfloat16 support",
+                     "conv": "brg_conv_fwd:avx512_core", "enabled": True, "max_isa": None},
           "cores_usable": 2, "cores": 2, "load_before": [1.25, 1.0, 0.9], "python": "3.11.7", "tensorflow": "2.21.0",
           "keras": "3.15.1", "numpy": "2.4.6", "date": "2026-12-04 10:00"}
 EMULATED = dict(RECORD, onednn={"isa": "Intel AVX2", "conv": "brg_conv_fwd:avx2", "enabled": True, "max_isa": "AVX2"})
@@ -197,8 +199,8 @@ EMULATED = dict(RECORD, onednn={"isa": "Intel AVX2", "conv": "brg_conv_fwd:avx2"
 
 def test_machine_line_round_trip_and_what_counts_as_the_same_machine():
     line = machine.line(RECORD, {"load_after": 2.5, "runnable": 3, "steal": 0.012})
-    assert line.startswith("machine: AMD EPYC (family 25 model 17) | AVX-512 (avx512f avx512vl) | oneDNN: Intel AVX-512 "
-                           "with Intel DL")
+    assert line.startswith("machine: AMD EPYC (family 25 model 17) | AVX-512 (avx512f avx512vl) "
+                           "| oneDNN: Intel AVX-512 with Intel DL")
     assert "| 2 of 2 cores, 1 thread per core | load 1.25 before, 2.50 after, 3 runnable during, 1.2% stolen by" in line
     parsed = machine.parse("some output\n" + line + "\nmore")
     assert parsed == {"cpu": "AMD EPYC (family 25 model 17)", "vector": "AVX-512", "kernels": machine.kernels(RECORD),
@@ -222,12 +224,14 @@ def test_machine_line_round_trip_and_what_counts_as_the_same_machine():
 
 def test_machine_reads_cpuinfo_and_onednn_verbose(tmp_path):
     info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\ncpu family\t: 23\nmodel\t\t: 49\nmodel name\t: AMD EPYC 7B12\ncpu MHz\t\t: 2249.998\n"
+    info.write_text("processor\t: 0\ncpu family\t: 23\nmodel\t\t: 49\n"
+                    "model name\t: AMD EPYC 7B12\ncpu MHz\t\t: 2249.998\n"
                     "siblings\t: 2\ncpu cores\t: 1\nflags\t\t: fpu sse2 avx avx2 fma\n\n"
                     "processor\t: 1\nmodel name\t: AMD EPYC 7B12\nflags\t\t: fpu\n")
     model, flags = machine.cpuinfo(str(info))
     assert machine.identity(str(info)) == {"family": 23, "model": 49, "mhz": 2250, "threads_per_core": 2}
-    assert machine.identity(str(tmp_path / "none")) == {"family": None, "model": None, "mhz": None, "threads_per_core": None}
+    assert machine.identity(str(tmp_path / "none")) == {"family": None, "model": None, "mhz": None,
+                                                        "threads_per_core": None}
     assert model == "AMD EPYC 7B12" and {"avx2", "fma"} <= flags and machine.vector_class(flags) == "AVX2"
     assert machine.vector_class({"avx512f", "avx2"}) == "AVX-512" and machine.vector_class({"sse2"}) == "none"
     verbose = ("onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)\nonednn_verbose,v1,info,cpu,isa:Intel AVX2\n"
@@ -257,7 +261,8 @@ def test_tables_name_the_machine_and_a_slowdown_over_the_share():
     rows = {f"{s} [no added load]": dict(r, condition="no added load", machine=RECORD) for s, r in fake_rows().items()}
     text = speed.table(rows)
     assert ("| mnist_5.0_x.py | no added load | 3 | 2.0 s (1.0-3.0) | 3.0 s (2.0-4.0) | not reached (0/3) | 99.10% "
-            "(99.00%-99.20%) | 1.00 | 5.0 | 0.5/0.5/0.5 | 0.0%-0.0% | AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores |") in text
+            "(99.00%-99.20%) | 1.00 | 5.0 | 0.5/0.5/0.5 | 0.0%-0.0% "
+            "| AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores |") in text
     entry = lambda loaded, overlap=None: {  # noqa: E731
         "step": "3.1", "script": "mnist_3.1_x.py", "condition": "two at once", "iterations": 1001, "seeds": [0],
         "alone_s": [10.0], "loaded_s": [loaded], "slowdown": stats.slowdown([10.0], [loaded]), "fair": 2.0,
@@ -267,11 +272,14 @@ def test_tables_name_the_machine_and_a_slowdown_over_the_share():
     assert "| 2x | yes | 1.0 | AMD EPYC (family 25 model 17), AVX-512 emulating AVX2 (oneDNN avx2), 2 cores |" in loads
     assert "| 2.50x (2.50-2.50) | 2x | NO: 25% over |" in loads
     run = {"date": "d1", "machine": RECORD, "ratios": stats.ratios(fake_rows()), "rows": fake_rows()}
-    assert ("| d1 | AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores | 50x | 11x | 30x | 11x (3.1) | 3.0 s (2.0-4.0) "
-            "| 5.5 s (4.5-6.5) | 152.5 s (152.5-152.5) | 27.7x | 99.10% (99.00%) | 0.5-0.5 |") in speed.ratios_table([run])
-    before = {"date": "d0", "machine": RECORD, "ratios": {}, "rows": {"5.0": {k: v for k, v in fake_rows()["5.0"].items()
-                                                                           if k != "enter_to"}}}
-    assert "| 3.0 s (2.0-4.0) | - | - | - | 99.10%" in speed.ratios_table([before])   # from before the whole wait was kept
+    table = speed.ratios_table([run])
+    assert ("| d1 | AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores | 50x | 11x | 30x | 11x (3.1) "
+            "| 3.0 s (2.0-4.0) | 5.5 s (4.5-6.5) | 152.5 s (152.5-152.5) | 27.7x | 99.10% (99.00%) "
+            "| 0.5-0.5 |") in table
+    # from before the whole wait was kept
+    fast = {k: v for k, v in fake_rows()["5.0"].items() if k != "enter_to"}
+    before = {"date": "d0", "machine": RECORD, "ratios": {}, "rows": {"5.0": fast}}
+    assert "| 3.0 s (2.0-4.0) | - | - | - | 99.10%" in speed.ratios_table([before])
 
 
 def test_a_results_file_of_the_old_keys_keeps_each_row_under_its_own_machine(tmp_path):
@@ -317,7 +325,8 @@ def test_the_ratios_run_interleaves_prints_and_keeps_history(no_processes, tmp_p
     assert "| 25x | 11x | 26.7x | 11x (3.1) | 3.0 s (2.8-3.2) |" in printed     # 75/3.0, 33/3.0, 80/3.0
     assert "| 5.5 s (5.3-5.7) | 77.5 s (77.5-77.5) | 14.1x |" in printed      # from Enter: 2.5 s more each
     assert "met: 5.0 from Enter to 99% (the whole command): median 5.5 s" in printed
-    assert "met: 5.0 against the Keras peer: 25.0x" in printed and "no previous ratios run in the results file" in printed
+    assert "met: 5.0 against the Keras peer: 25.0x" in printed
+    assert "no previous ratios run in the results file" in printed
     saved = json.load(open(out))
     assert saved["ratio_runs"][-1]["machine"] == RECORD and saved["ratio_runs"][-1]["ratios"]["keras_over_5.0"] == 25.0
     assert saved["rows"][speed.key("keras", "no added load, until 0.99", RECORD)]["machine"] == RECORD
@@ -345,12 +354,14 @@ def test_the_load_run_holds_each_step_against_itself_alone(no_processes, tmp_pat
     monkeypatch.setattr(speed, "BusyLoop", lambda n: contextlib.nullcontext())
     out = str(tmp_path / "speed.json")
     speed.main(["--out", out, "--pair", "--steps", "3.1", "4.2"])
-    assert [c[:2] + c[3:4] for c in no_processes] == [("3.1", 0, 1001), ("3.1", 0, 1001), ("4.2", 0, 201), ("4.2", 0, 201)]
+    assert [c[:2] + c[3:4] for c in no_processes] == [("3.1", 0, 1001), ("3.1", 0, 1001),
+                                                      ("4.2", 0, 201), ("4.2", 0, 201)]
     entry = json.load(open(out))["load"][speed.key("3.1", "two at once", RECORD)]
     assert entry["slowdown"]["median"] == 0.576 and entry["fair"] == 2.0 and entry["overlap"] == [1.0]   # 19 / 33 s
     assert entry["iterations"] == 1001 and entry["machine"] == RECORD
     assert "| mnist_3.1_x.py | 1,001 | two at once (trainings overlapped 100%-100%) |" in capsys.readouterr().out
-    speed.main(["--out", out, "--pair", "--steps", "3.1", "--threads", "1"])    # one thread beside one: no slowdown is fair
+    # one thread beside one: no slowdown is fair
+    speed.main(["--out", out, "--pair", "--steps", "3.1", "--threads", "1"])
     assert json.load(open(out))["load"][speed.key("3.1", "two at once, --threads 1", RECORD)]["fair"] == 1.0
 
 
@@ -410,7 +421,8 @@ def test_machine_command_line():
     assert r.returncode == 0 and "--isa" in r.stdout
     r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "speed.py"), "--help"],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and all(f in r.stdout for f in ("--ratios", "--pair", "--isa", "--peer-seeds", "--iterations"))
+    assert r.returncode == 0 and all(f in r.stdout
+                                     for f in ("--ratios", "--pair", "--isa", "--peer-seeds", "--iterations"))
 
 
 # -- threads ---------------------------------------------------------------------------------------------------
