@@ -180,9 +180,9 @@ EXERCISES = {
              "(tf.nn.fused_batch_norm, offset only) and ReLU, on digits cropped to their middle 24x24 "
              "(24 -> 12 -> 6 -> 3); a dense layer of 128 (batch norm, ReLU), then the softmax layer [128, 10]; "
              "He initialisation; one copy of the network per core (tensorflowvisu.towers); batches of 128; SGD "
-             "with Nesterov momentum 0.9 on a one-cycle learning rate (up to 0.6 over the first 30% of the run, down to 0 at its end); label "
-             "smoothing and weight decay 5e-4; 250 iterations, tested three times. A rewrite more than an "
-             "edit: keep step 5.0's script beside you (python3 course.py 5.0).",
+             "with Nesterov momentum 0.9 on a one-cycle learning rate (up to 0.6 over the first 30% of the run, "
+             "down to 0 at its end); label smoothing and weight decay 5e-4; 250 iterations, tested three times. "
+             "A rewrite more than an edit: keep step 5.0's script beside you (python3 course.py 5.0).",
         marks=[
             ("import math", "the one-cycle schedule is linear: no math; numpy instead, for the test in slices "
                             "(import numpy as np, after mnistdata)"),
