@@ -42,6 +42,7 @@ ROOT = os.path.dirname(HERE)
 sys.path[:0] = [HERE, ROOT]
 import course  # noqa: E402  (the steps, the printed lines' patterns)
 import machine  # noqa: E402  (the machine line)
+import xvfb  # noqa: E402  (a display of its own)
 
 RESULTS = os.path.join(HERE, "results", "startup.json")
 MODES = ("text", "window")
@@ -155,26 +156,6 @@ def table(rows):
 
 
 # -- the runs ----------------------------------------------------------------------------------------------
-class Xvfb:
-    """An X display of the benchmark's own (the first free number, from Xvfb's -displayfd)."""
-
-    def __enter__(self):
-        read, write = os.pipe()
-        self.proc = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1600x900x24", "-nolisten",
-                                      "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(write)
-        with os.fdopen(read) as f:
-            number = f.readline().strip()
-        if not number:
-            raise SystemExit("startup: Xvfb did not start (try `Xvfb :99` by hand to see why)")
-        self.display = ":" + number
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.terminate()
-        self.proc.wait()
-
-
 def run_once(root, step, mode, env, display=None):
     """One process of `step` in `root`: {part: seconds} (parts()), or SystemExit with its error output. A tree
     from before the start-up log is ended at its first training line (its total alone)."""
@@ -266,7 +247,10 @@ def main(argv=None):
             extra = dict(e.split("=", 1) for e in args.base_env)
             name = f"base ({args.base_commit[:7]}" + "".join(f", {e}" for e in args.base_env) + ")"
             trees.insert(0, (name, stack.enter_context(worktree(args.base_commit)), extra))
-        display = stack.enter_context(Xvfb()).display if "window" in args.modes else None
+        try:
+            display = stack.enter_context(xvfb.display("1600x900x24")) if "window" in args.modes else None
+        except xvfb.XvfbError as e:
+            raise SystemExit(f"startup: {e}") from None
         cache = stack.enter_context(tempfile.TemporaryDirectory(prefix="startup-cache-"))
 
         def env():

@@ -19,6 +19,7 @@ iteration on screen within 0.5 s, window/text <= 1.10; beside two busy loops >= 
 a key drawn within 0.1 s. Without $DISPLAY the script starts its own Xvfb. Results in benchmarks/results/.
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -34,6 +35,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ladder  # (script names)
 import course  # (the steps and the patterns of their lines)
 import machine  # (the machine line, printed first and stored with the result)
+import xvfb  # (a display of its own)
 
 MODES = ("text", "window", "png", "movie", "web", "keys", "inside")     # inside: a window with --view inside
 STEPS = {"1.0": 2000, "2.2": 1000, "3.1": 600, "5.0": None}     # None: the step's own length (5.0: 330)
@@ -41,23 +43,17 @@ KEYS = ["3", "0", "7", "0", "9", "0", "8", "Escape", "6", "0"]      # each a lay
 FIGURE = re.compile(r"^(\d+): ")                                     # a line of the step's figures
 
 
-def start_xvfb():
+def own_display(stack):
+    """$DISPLAY, or a display of the benchmark's own that ends with `stack`."""
     if os.environ.get("DISPLAY"):
-        return None, os.environ["DISPLAY"]
-    if not shutil.which("Xvfb") or not shutil.which("xdotool"):
-        raise SystemExit("visu_overhead: no $DISPLAY and no Xvfb/xdotool to make one (apt install xvfb xdotool)")
-    # -dpi 96, a desktop's: at Xvfb's own (~92 here) matplotlib scales the window to 0.96 at first, then back;
-    # the first free display number, from Xvfb itself (-displayfd: no collision with another run's)
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24", "-dpi", "96",
-                               "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        number = f.readline().strip()
-    if not number:
-        raise SystemExit("visu_overhead: Xvfb did not start (try `Xvfb :99` by hand to see why)")
-    return server, ":" + number
+        return os.environ["DISPLAY"]
+    if not shutil.which("xdotool"):
+        raise SystemExit("visu_overhead: no $DISPLAY and no xdotool to drive a window in one (apt install xvfb "
+                         "xdotool)")
+    try:
+        return stack.enter_context(xvfb.display())
+    except xvfb.XvfbError as e:
+        raise SystemExit(f"visu_overhead: no $DISPLAY, and {e}") from None
 
 
 class Run:
@@ -259,11 +255,12 @@ def main(argv=None):
     previous = json.load(open(out)) if os.path.exists(out) else None
     steps = args.step or list(STEPS)
     gui = set(args.modes) & {"window", "keys", "inside"}
-    server, display = start_xvfb() if gui else (None, os.environ.get("DISPLAY", ""))
+    stack = contextlib.ExitStack()
+    display = own_display(stack) if gui else os.environ.get("DISPLAY", "")
     busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     results = {}
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with stack, tempfile.TemporaryDirectory() as folder:
             for step in steps:
                 iterations = args.iterations or STEPS.get(step)
                 runs = {m: [] for m in args.modes}
@@ -291,8 +288,6 @@ def main(argv=None):
     finally:
         for b in busy:
             b.kill()
-        if server:
-            server.terminate()
     print(against_previous(results, record, previous))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".part", "w") as f:

@@ -14,6 +14,7 @@ import pytest
 from conftest import ROOT, SCRIPTS, run_script
 
 import course  # (the patterns of the printed lines)
+import xvfb as xvfb_server  # benchmarks/xvfb.py
 
 
 def test_there_are_the_course_steps_in_order():
@@ -216,20 +217,8 @@ def test_no_window_with_the_agg_backend_names_it(tmp_path):
 def xvfb():
     if not shutil.which("Xvfb") or not shutil.which("xdotool"):
         pytest.skip("Xvfb and xdotool are needed (.ci/run installs them)")
-    # the first free display number, from Xvfb itself (-displayfd): a number chosen here could be another
-    # run's, whose end would take our windows with it. A desktop's 96 dpi: at Xvfb's own, Tk scales the figure
-    # a few seconds in (a new size: every panel redrawn)
-    read, write = os.pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1400x900x24", "-dpi", "96",
-                               "-nolisten", "tcp"], pass_fds=(write,), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as f:
-        display = ":" + f.readline().strip()
-    assert display != ":", "Xvfb did not start"
-    yield display
-    server.terminate()
-    server.wait()
+    with xvfb_server.display() as display:       # benchmarks/xvfb.py: a display of its own, at 96 dpi
+        yield display
 
 
 def wait_for(predicate, timeout=60):
