@@ -2,7 +2,8 @@
 
     python3 benchmarks/ladder.py                      # every step (about 45 minutes on 2 cores)
     python3 benchmarks/ladder.py --steps 1.0 3.1      # some of them
-    python3 benchmarks/ladder.py --readme             # and rewrite the README's table from the results
+    python3 benchmarks/ladder.py --readme             # rewrite the README's table from the results, no run
+    python3 benchmarks/ladder.py --steps 5.0 --readme # run one, then rewrite the table
 
 For each step: the max test accuracy and the iteration where it came, the first iteration at 98% / 99%,
 wall seconds, start-up seconds (TensorFlow's import, the graph, the data: wall minus training) and seconds
@@ -116,16 +117,17 @@ def write_readme(rows, meta):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     order = list(course.steps())
-    p.add_argument("--steps", nargs="+", default=order, choices=order, metavar="STEP",
-                   help="steps to run (default: all): " + " ".join(order))
+    p.add_argument("--steps", nargs="+", choices=order, metavar="STEP",
+                   help="steps to run (default: all, or none with --readme alone): " + " ".join(order))
     p.add_argument("--iterations", type=int, help="override every step's iteration count (a quick check)")
-    p.add_argument("--readme", action="store_true", help="rewrite the README's table from the results file")
+    p.add_argument("--readme", action="store_true",
+                   help="rewrite the README's table from the results file (after the --steps given, if any)")
     p.add_argument("--out", default=RESULTS, help="results file (default: benchmarks/results/ladder.json)")
     args = p.parse_args(argv)
     previous = json.load(open(args.out)) if os.path.exists(args.out) else {"steps": {}}
     meta = machine.describe()
     print(machine.line(meta), flush=True)
-    for step in args.steps:
+    for step in args.steps or ([] if args.readme else order):
         row = run_step(step, args.iterations)
         print(f"{step}: max {row['max_accuracy']:.2%} at {row['max_at']:,}, {row['training_s']:.1f} s training, "
               f"{row['s_per_100']:.2f} s/100 it, start-up {row['startup_s']:.1f} s, peak memory {memory(row)} "

@@ -466,3 +466,14 @@ def test_ladder_and_visu_overhead_print_the_machine_line_first_and_store_it(tmp_
     assert machine.parse(r.stdout.splitlines()[0]) and "previous: no results file before this run" in r.stdout
     saved = json.load(open(out))["machine"]
     assert machine.same(machine.parse(r.stdout.splitlines()[0]), saved) and saved["onednn"]["isa"]
+
+
+def test_ladder_readme_alone_rewrites_the_table_without_running_a_step(tmp_path, monkeypatch):
+    import ladder
+    out = tmp_path / "ladder.json"
+    out.write_text(open(os.path.join(ROOT, "benchmarks", "results", "ladder.json")).read())
+    ran, written = [], []
+    monkeypatch.setattr(ladder, "run_step", lambda step, iterations: ran.append(step))
+    monkeypatch.setattr(ladder, "write_readme", lambda rows, meta: written.append(len(rows)))
+    ladder.main(["--readme", "--out", str(out)])
+    assert ran == [] and written == [len(json.load(open(out))["steps"])]
