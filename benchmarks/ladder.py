@@ -106,8 +106,10 @@ def write_readme(rows, meta):
         raise SystemExit(f"ladder: README.md has no {start} ... {end} markers")
     machines = {machine.short(r.get("machine") or r) for r in rows}
     where = machines.pop() if len(machines) == 1 else "the machines in the last column"
+    days = sorted({(r.get("machine") or meta)["date"][:10] for r in rows})
     body = (f"{start}\n{table(rows)}\n\nMeasured by `python3 benchmarks/ladder.py` on {where}, "
-            f"TensorFlow {meta['tensorflow']}, seed 0, {meta['date'][:10]}. \"load\" is the "
+            f"TensorFlow {meta['tensorflow']}, seed 0, {' to '.join(dict.fromkeys([days[0], days[-1]]))}. "
+            "\"load\" is the "
             "machine's load average when the step started: above 2, other work shared the two cores and the "
             f"seconds are inflated (the accuracies are not: the same seed gives the same figures).\n{end}")
     head, rest = text.split(start, 1)
