@@ -194,7 +194,7 @@ def summarise(runs, step):
             for k in ("new_data_per_s", "updates_shown", "longest_gap_s", "lag_s", "frame_cpu_ms_median",
                       "frames_cpu_share"):
                 values = [x[k] for x in lives if x.get(k) is not None]
-                s[k] = statistics.median(values) if values else None
+                s[k] = round(statistics.median(values), 3) if values else None
         if mode == "keys":
             s["keys"] = [k for r in rs for k in key_latencies(r)]
             s["key_latency_max_s"] = max((k["latency_s"] for k in s["keys"]), default=None)

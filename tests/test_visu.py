@@ -376,6 +376,19 @@ def test_space_pauses_the_training(vis):
     assert calls == [0, 1, 2, 3, 4, 5]
 
 
+def test_a_window_drawing_its_first_picture_holds_the_training_after_its_first_step_uncounted():
+    calls = []
+    loop = runloop.Loop(lambda i, t, u: calls.append(i), lambda i: (False, False), 4)
+    loop.shown.clear()
+    worker = threading.Thread(target=loop.run)
+    worker.start()
+    worker.join(0.6)
+    assert calls == [0] and worker.is_alive()           # the first step's figures are there to be drawn
+    loop.shown.set()
+    worker.join(5)
+    assert calls == [0, 1, 2, 3] and loop.held_s >= 0.5 and loop.seconds < 0.3
+
+
 def test_ctrl_s_saves_a_png_and_says_where(vis, tmp_path, monkeypatch, capsys):
     fill(vis)
     monkeypatch.chdir(tmp_path)

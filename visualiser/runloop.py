@@ -113,6 +113,11 @@ class Loop:
         self.stopped_at = None            # the iteration a stop or an interrupt ended the run at
         self.completed = 0                # iterations run to their end
         self.seconds = 0.0
+        # cleared by a window while it draws its first picture (its start-up): the loop waits after its first
+        # step, whose figures that picture shows, and the wait is not counted in the training's seconds
+        self.shown = threading.Event()
+        self.shown.set()
+        self.held_s = 0.0
 
     def run(self):
         start = time.perf_counter()
@@ -122,6 +127,11 @@ class Loop:
                 while not self.running.wait(0.1):       # paused: the GUI's SPACE clears `running`
                     if self.stop.is_set():
                         break
+                if i == 1 and not self.shown.is_set():
+                    held = time.perf_counter()
+                    while not self.shown.wait(0.05) and not self.stop.is_set():
+                        pass
+                    self.held_s = time.perf_counter() - held
                 if self.stop.is_set():
                     self.stopped_at = i
                     break
@@ -133,7 +143,7 @@ class Loop:
         except BaseException as e:   # the GUI thread re-raises it once the window is gone
             self.error = e
         finally:
-            self.seconds = time.perf_counter() - start
+            self.seconds = time.perf_counter() - start - self.held_s
             self.done.set()
 
     def interrupted(self, e, i=None):
@@ -143,6 +153,7 @@ class Loop:
             print(f"\ninterrupted ({str(e) or 'Ctrl-C'}) at iteration {self.stopped_at}", flush=True)
         self.stop.set()
         self.running.set()
+        self.shown.set()
 
     def summary(self):
         done = self.completed

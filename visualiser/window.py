@@ -38,6 +38,23 @@ def no_window_reason():
     return None
 
 
+def steady_pixel_ratio(canvas):
+    """matplotlib's Tk canvas on Linux takes the screen's pixels per inch over 96 as its pixel ratio, so a screen
+    that says 96.1 (Xvfb's -dpi 96, a monitor's size rounded to millimetres) makes the figure 0.1% larger than
+    its window and Tk sizes it twice as it is shown: three full draws (0.3 s of CPU each) for one picture.
+    The ratio rounded to two digits, as matplotlib does on Windows, shows it in one."""
+    tk_canvas = getattr(canvas, "_tkcanvas", None)
+    if tk_canvas is None or not sys.platform.startswith("linux"):
+        return
+
+    def on_map(event=None):
+        if canvas._set_device_pixel_ratio(round(tk_canvas.winfo_fpixels("1i") / 96, 2)):
+            w, h = canvas.get_width_height(physical=True)
+            tk_canvas.configure(width=w, height=h)
+            canvas._resize_figure_for_canvas_size(tk_canvas.winfo_width(), tk_canvas.winfo_height())
+    tk_canvas.bind("<Map>", on_map)       # replaces matplotlib's own binding, which does the same unrounded
+
+
 class Window(display.Display):
     """The core's frames in a matplotlib window, with its keys: the core's, plus O (the toolbar's box zoom),
     Ctrl-S (the window's picture as a PNG) and Q (close)."""
@@ -48,15 +65,22 @@ class Window(display.Display):
         self.fig = plt.figure(figsize=panels.FIGSIZE, dpi=panels.DPI)
         super().__init__(vis, loop, display.Screen(self.fig, vis, views), "window", movie)
         canvas = self.fig.canvas
+        steady_pixel_ratio(canvas)
         canvas.manager.set_window_title(f"{vis.title}: TensorFlow and deep learning, without a PhD")
         # matplotlib's default keys (s save dialog, l/k log scales, g grid, ...) would fire on top of ours.
         canvas.mpl_disconnect(canvas.manager.key_press_handler_id)
         canvas.mpl_connect("key_press_event", self.on_key)
         canvas.mpl_connect("close_event", lambda event: self.stop())
         canvas.mpl_connect("button_release_event", self.on_click)
-        canvas.mpl_connect("draw_event", lambda event: startup.mark("drawn"))
+        canvas.mpl_connect("draw_event", self.on_full_draw)
         self.put = self.blit
         startup.mark("window")
+
+    def on_full_draw(self, event):
+        """Every render of the whole figure, ours or Tk's (shown, resized, the toolbar's zoom): in the frame log
+        as the target "tk" (Tk's own are not frames: their CPU counts in the budget as the window's events)."""
+        startup.mark("drawn")
+        self.log.write(target="tk", kind="full", size=list(self.fig.canvas.get_width_height()))
 
     def blit(self, kind, boxes):
         """Put the frame's boxes on screen; when they cover most of the figure, the whole figure in one copy
@@ -73,6 +97,7 @@ class Window(display.Display):
         window closes. Not plt.show(): Ctrl-C must reach us even while Tk sits in its loop (an exception
         raised inside a Tk callback is only printed), so SIGINT and SIGTERM just note themselves."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
+        self.loop.shown.clear()
         worker.start()
         signals = []
         on_main = threading.current_thread() is threading.main_thread()
@@ -80,7 +105,7 @@ class Window(display.Display):
         previous = {s: signal.signal(s, note) for s in (signal.SIGINT, signal.SIGTERM)} if on_main else {}
         try:
             self.first_data()
-            self.plt.show(block=False)
+            self.show(signals)
             while self.plt.fignum_exists(self.fig.number) and not signals:
                 cpu = time.thread_time()
                 self.fig.canvas.start_event_loop(self.wait())
@@ -92,6 +117,7 @@ class Window(display.Display):
                 if self.finished and self.loop.error is not None:
                     self.plt.close(self.fig)
         finally:
+            self.loop.shown.set()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if signals:
@@ -110,6 +136,19 @@ class Window(display.Display):
             time.sleep(0.02)
         snap = display.Snapshot(self.vis, self.loop.iterations)
         self.screen.prepare(snap, self.status(snap))
+
+    def show(self, signals, wait_s=3.0):
+        """Show the window and let Tk draw its first picture (the whole figure: ~0.3 s of CPU, the window's
+        start-up) while the training waits after its first step (runloop.Loop.shown): that picture shows the
+        first figures, and the frames of the training are blits from then on."""
+        self.plt.show(block=False)
+        end = time.monotonic() + wait_s
+        while (self.screen.canvas.key is None and not signals and time.monotonic() < end
+               and self.plt.fignum_exists(self.fig.number)):
+            self.fig.canvas.start_event_loop(0.01)
+        self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
+        self.drawn = self.vis.published
+        self.loop.shown.set()
 
     def finished_line(self, linger):
         self.message += "; close the window to end"
