@@ -128,7 +128,7 @@ def test_panels_are_numbered_as_the_course_numbers_them(vis):
     fill(vis)
     screen, p = drawn(vis)
     assert all(ax.get_visible() for ax in p.ax.values())
-    title = {n: p.ax[n].get_title("left") + " " + p.ax[n].get_title("right") for n in p.ax}
+    title = {n: p.ax[n].get_title("left") + " " + p.figures[n].get_text() for n in p.ax}
     assert title[1].startswith("accuracy") and "max 80.00%" in title[1]
     assert title[2].startswith("cross-entropy loss") and title[3].strip() == "training digits"
     assert title[4].startswith("weights") and title[5].startswith("biases") and title[6].startswith("test digits")
@@ -568,7 +568,7 @@ def test_test_digits_scale_follows_the_latest_image(vis):
         p = screen.view
         bottom = p.ax[6].get_ylim()[0]                     # the image's last pixel row, read on the scale
         readings.append(float(p.scale._functions[0](bottom)))
-        assert ("every 5th" in p.ax[6].get_title("right")) == (per_cell == 5)
+        assert ("every 5th" in p.figures[6].get_text()) == (per_cell == 5)
     assert readings == pytest.approx([0.5, 0.9], abs=0.002)
     frame = screen.rgb()
     screen.fig.canvas.draw()

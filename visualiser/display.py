@@ -53,10 +53,10 @@ class Screen:
         self.kinds = {"0": panels.Panels} | dict(views or getattr(vis, "views", None) or {})
         self.views = {"0": panels.Panels(fig, vis)}
         self.view = self.views["0"]
-        # the top line: the run's name (static, in the background) and what changes after it (an 11-point
-        # text costs ~0.15 ms a character to draw: the long name is drawn once, the iteration every frame)
-        fig.text(0.495, 0.99, vis.title, ha="right", va="top", fontsize=11)
-        self.status = fig.text(0.505, 0.99, "", ha="left", va="top", fontsize=11, animated=True)
+        # the top line: the run's name (static, in the background) and what changes after it (the iteration),
+        # both drawn by Pillow so that they stand on one line
+        panels.quick_text(fig, 0.495, 0.99, vis.title, ha="right", va="top", fontsize=11)
+        self.status = panels.quick_text(fig, 0.505, 0.99, ha="left", va="top", fontsize=11, animated=True)
         self.canvas = render.Canvas(fig, self.view, {"status": ([self.status], self._status_box)})
         self.size = None
         first = getattr(vis, "first_view", "0")       # --view: the view shown first (and saved)

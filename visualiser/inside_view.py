@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from . import panels
+
 DIAGONAL, OFF, INK = (0.86, 0.93, 0.86), (0.84, 0.15, 0.12), (0.1, 0.1, 0.14)
 PAIR_COLORS = ["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2"]
 RIGHT, WRONG, PLAIN = "#2ca02c", "#d62728", "#9aa4b1"
@@ -108,7 +110,7 @@ class InsideView:
     def _make_mistakes(self):
         ax = self.ax_confusion
         self.confusion = self._own(ax, ax.imshow(np.ones((10, 10, 3)), interpolation="nearest"))
-        self.counts = [[self._own(ax, ax.text(c, r, "", ha="center", va="center", fontsize=FONT - 1))
+        self.counts = [[self._own(ax, panels.quick_text(ax, c, r, ha="center", va="center", fontsize=FONT - 1))
                         for c in range(10)] for r in range(10)]
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
@@ -120,8 +122,9 @@ class InsideView:
         self.confusion_title = self._own(ax, ax.set_title("mistakes by digit: no test yet", fontsize=9, pad=16))
         ax = self.ax_accuracy
         self.accuracy_bars = self._own(ax, *ax.barh(range(10), np.zeros(10), color=DIAGONAL, height=0.8))
-        self.accuracy_texts = [self._own(ax, ax.text(0.98, d, "", transform=ax.get_yaxis_transform(), ha="right",
-                                                     va="center", fontsize=FONT - 1)) for d in range(10)]
+        self.accuracy_texts = [self._own(ax, panels.quick_text(ax, 0.98, d, transform=ax.get_yaxis_transform(),
+                                                               ha="right", va="center", fontsize=FONT - 1))
+                               for d in range(10)]
         self.accuracy_low = 0.0
         ax.set_xlim(0, 1)
         ax.set_ylim(9.5, -0.5)
@@ -131,9 +134,9 @@ class InsideView:
         ax.set_title("right, per digit", fontsize=FONT + 1, pad=16)
         ax = self.ax_pairs
         self.pair_lines = [self._own(ax, ax.plot([], [], color=c, lw=1.4, marker="o", ms=2)[0]) for c in PAIR_COLORS]
-        self.pair_texts = [self._own(ax, ax.text(0.98, 0.95 - 0.09 * k, "", transform=ax.transAxes, ha="right",
-                                                 va="top", fontsize=FONT, color=c,
-                                                 bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
+        self.pair_texts = [self._own(ax, panels.quick_text(ax, 0.98, 0.95 - 0.09 * k, transform=ax.transAxes,
+                                                           ha="right", va="top", fontsize=FONT, color=c,
+                                                           bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
                            for k, c in enumerate(PAIR_COLORS)]
         self.pairs_top = None
         ax.set_xlim(0, self.iterations or 100)
@@ -181,7 +184,8 @@ class InsideView:
         ax.set_xticks([])
         ax.set_yticks([])
         self.digit_title = self._own(ax, ax.set_title("", fontsize=FONT + 1))
-        self.trace_title = self._own(ax, ax.text(0.0, 1.4, "", transform=ax.transAxes, fontsize=9, ha="left"))
+        self.trace_title = self._own(ax, panels.quick_text(ax, 0.0, 1.4, transform=ax.transAxes, fontsize=9,
+                                                           ha="left"))
         self.layer_axes, self.layer_images, self.layer_grids = [], [], []
         span, gap = 0.76, 0.012
         width = (span - gap * max(len(layers) - 1, 0)) / max(len(layers), 1)
@@ -236,8 +240,9 @@ class InsideView:
         self.evidence = self._own(ax, ax.imshow(mosaic(np.zeros((10, 28, 28), np.float32), *self.evidence_grid),
                                                 cmap=_cmap("RdBu_r"), vmin=-1, vmax=1, interpolation="nearest"))
         cols = self.evidence_grid[1]
-        self.evidence_sums = [self._own(ax, ax.text((d % cols) * 29 + 0.5, (d // cols) * 29 + 0.5, "", va="top",
-                                                    fontsize=FONT + 1, color=INK)) for d in range(10)]
+        self.evidence_sums = [self._own(ax, panels.quick_text(ax, (d % cols) * 29 + 0.5, (d // cols) * 29 + 0.5,
+                                                              va="top", fontsize=FONT + 1, color=INK))
+                              for d in range(10)]
         ax.set_title("one layer: each digit's neuron adds up the pixels times its weights (red: for, blue: against, "
                      "on one scale);\nthe ten sums, plus a bias each, through softmax, are the probabilities",
                      fontsize=FONT + 1)
