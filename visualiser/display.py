@@ -66,7 +66,7 @@ class Screen:
     def _status_box(self):
         from matplotlib.transforms import Bbox
         w, h = self.fig.bbox.width, self.fig.bbox.height
-        return Bbox([[w * 0.5, h - 2 - 1.6 * self.fig.dpi * 11 / 72], [w, h]])
+        return Bbox([[w * 0.5, h - panels.TOP_LINE], [w, h]])
 
     def key(self, key):
         """A layout key of the view shown, a view's own key (again: back to the panels), or 0/ESC back to the
@@ -223,6 +223,22 @@ class Display:
             return False
         return drawn is None or p[6] != drawn[6] or now >= self.frame_at + pacing.STATUS_S
 
+    def first_data(self, wait_s=1.0):
+        """The first published step's data, waited for up to wait_s, set on the screen's view: the first picture
+        then has its limits, and no axes needs drawing again at the first frame."""
+        end = time.monotonic() + wait_s
+        while self.vis.published is None and not self.loop.done.is_set() and time.monotonic() < end:
+            time.sleep(0.02)
+        snap = Snapshot(self.vis, self.loop.iterations)
+        self.screen.prepare(snap, self.status(snap))
+
+    def started(self):
+        """The first picture is drawn (a full render, ~0.3 s of CPU, the display's start-up): the training goes
+        on past its first step (runloop.Loop.shown), and the budget counts from here, full."""
+        self.pacer = pacing.Pacer()
+        self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
+        self.loop.shown.set()
+
     def finished_line(self, linger):
         """The line a run prints when its training has finished (the window's says how to end)."""
         if linger and not self.quit:
@@ -329,8 +345,13 @@ class Display:
         """Train in a worker thread and tick here until the training ends (linger: and then until Q or
         Ctrl-C: the page stays up); the last state is drawn before it returns."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
+        self.loop.shown.clear()
         worker.start()
         try:
+            if self.screen is not None:
+                self.first_data()
+                self.frame()
+            self.started()
             while not (self.finished and (self.quit or not linger)):
                 self.tick(linger)
                 self.woken.wait(self.wait())
@@ -340,11 +361,14 @@ class Display:
         finally:
             self.loop.stop.set()
             self.loop.running.set()
+            self.loop.shown.set()
             worker.join()
             if self.screen is not None and (self.vis.published is not self.drawn or not self.finished):
                 self.finished = True
                 self.frame()
             self.finished = True
+            if self.movie and self.loop.error is None:
+                self.movie.frame(final=True)       # the last state, while the frame log is open
             self.log.close()
             with self.changed:
                 self.closing = True

@@ -126,16 +126,9 @@ class Window(display.Display):
             self.stop()
             worker.join()
             self.plt.close(self.fig)
+            if self.movie and self.loop.error is None:
+                self.movie.frame(final=True)       # the last state, while the frame log is open
             self.log.close()
-
-    def first_data(self, wait_s=1.0):
-        """Before the window is shown (its first draw, by Tk, renders the whole figure): the first published
-        step's data, waited for up to wait_s, set on the panels, so that their limits are right from then on."""
-        end = time.monotonic() + wait_s
-        while self.vis.published is None and not self.loop.done.is_set() and time.monotonic() < end:
-            time.sleep(0.02)
-        snap = display.Snapshot(self.vis, self.loop.iterations)
-        self.screen.prepare(snap, self.status(snap))
 
     def show(self, signals, wait_s=3.0):
         """Show the window and let Tk draw its first picture (the whole figure: ~0.3 s of CPU, the window's
@@ -146,9 +139,8 @@ class Window(display.Display):
         while (self.screen.canvas.key is None and not signals and time.monotonic() < end
                and self.plt.fignum_exists(self.fig.number)):
             self.fig.canvas.start_event_loop(0.01)
-        self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
         self.drawn = self.vis.published
-        self.loop.shown.set()
+        self.started()
 
     def finished_line(self, linger):
         self.message += "; close the window to end"
