@@ -14,6 +14,7 @@ test digits' scale) changes rarely by design: the iteration axis spans the run f
 limits move in coarse steps with hysteresis (steady()), and the digit mosaics are resampled once per new
 image to the size they are shown.
 """
+import functools
 import math
 
 import numpy as np
@@ -95,6 +96,66 @@ def shrink(picture, height, width):
 
 
 _FONTS = {}               # (font file, pixel size) -> Pillow's FreeType font
+_INKS = {}                # (text, font, anchor, colour) -> its RGBA picture, rows upwards (up to 4,096 kept)
+
+
+@functools.cache
+def _quick_text_class():
+    """quick_text's class, made once (an Artist subclass costs ~4 ms to make: matplotlib reads its setters)."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.font_manager import findfont
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+    from PIL import Image, ImageDraw, ImageFont
+
+    class QuickText(Text):
+        def _quick(self):
+            """(Pillow's font, the anchor, the ink's box (left, top, right, bottom) in pixels from the anchor, y
+            down), or None for a text that matplotlib draws."""
+            line = self.get_text()
+            if not line or "\n" in line or self.get_rotation() or self.get_bbox_patch() or self.figure is None:
+                return None
+            key = (findfont(self.get_fontproperties()), self.get_fontsize() * self.figure.dpi / 72)
+            if key not in _FONTS:
+                _FONTS[key] = ImageFont.truetype(*key)
+            where = {"left": "l", "center": "m", "right": "r"}[self.get_horizontalalignment()] + \
+                {"top": "a", "center": "m", "bottom": "d"}.get(self.get_verticalalignment(), "s")
+            return _FONTS[key], where, _FONTS[key].getbbox(line, anchor=where)
+
+        def get_window_extent(self, renderer=None, dpi=None):
+            quick = self._quick() if dpi is None else None
+            if quick is None:
+                return super().get_window_extent(renderer, dpi)
+            left, top, right, bottom = quick[2]
+            x, y = self.get_transform().transform(self.get_unitless_position())
+            return Bbox([[x + left, y - bottom], [x + right, y - top]])
+
+        def draw(self, renderer):
+            if not (self.get_visible() and self.get_text()):
+                return
+            quick = self._quick() if type(renderer).__name__ == "RendererAgg" else None
+            if quick is None:
+                return super().draw(renderer)
+            font, where, (left, top, right, bottom) = quick
+            colour = to_rgba(self.get_color(), self.get_alpha())
+            key = (self.get_text(), font, where, colour)       # the inside view's 100 counts repeat
+            rgba = _INKS.get(key)
+            if rgba is None:
+                ink = Image.new("L", (right - left, bottom - top))
+                ImageDraw.Draw(ink).text((-left, -top), self.get_text(), font=font, fill=255, anchor=where)
+                picture = np.empty((bottom - top, right - left, 4), np.uint8)
+                picture[..., :3] = np.round(np.array(colour[:3]) * 255)
+                picture[..., 3] = np.asarray(ink) * colour[3]
+                if len(_INKS) >= 4096:
+                    _INKS.clear()
+                _INKS[key] = rgba = picture[::-1]             # rows upwards, as Agg draws them
+            x, y = self.get_transform().transform(self.get_unitless_position())
+            gc = renderer.new_gc()
+            self._set_gc_clip(gc)
+            renderer.draw_image(gc, round(x + left), round(y - bottom), rgba)
+            gc.restore()
+            self.stale = False
+    return QuickText
 
 
 def quick_text(parent, x, y, text="", **kwargs):
@@ -103,40 +164,7 @@ def quick_text(parent, x, y, text="", **kwargs):
     layout, which was 40% of a frame. On `parent`, a figure (x, y in its fractions) or an axes (in data
     coordinates unless a transform is given). Only one line without rotation or box on an Agg canvas is drawn
     this way (the window's, the page's, the movie's); anything else is drawn as matplotlib draws any text."""
-    from matplotlib.text import Text
-
-    class QuickText(Text):
-        def draw(self, renderer):
-            line = self.get_text()
-            if not (self.get_visible() and line):
-                return
-            if ("\n" in line or self.get_rotation() or self.get_bbox_patch()
-                    or type(renderer).__name__ != "RendererAgg"):
-                return super().draw(renderer)
-            from matplotlib.colors import to_rgba
-            from matplotlib.font_manager import findfont
-            from PIL import Image, ImageDraw, ImageFont
-            key = (findfont(self.get_fontproperties()), renderer.points_to_pixels(self.get_fontsize()))
-            if key not in _FONTS:
-                _FONTS[key] = ImageFont.truetype(*key)
-            font = _FONTS[key]
-            where = {"left": "l", "center": "m", "right": "r"}[self.get_horizontalalignment()] + \
-                {"top": "a", "center": "m", "bottom": "d"}.get(self.get_verticalalignment(), "s")
-            left, top, right, bottom = font.getbbox(line, anchor=where)     # pixels from the anchor, y down
-            ink = Image.new("L", (right - left, bottom - top))
-            ImageDraw.Draw(ink).text((-left, -top), line, font=font, fill=255, anchor=where)
-            colour = to_rgba(self.get_color(), self.get_alpha())
-            rgba = np.empty((bottom - top, right - left, 4), np.uint8)
-            rgba[..., :3] = np.round(np.array(colour[:3]) * 255)
-            rgba[..., 3] = np.asarray(ink) * colour[3]
-            x, y = self.get_transform().transform(self.get_unitless_position())
-            gc = renderer.new_gc()
-            self._set_gc_clip(gc)
-            renderer.draw_image(gc, round(x + left), round(y - bottom), rgba[::-1])    # Agg's rows go upwards
-            gc.restore()
-            self.stale = False
-
-    artist = QuickText(x, y, text, **{"clip_on": False, **kwargs})    # as ax.text: not clipped to the axes
+    artist = _quick_text_class()(x, y, text, **{"clip_on": False, **kwargs})    # as ax.text: not clipped to the axes
     parent.add_artist(artist)
     return artist
 
