@@ -101,6 +101,13 @@ class InsideView:
         self._make_mistakes()
         self._make_pictures()
         self._make_trace(at)
+        # titles at y=1.0 (above the confusion matrix's top ticks, matplotlib still places it) and unlabelled
+        # axes' labels placed once: matplotlib otherwise measures every tick label at each draw to place them
+        for ax in self.axes:
+            if not ax.get_xlabel():
+                ax.xaxis.set_label_coords(0.5, -0.1)
+            if not ax.get_ylabel():
+                ax.yaxis.set_label_coords(-0.1, 0.5)
 
     # -- made once -----------------------------------------------------------------------------------------
     def _own(self, ax, *artists):
@@ -131,7 +138,7 @@ class InsideView:
         ax.set_yticks([])
         ax.tick_params(labelsize=FONT - 1, pad=1)
         ax.xaxis.set_major_formatter(_percent())
-        ax.set_title("right, per digit", fontsize=FONT + 1, pad=16)
+        ax.set_title("right, per digit", y=1.0, fontsize=FONT + 1, pad=16)
         ax = self.ax_pairs
         self.pair_lines = [self._own(ax, ax.plot([], [], color=c, lw=1.4, marker="o", ms=2)[0]) for c in PAIR_COLORS]
         self.pair_texts = [self._own(ax, panels.quick_text(ax, 0.98, 0.95 - 0.09 * k, transform=ax.transAxes,
@@ -145,7 +152,7 @@ class InsideView:
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=FONT)
         ax.set_xlabel("iteration", fontsize=FONT, labelpad=1)
-        ax.set_title("most confused pairs: mistakes at each test", fontsize=9)
+        ax.set_title("most confused pairs: mistakes at each test", y=1.0, fontsize=9)
 
     def _make_pictures(self):
         ax, o = self.ax_pictures, self.outline
@@ -154,7 +161,7 @@ class InsideView:
         for side in ax.spines.values():
             side.set_visible(False)
         if o.pictures is None:
-            ax.set_title("first layer", fontsize=9)
+            ax.set_title("first layer", y=1.0, fontsize=9)
             ax.text(0.5, 0.5, o.notes.get("pictures") or "", ha="center", va="center", wrap=True, fontsize=8,
                     transform=ax.transAxes)
             self.weights = None
@@ -173,7 +180,7 @@ class InsideView:
                 self._own(ax, ax.text(c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1, va="top",
                                       ha="left", color=INK))
         ax.set_title(f"first layer: {o.pictures_label}\nweights > 0 red, < 0 blue, each picture on its own scale",
-                     fontsize=8)
+                     y=1.0, fontsize=8)
 
     def _make_trace(self, at):
         o = self.outline
@@ -183,7 +190,7 @@ class InsideView:
         self.digit = self._own(ax, ax.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1))
         ax.set_xticks([])
         ax.set_yticks([])
-        self.digit_title = self._own(ax, ax.set_title("", fontsize=FONT + 1))
+        self.digit_title = self._own(ax, ax.set_title("", y=1.0, fontsize=FONT + 1))
         self.trace_title = self._own(ax, panels.quick_text(ax, 0.0, 1.4, transform=ax.transAxes, fontsize=9,
                                                            ha="left"))
         self.layer_axes, self.layer_images, self.layer_grids = [], [], []
@@ -204,7 +211,7 @@ class InsideView:
             ax.set_yticks([])
             size = f"{layer.shape[0]}x{layer.shape[1]} x {layer.shape[2]}" if layer.kind == "conv" else \
                 f"{layer.shape[0]} neurons"
-            ax.set_title(f"{layer.label}\n{size}", fontsize=FONT - (len(layers) > 5))
+            ax.set_title(f"{layer.label}\n{size}", y=1.0, fontsize=FONT - (len(layers) > 5))
             self.layer_axes.append(ax)
             self.layer_images.append(image)
             self.layer_grids.append(rows_cols)
@@ -223,7 +230,7 @@ class InsideView:
         ax.set_xticks(range(10))
         ax.tick_params(labelsize=FONT, pad=1)
         ax.yaxis.set_major_formatter(_percent())
-        self.probability_title = self._own(ax, ax.set_title("probabilities", fontsize=FONT + 1))
+        self.probability_title = self._own(ax, ax.set_title("probabilities", y=1.0, fontsize=FONT + 1))
 
     # -- each update ---------------------------------------------------------------------------------------
     def _inches(self, ax):
@@ -245,7 +252,7 @@ class InsideView:
                               for d in range(10)]
         ax.set_title("one layer: each digit's neuron adds up the pixels times its weights (red: for, blue: against, "
                      "on one scale);\nthe ten sums, plus a bias each, through softmax, are the probabilities",
-                     fontsize=FONT + 1)
+                     y=1.0, fontsize=FONT + 1)
         self.ax_evidence = ax
 
     def _draw_evidence(self):
