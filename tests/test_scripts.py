@@ -420,7 +420,7 @@ def test_window_frames_follow_the_training_to_its_last_iteration(xvfb, tmp_path)
     text = out_path.read_text()
     logged = list(map(json.loads, log.read_text().splitlines()))
     frames = [f for f in logged if f["target"] == "window"]
-    assert [f["size"] for f in logged if f["target"] == "tk"] == [[1280, 720]], logged     # drawn once
+    assert [f["size"] for f in logged if f.get("kind") == "full"] == [[1280, 720]], logged     # drawn once
     shown = [f["iteration"] for f in frames]
     assert shown == sorted(shown) and len(set(shown)) >= 3, shown           # successive frames, later iterations
     assert shown[-1] == 1999 and frames[-1]["updates"] == len(updates_of(text)), (frames[-1], text[-300:])

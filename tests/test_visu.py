@@ -227,6 +227,23 @@ def test_a_layout_seen_before_comes_back_from_its_cached_background(vis):
     assert np.array_equal(frame, screen.rgb())
 
 
+def test_layouts_rendered_off_screen_leave_the_picture_and_come_back_as_a_full_draw_shows_them(vis):
+    fill(vis)
+    screen, _ = drawn(vis)
+    snap = display.Snapshot(vis)
+    before, rendered = screen.rgb(), 0
+    while screen.prerender():
+        rendered += 1
+        assert np.array_equal(before, screen.rgb()) and screen.view.layout == "0"
+    assert rendered == 9                                   # 1-9: every layout of the panels but the one shown
+    assert screen.draw(snap, "iteration 0")[0] == "blit" and np.array_equal(before, screen.rgb())
+    for key in "7", "3":
+        assert screen.key(key) and screen.draw(snap, "iteration 0")[0] == "cached"
+        frame = screen.rgb()
+        screen.fig.canvas.draw()
+        assert np.array_equal(frame, screen.rgb()), key
+
+
 @pytest.mark.parametrize("ha, va", [("left", "top"), ("right", "baseline"), ("center", "center")])
 def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_there(ha, va):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -402,14 +419,26 @@ def test_space_pauses_the_training(vis):
 def test_a_window_drawing_its_first_picture_holds_the_training_after_its_first_step_uncounted():
     calls = []
     loop = runloop.Loop(lambda i, t, u: calls.append(i), lambda i: (False, False), 4)
-    loop.shown.clear()
+    loop.proceed.clear()
     worker = threading.Thread(target=loop.run)
     worker.start()
     worker.join(0.6)
     assert calls == [0] and worker.is_alive()           # the first step's figures are there to be drawn
-    loop.shown.set()
+    loop.proceed.set()
     worker.join(5)
     assert calls == [0, 1, 2, 3] and loop.held_s >= 0.5 and loop.seconds < 0.3
+
+
+def test_a_keys_frame_holds_the_next_training_step_while_it_is_drawn(vis):
+    fill(vis)
+    loop = runloop.Loop(lambda i, t, u: None, lambda i: (False, False), 3)
+    core = display.Display(vis, loop, display.agg_screen(vis))
+    during = []
+    core.screen.draw = lambda *a, during=during, draw=core.screen.draw: (during.append(loop.proceed.is_set()),
+                                                                          draw(*a))[1]
+    core.press("2")
+    core.tick()
+    assert during == [False] and loop.proceed.is_set()
 
 
 def test_ctrl_s_saves_a_png_and_says_where(vis, tmp_path, monkeypatch, capsys):

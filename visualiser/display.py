@@ -91,6 +91,16 @@ class Screen:
         self.view = view
         self.canvas.show(view)
 
+    def prerender(self):
+        """One layout of the six panels (while they are shown) whose background is not kept yet, rendered off
+        screen (~50-100 ms of CPU): a key's first visit is then a copy. False when there is none left."""
+        if self.view is not self.views["0"] or self.canvas.key is None:
+            return False
+        todo = [k for k in self.view.layouts if k not in ("escape", self.view.layout) and not self.canvas.kept(k)]
+        if todo:
+            self.canvas.prerender(todo[0])
+        return bool(todo)
+
     def prepare(self, snap, status):
         """Set the artists from `snap` without drawing: the figure's first draw (a window's, when it is
         shown) then has the data's limits, and no axes needs drawing again at the first frame."""
@@ -213,8 +223,14 @@ class Display:
         if self.movie and self.movie.due() and self.pacer.affordable(now):
             self.pacer.spent(now, self.movie.frame(), paced=False)
         watched = self.always_watched or now < self.watched_until
-        if self.screen is not None and (redraw or (watched and self._moved(now) and self.pacer.ready(now))):
+        if self.screen is not None and redraw:
+            self.key_frame()
+        elif self.screen is not None and watched and self._moved(now) and self.pacer.ready(now):
             self.frame()
+        elif self.screen is not None and not self.finished and self.pacer.full(now):
+            cpu = time.thread_time()       # nothing to draw and the budget full: a layout kept for its key
+            if self.screen.prerender():
+                self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
 
     def _moved(self, now):
         """New data published since the last frame, or only a later iteration (shown less often)."""
@@ -234,10 +250,10 @@ class Display:
 
     def started(self):
         """The first picture is drawn (a full render, ~0.3 s of CPU, the display's start-up): the training goes
-        on past its first step (runloop.Loop.shown), and the budget counts from here, full."""
+        on past its first step (runloop.Loop.proceed), and the budget counts from here, full."""
         self.pacer = pacing.Pacer()
         self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
-        self.loop.shown.set()
+        self.loop.proceed.set()
 
     def finished_line(self, linger):
         """The line a run prints when its training has finished (the window's says how to end)."""
@@ -288,6 +304,15 @@ class Display:
         self.log.write(kind=kind, boxes=len(boxes), iteration=snap.iteration, updates=snap.updates,
                        cpu=round(cost, 4), put=round(cost - (drawn - cpu), 4), wall=round(time.monotonic() - start, 4),
                        **key)
+
+    def key_frame(self):
+        """A frame someone waits for (a key, a click), drawn now: the training's next step waits for it (the
+        step in flight goes on), so that it has the cores; the wait is not counted as training."""
+        self.loop.proceed.clear()
+        try:
+            self.frame()
+        finally:
+            self.loop.proceed.set()
 
     def _publish(self, snap):
         tests = [a for a in snap.test[1]]
@@ -345,7 +370,7 @@ class Display:
         """Train in a worker thread and tick here until the training ends (linger: and then until Q or
         Ctrl-C: the page stays up); the last state is drawn before it returns."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
-        self.loop.shown.clear()
+        self.loop.proceed.clear()
         worker.start()
         try:
             if self.screen is not None:
@@ -361,7 +386,7 @@ class Display:
         finally:
             self.loop.stop.set()
             self.loop.running.set()
-            self.loop.shown.set()
+            self.loop.proceed.set()
             worker.join()
             if self.screen is not None and (self.vis.published is not self.drawn or not self.finished):
                 self.finished = True

@@ -30,6 +30,12 @@ class Pacer:
         self._refill(now)
         return self.tokens > 0
 
+    def full(self, now):
+        """Little spent lately: the bucket holds 90% of its burst at least (a window's own events take a little
+        at every turn of its loop)."""
+        self._refill(now)
+        return self.tokens >= 0.9 * self.burst
+
     def ready(self, now):
         return now >= self.next and self.affordable(now)
 

@@ -30,6 +30,7 @@ class Canvas:
         self.backgrounds = OrderedDict()   # (view, layout, size) -> [BufferRegion, its statics]
         self.key = None                    # the key of the background now on the canvas
         self.full_draws = 0
+        self.prerendering = None           # the layout being rendered off screen (prerender), if any
         self.canvas.mpl_connect("draw_event", self._drawn)
 
     def show(self, view):
@@ -63,6 +64,25 @@ class Canvas:
             self._restore(self._region(name))
         self._draw(names)
         return "blit", [self._region(name) for name in names]
+
+    def prerender(self, layout):
+        """Render the background of the view's `layout` off screen and keep it (a key that brings it then costs
+        a copy, not a render); the canvas's picture is put back as it was, and the view's own layout."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        shown, picture, key = self.view.layout, np.array(self.canvas.buffer_rgba()), self.key
+        self.view.set_layout(layout)
+        self.prerendering = layout
+        try:
+            FigureCanvasAgg.draw(self.canvas)      # the Agg render alone: a window's screen is not touched
+        finally:
+            self.prerendering = None
+            self.view.set_layout(shown)
+            np.asarray(self.canvas.buffer_rgba())[:] = picture
+            self.key = key
+
+    def kept(self, layout):
+        """Whether the view's `layout` has a kept background at the canvas's size."""
+        return (id(self.view), layout, self.canvas.get_width_height()) in self.backgrounds
 
     def rgb(self):
         """The canvas's picture as an [h, w, 3] uint8 array (a copy)."""

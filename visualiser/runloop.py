@@ -113,10 +113,10 @@ class Loop:
         self.stopped_at = None            # the iteration a stop or an interrupt ended the run at
         self.completed = 0                # iterations run to their end
         self.seconds = 0.0
-        # cleared by a window while it draws its first picture (its start-up): the loop waits after its first
-        # step, whose figures that picture shows, and the wait is not counted in the training's seconds
-        self.shown = threading.Event()
-        self.shown.set()
+        # cleared by the display while it draws a picture someone waits for (the first, after the first step,
+        # whose figures it shows; a key's): the next step waits for it, uncounted in the training's seconds
+        self.proceed = threading.Event()
+        self.proceed.set()
         self.held_s = 0.0
 
     def run(self):
@@ -127,11 +127,11 @@ class Loop:
                 while not self.running.wait(0.1):       # paused: the GUI's SPACE clears `running`
                     if self.stop.is_set():
                         break
-                if i == 1 and not self.shown.is_set():
+                if i and not self.proceed.is_set():
                     held = time.perf_counter()
-                    while not self.shown.wait(0.05) and not self.stop.is_set():
+                    while not self.proceed.wait(0.05) and not self.stop.is_set():
                         pass
-                    self.held_s = time.perf_counter() - held
+                    self.held_s += time.perf_counter() - held
                 if self.stop.is_set():
                     self.stopped_at = i
                     break
@@ -153,7 +153,7 @@ class Loop:
             print(f"\ninterrupted ({str(e) or 'Ctrl-C'}) at iteration {self.stopped_at}", flush=True)
         self.stop.set()
         self.running.set()
-        self.shown.set()
+        self.proceed.set()
 
     def summary(self):
         done = self.completed

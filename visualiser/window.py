@@ -77,10 +77,13 @@ class Window(display.Display):
         startup.mark("window")
 
     def on_full_draw(self, event):
-        """Every render of the whole figure, ours or Tk's (shown, resized, the toolbar's zoom): in the frame log
-        as the target "tk" (Tk's own are not frames: their CPU counts in the budget as the window's events)."""
+        """Every render of the whole figure, ours or Tk's (shown, resized, the toolbar's zoom, a layout rendered off
+        screen): in the frame log as the target "tk" (Tk's own are not frames: their CPU counts in the budget as
+        the window's events)."""
         startup.mark("drawn")
-        self.log.write(target="tk", kind="full", size=list(self.fig.canvas.get_width_height()))
+        layout = self.screen.canvas.prerendering
+        self.log.write(target="tk", kind="prerender" if layout else "full", layout=layout,
+                       size=list(self.fig.canvas.get_width_height()))
 
     def blit(self, kind, boxes):
         """Put the frame's boxes on screen; when they cover most of the figure, the whole figure in one copy
@@ -97,7 +100,7 @@ class Window(display.Display):
         window closes. Not plt.show(): Ctrl-C must reach us even while Tk sits in its loop (an exception
         raised inside a Tk callback is only printed), so SIGINT and SIGTERM just note themselves."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
-        self.loop.shown.clear()
+        self.loop.proceed.clear()
         worker.start()
         signals = []
         on_main = threading.current_thread() is threading.main_thread()
@@ -117,7 +120,7 @@ class Window(display.Display):
                 if self.finished and self.loop.error is not None:
                     self.plt.close(self.fig)
         finally:
-            self.loop.shown.set()
+            self.loop.proceed.set()
             for s, handler in previous.items():
                 signal.signal(s, handler)
             if signals:
@@ -132,7 +135,7 @@ class Window(display.Display):
 
     def show(self, signals, wait_s=3.0):
         """Show the window and let Tk draw its first picture (the whole figure: ~0.3 s of CPU, the window's
-        start-up) while the training waits after its first step (runloop.Loop.shown): that picture shows the
+        start-up) while the training waits after its first step (runloop.Loop.proceed): that picture shows the
         first figures, and the frames of the training are blits from then on."""
         self.plt.show(block=False)
         end = time.monotonic() + wait_s
@@ -166,7 +169,7 @@ class Window(display.Display):
         key = key.lower() if key in ("H", "Q", "I", "N", "B") else key
         if self.apply(key) or key == "ctrl+s":
             self.key_at = (key, at)
-            self.frame()
+            self.key_frame()
 
     def on_click(self, event):
         """A click (not the toolbar's box zoom or pan): as the page's, applied by the view shown."""
@@ -176,7 +179,7 @@ class Window(display.Display):
         w, h = self.fig.canvas.get_width_height()
         point = (event.x / w, 1 - event.y / h)
         self.apply(("zoom", *point, *point))
-        self.frame()
+        self.key_frame()
 
     def save(self):
         """Ctrl-S: what the window shows, as a PNG in the current folder."""
