@@ -227,7 +227,7 @@ class Display:
             self.key_frame()
         elif self.screen is not None and watched and self._moved(now) and self.pacer.ready(now):
             self.frame()
-        elif self.screen is not None and not self.finished and self.pacer.full(now):
+        elif self.screen is not None and not self.finished and not self._moved(now) and self.pacer.full(now):
             cpu = time.thread_time()       # nothing to draw and the budget full: a layout kept for its key
             if self.screen.prerender():
                 self.pacer.spent(time.monotonic(), time.thread_time() - cpu, paced=False)
