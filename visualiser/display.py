@@ -248,6 +248,20 @@ class Display:
         snap = Snapshot(self.vis, self.loop.iterations)
         self.screen.prepare(snap, self.status(snap))
 
+    def start_training(self):
+        """The training in a worker thread (returned, started), held after its first step until started()."""
+        worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
+        self.loop.proceed.clear()
+        worker.start()
+        return worker
+
+    def close_log(self):
+        """The movie's last state drawn while the frame log is still open (the movie logs its frames there),
+        then the log closed."""
+        if self.movie and self.loop.error is None:
+            self.movie.frame(final=True)
+        self.log.close()
+
     def started(self):
         """The first picture is drawn (a full render, ~0.3 s of CPU, the display's start-up): the training goes
         on past its first step (runloop.Loop.proceed), and the budget counts from here, full."""
@@ -369,9 +383,7 @@ class Display:
     def run(self, linger=False):
         """Train in a worker thread and tick here until the training ends (linger: and then until Q or
         Ctrl-C: the page stays up); the last state is drawn before it returns."""
-        worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
-        self.loop.proceed.clear()
-        worker.start()
+        worker = self.start_training()
         try:
             if self.screen is not None:
                 self.first_data()
@@ -392,9 +404,7 @@ class Display:
                 self.finished = True
                 self.frame()
             self.finished = True
-            if self.movie and self.loop.error is None:
-                self.movie.frame(final=True)       # the last state, while the frame log is open
-            self.log.close()
+            self.close_log()
             with self.changed:
                 self.closing = True
                 self.changed.notify_all()

@@ -101,13 +101,8 @@ class InsideView:
         self._make_mistakes()
         self._make_pictures()
         self._make_trace(at)
-        # titles at y=1.0 (above the confusion matrix's top ticks, matplotlib still places it) and unlabelled
-        # axes' labels placed once: matplotlib otherwise measures every tick label at each draw to place them
-        for ax in self.axes:
-            if not ax.get_xlabel():
-                ax.xaxis.set_label_coords(0.5, -0.1)
-            if not ax.get_ylabel():
-                ax.yaxis.set_label_coords(-0.1, 0.5)
+        for ax in self.axes:                       # titles at y=1.0 but the confusion matrix's, over its top ticks
+            panels.placed_once(ax)
 
     # -- made once -----------------------------------------------------------------------------------------
     def _own(self, ax, *artists):
@@ -141,9 +136,9 @@ class InsideView:
         ax.set_title("right, per digit", y=1.0, fontsize=FONT + 1, pad=16)
         ax = self.ax_pairs
         self.pair_lines = [self._own(ax, ax.plot([], [], color=c, lw=1.4, marker="o", ms=2)[0]) for c in PAIR_COLORS]
-        self.pair_texts = [self._own(ax, panels.quick_text(ax, 0.98, 0.95 - 0.09 * k, transform=ax.transAxes,
-                                                           ha="right", va="top", fontsize=FONT, color=c,
-                                                           bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
+        self.pair_texts = [self._own(ax, ax.text(0.98, 0.95 - 0.09 * k, "", transform=ax.transAxes, ha="right",
+                                                 va="top", fontsize=FONT, color=c,
+                                                 bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
                            for k, c in enumerate(PAIR_COLORS)]
         self.pairs_top = None
         ax.set_xlim(0, self.iterations or 100)

@@ -99,9 +99,7 @@ class Window(display.Display):
         """Our own event loop: GUI events until the next frame is due (50 ms at most), then tick(), until the
         window closes. Not plt.show(): Ctrl-C must reach us even while Tk sits in its loop (an exception
         raised inside a Tk callback is only printed), so SIGINT and SIGTERM just note themselves."""
-        worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
-        self.loop.proceed.clear()
-        worker.start()
+        worker = self.start_training()
         signals = []
         on_main = threading.current_thread() is threading.main_thread()
         note = lambda signum, frame: signals.append(signum)  # noqa: E731
@@ -129,9 +127,7 @@ class Window(display.Display):
             self.stop()
             worker.join()
             self.plt.close(self.fig)
-            if self.movie and self.loop.error is None:
-                self.movie.frame(final=True)       # the last state, while the frame log is open
-            self.log.close()
+            self.close_log()
 
     def show(self, signals, wait_s=3.0):
         """Show the window and let Tk draw its first picture (the whole figure: ~0.3 s of CPU, the window's
