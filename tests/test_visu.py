@@ -33,7 +33,9 @@ def fetched(images, predicted, labels, n, lines):
 
 
 def formatted(*args):
-    return panels.digit_mosaic(fetched(*args))
+    mosaic = panels.digit_mosaic(fetched(*args))
+    assert mosaic.dtype == np.uint8 and (mosaic[..., 3] == 255).all()                     # RGBA, opaque
+    return mosaic[..., :3]
 
 
 def cell(image, k, cols):
@@ -128,7 +130,7 @@ def test_panels_are_numbered_as_the_course_numbers_them(vis):
     fill(vis)
     screen, p = drawn(vis)
     assert all(ax.get_visible() for ax in p.ax.values())
-    title = {n: p.ax[n].get_title("left") + " " + p.figures[n].get_text() for n in p.ax}
+    title = {n: p.names[n].get_text() + " " + p.figures[n].get_text() for n in p.ax}
     assert title[1].startswith("accuracy") and "max 80.00%" in title[1]
     assert title[2].startswith("cross-entropy loss") and title[3].strip() == "training digits"
     assert title[4].startswith("weights") and title[5].startswith("biases") and title[6].startswith("test digits")
@@ -137,7 +139,7 @@ def test_panels_are_numbered_as_the_course_numbers_them(vis):
     assert x[1] < x[2] < x[3] and x[4] < x[5] < x[6] and y[1] == y[2] == y[3] > y[4] == y[5] == y[6]
     train, test = p.lines[1]
     assert list(test.get_xdata()) == [0, 10, 20, 30, 40] and test.get_marker() == "o"
-    assert p.pictures[3][1].shape == (280, 280, 3) and p.pictures[6][1].shape == (700, 1120, 3)
+    assert p.pictures[3][1].shape == (280, 280, 4) and p.pictures[6][1].shape == (700, 1120, 4)
     for n in (3, 6):                             # each picture is drawn at the size it is shown
         box = p.ax[n].bbox
         assert p.images[n].get_array().shape[:2] == (round(box.height), round(box.width))
@@ -178,6 +180,8 @@ def test_limits_move_in_coarse_steps():
     assert panels.steady((0, 10), (0, 15), 0, 10.5) == (0, 15)             # leaves it: grows
     assert panels.steady((0.5, 1), (0.4, 1), 0.45, 1) == (0.4, 1)          # leaves it at the bottom
     assert panels.steady((0, 10), (0, 3), 0, float("nan")) == (0, 3)       # no finite data: what is asked
+    assert panels.steady((0, 10), (0, 5), 0, 4.9, tighten=False) == (0, 10)  # a zoom in waits for the budget
+    assert panels.steady((0, 10), (0, 15), 0, 10.5, tighten=False) == (0, 15)  # growing data never waits
     assert [panels.nice_ceil(x) for x in (0.7, 1, 1.01, 13, 47, 230)] == pytest.approx([0.8, 1, 1.2, 15, 50, 250])
 
 
@@ -267,6 +271,43 @@ def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_the
     assert quick.get_window_extent(renderer).height > 1.5 * q.height
 
 
+def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
+    """The panels' tick labels are quick texts (panels.quick_ticks): each label's ink within 2 pixels of
+    matplotlib's own on the same axes, for both axes and signed, small and large numbers."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def strips(quick, ylim):
+        fig = Figure(figsize=(4, 3), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes([0.25, 0.2, 0.7, 0.75])
+        ax.set_xlim(0, 2040)
+        ax.set_ylim(*ylim)
+        panels.quick_ticks(ax) if quick else ax.tick_params(labelsize=8)
+        fig.canvas.draw()
+        ink = np.asarray(fig.canvas.buffer_rgba())[..., 0] < 128
+        left, below = ink[:, :int(0.25 * 400) - 8], ink[300 - int(0.2 * 300) + 8:, :]    # past the tick marks
+        return runs(left.any(1)), runs(below.any(0)), left.sum(), below.sum()
+
+    def runs(line):                          # the [start, end) of each run of inked rows or columns, gaps <= 3 merged
+        edges = np.flatnonzero(np.diff(np.r_[0, line.astype(int), 0]))
+        spans = [list(s) for s in edges.reshape(-1, 2)]
+        merged = [spans[0]] if spans else []
+        for a, b in spans[1:]:
+            if a - merged[-1][1] <= 3:
+                merged[-1][1] = b
+            else:
+                merged.append([a, b])
+        return merged
+
+    for ylim in ((0, 1.02), (-0.65, 0.7), (0, 250), (0.002, 0.0031)):
+        quick, plain = strips(True, ylim), strips(False, ylim)
+        for q, m in zip(quick[:2], plain[:2]):
+            assert len(q) == len(m) >= 3, (ylim, q, m)
+            assert np.abs(np.array(q) - np.array(m)).max() <= 2, (ylim, q, m)
+        assert abs(quick[2] - plain[2]) < 0.25 * plain[2] and abs(quick[3] - plain[3]) < 0.25 * plain[3]
+
+
 def test_shrink_is_the_mean_of_the_pixels_whose_centres_fall_in_each(mnist):
     """The digit mosaics are resampled once to the size they are shown: against a reference written out."""
     raw = {"digits": (mnist.test.images[:1000, :, :, 0] * 255).astype(np.uint8),
@@ -278,11 +319,11 @@ def test_shrink_is_the_mean_of_the_pixels_whose_centres_fall_in_each(mnist):
     def reference(picture, h, w):
         rows = np.minimum(((np.arange(picture.shape[0]) + 0.5) * h / picture.shape[0]).astype(int), h - 1)
         cols = np.minimum(((np.arange(picture.shape[1]) + 0.5) * w / picture.shape[1]).astype(int), w - 1)
-        out = np.zeros((h, w, 3))
+        out = np.zeros((h, w, picture.shape[2]))
         np.add.at(out, (rows[:, None], cols[None, :]), picture.astype(float))
         return out / np.bincount(rows)[:, None, None] / np.bincount(cols)[None, :, None]
     expected = reference(mosaic, 237, 379)
-    assert small.shape == (237, 379, 3) and np.abs(small - expected).max() <= 1.0
+    assert small.shape == (237, 379, 4) and np.abs(small - expected).max() <= 1.0
     assert panels.shrink(mosaic, 700, 1120) is mosaic
 
 

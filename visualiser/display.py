@@ -32,9 +32,12 @@ WATCHED_S = 15            # a page that has not asked for a frame for this long 
 
 class Snapshot:
     """What one frame shows: the data as the training thread last published it. `length`: the run's
-    iterations (the iteration axis spans them), None when unknown."""
+    iterations (the iteration axis spans them), None when unknown. `tighten`: whether an axes may zoom in to
+    data that has shrunk inside its limits (a redraw of that axes, ~30-60 ms: the window's frames hold it while
+    their budget is short; growing data always moves the limits)."""
 
-    def __init__(self, vis, length=None):
+    def __init__(self, vis, length=None, tighten=True):
+        self.tighten = tighten
         published = vis.published or (0, 0, 0, 0, None, None, 0)     # nothing yet: empty panels
         self.iteration, n_train, n_test, n_bands, training, test, self.updates = published
         self.train = tuple(c[:n_train] for c in vis.train)
@@ -290,7 +293,7 @@ class Display:
     def frame(self):
         """Draw the newest published state on the screen, now."""
         start, cpu = time.monotonic(), time.thread_time()
-        snap = Snapshot(self.vis, self.loop.iterations)
+        snap = Snapshot(self.vis, self.loop.iterations, tighten=self.finished or self.pacer.full(start))
         self.drawn, self.frame_at = self.vis.published, start
         try:
             kind, boxes = self.screen.draw(snap, self.status(snap))

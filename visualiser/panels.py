@@ -58,20 +58,21 @@ _GLYPHS = label_glyphs()
 
 
 def _colour_table():
-    """uint8 [769, 3]: the colour of ink level 0-255 on a white cell (rows 0-255), a red one (256-511), an
-    empty one (512-767), and a label's (768)."""
+    """uint32 [769]: the colour (RGBA bytes, opaque) of ink level 0-255 on a white cell (entries 0-255), a red
+    one (256-511), an empty one (512-767), and a label's (768). A pixel is one 4-byte entry: one lookup."""
     ink = np.arange(256)[:, None] / 255
     cells = [np.array(bg) * (1 - ink) + np.array(INK) * ink for bg in (WHITE, RED, EMPTY)]
-    return (np.concatenate(cells + [np.array([LABEL])]) * 255 + 0.5).astype(np.uint8)
+    rgb = (np.concatenate(cells + [np.array([LABEL])]) * 255 + 0.5).astype(np.uint8)
+    return np.ascontiguousarray(np.c_[rgb, np.full(len(rgb), 255, np.uint8)]).view(np.uint32).ravel()
 
 
 _COLOURS, _MARKS = _colour_table(), _GLYPHS > 0
 
 
 def digit_mosaic(raw):
-    """The picture [lines*28, n/lines*28, 3] uint8 of what tf_format_mnist_images fetched: ink on white,
-    mistakes on red with both labels, empty cells grey. One table lookup per pixel: ~3 ms for 1,000 digits,
-    done only to draw."""
+    """The picture [lines*28, n/lines*28, 4] uint8 (RGBA, opaque: drawn as it is) of what
+    tf_format_mnist_images fetched: ink on white, mistakes on red with both labels, empty cells grey. One
+    4-byte table lookup per pixel: ~1 ms for 1,000 digits, done only to draw."""
     digits, labels, computed = raw["digits"], np.asarray(raw["labels"]), np.asarray(raw["computed"])
     n, lines = len(digits), int(raw["lines"])
     valid = np.arange(n) < int(raw["shown"])
@@ -80,23 +81,25 @@ def digit_mosaic(raw):
     index = digits * valid[:, None, None].astype(np.uint16) + row[:, None, None]   # [n, 28, 28]
     index[(_MARKS[0][labels] | _MARKS[1][computed]) & wrong[:, None, None]] = 768   # the two labels
     tiles = index.reshape(lines, n // lines, 28, 28).transpose(0, 2, 1, 3).reshape(lines * 28, n // lines * 28)
-    return np.take(_COLOURS, tiles, axis=0)
+    return np.take(_COLOURS, tiles).view(np.uint8).reshape(*tiles.shape, 4)
 
 
 def shrink(picture, height, width):
-    """picture [h, w, 3] uint8 resampled to [height, width, 3] (at most its size) with a box filter: each
-    pixel the mean of the picture's pixels whose centres fall inside it, as the eye would see 1-pixel strokes
-    at a third of their size, without the aliasing of picking every third pixel. Pillow's resampler (C):
-    ~2 ms for the 1,120 x 700 test digits, ten times numpy's."""
+    """picture [h, w, 4] uint8 (opaque RGBA) resampled to [height, width, 4] (at most its size) with a box filter:
+    each pixel the mean of the picture's pixels whose centres fall inside it, as the eye would see 1-pixel
+    strokes at a third of their size, without the aliasing of picking every third pixel. Pillow's resampler
+    (C), read as RGBX (no alpha to weigh): ~2-5 ms for the 1,120 x 700 test digits, ten times numpy's."""
     from PIL import Image
     h, w = picture.shape[:2]
     if (height, width) == (h, w):
         return picture
-    return np.asarray(Image.fromarray(picture).resize((min(width, w), min(height, h)), Image.Resampling.BOX))
+    image = Image.frombuffer("RGBX", (w, h), np.ascontiguousarray(picture), "raw", "RGBX", 0, 1)
+    return np.asarray(image.resize((min(width, w), min(height, h)), Image.Resampling.BOX))
 
 
 _FONTS = {}               # (font file, pixel size) -> Pillow's FreeType font
 _INKS = {}                # (text, font, anchor, colour) -> its RGBA picture, rows upwards (up to 4,096 kept)
+_PLACES = {}              # (text, font properties, dpi, alignments) -> where it stands (QuickText._quick)
 
 
 @functools.cache
@@ -108,27 +111,39 @@ def _quick_text_class():
     from matplotlib.transforms import Bbox
     from PIL import Image, ImageDraw, ImageFont
 
+    def place(line, properties, dpi, ha, va):
+        path_size = (findfont(properties), properties.get_size_in_points() * dpi / 72)
+        if path_size not in _FONTS:
+            _FONTS[path_size] = ImageFont.truetype(*path_size)
+        font = _FONTS[path_size]
+        where = {"left": "l", "center": "m", "right": "r"}[ha] + {"center": "m", "bottom": "d"}.get(va, "s")
+        # matplotlib's top is a line's top (the ascent of "lp"), not the font's; its "center_baseline" (the y tick
+        # labels') half that ascent: the baseline that far below the point
+        rise = {"top": 1, "center_baseline": 0.5}.get(va, 0) * -font.getbbox("lp", anchor="ls")[1]
+        return font, where, font.getbbox(line, anchor=where), rise
+
     class QuickText(Text):
         def _quick(self):
             """(Pillow's font, the anchor, the ink's box (left, top, right, bottom) in pixels from the anchor, y
-            down), or None for a text that matplotlib draws."""
+            down, the rise of the anchor above the text's point), or None for a text that matplotlib draws."""
             line = self.get_text()
             if not line or "\n" in line or self.get_rotation() or self.get_bbox_patch() or self.figure is None:
                 return None
-            key = (findfont(self.get_fontproperties()), self.get_fontsize() * self.figure.dpi / 72)
-            if key not in _FONTS:
-                _FONTS[key] = ImageFont.truetype(*key)
-            where = {"left": "l", "center": "m", "right": "r"}[self.get_horizontalalignment()] + \
-                {"top": "a", "center": "m", "bottom": "d"}.get(self.get_verticalalignment(), "s")
-            return _FONTS[key], where, _FONTS[key].getbbox(line, anchor=where)
+            key = (line, self.get_fontproperties(), self.figure.dpi, self.get_horizontalalignment(),
+                   self.get_verticalalignment())
+            if key not in _PLACES:
+                if len(_PLACES) >= 4096:
+                    _PLACES.clear()
+                _PLACES[key] = place(*key)
+            return _PLACES[key]
 
         def get_window_extent(self, renderer=None, dpi=None):
             quick = self._quick() if dpi is None else None
             if quick is None:
                 return super().get_window_extent(renderer, dpi)
-            left, top, right, bottom = quick[2]
+            (left, top, right, bottom), rise = quick[2:]
             x, y = self.get_transform().transform(self.get_unitless_position())
-            return Bbox([[x + left, y - bottom], [x + right, y - top]])
+            return Bbox([[x + left, y - rise - bottom], [x + right, y - rise - top]])
 
         def draw(self, renderer):
             if not (self.get_visible() and self.get_text()):
@@ -136,7 +151,7 @@ def _quick_text_class():
             quick = self._quick() if type(renderer).__name__ == "RendererAgg" else None
             if quick is None:
                 return super().draw(renderer)
-            font, where, (left, top, right, bottom) = quick
+            font, where, (left, top, right, bottom), rise = quick
             colour = to_rgba(self.get_color(), self.get_alpha())
             key = (self.get_text(), font, where, colour)       # the inside view's 100 counts repeat
             rgba = _INKS.get(key)
@@ -152,7 +167,7 @@ def _quick_text_class():
             x, y = self.get_transform().transform(self.get_unitless_position())
             gc = renderer.new_gc()
             self._set_gc_clip(gc)
-            renderer.draw_image(gc, round(x + left), round(y - bottom), rgba)
+            renderer.draw_image(gc, round(x + left), round(y - rise - bottom), rgba)
             gc.restore()
             self.stale = False
     return QuickText
@@ -169,10 +184,55 @@ def quick_text(parent, x, y, text="", **kwargs):
     return artist
 
 
+@functools.cache
+def _tick_labels_class():
+    from matplotlib import rcParams
+    from matplotlib.artist import Artist
+
+    class TickLabels(Artist):
+        """An axis's major tick labels as matplotlib would place them, drawn by one quick text moved along."""
+
+        def __init__(self, axis, fontsize):
+            super().__init__()
+            self.axis, self.x, ax = axis, axis.axis_name == "x", axis.axes
+            pad = rcParams[f"{axis.axis_name}tick.major.size"] + rcParams[f"{axis.axis_name}tick.major.pad"]
+            transform, va, ha = (ax.get_xaxis_text1_transform if self.x else ax.get_yaxis_text1_transform)(pad)
+            self.label = _quick_text_class()(0, 0, "", transform=transform, va=va, ha=ha, fontsize=fontsize,
+                                             clip_on=False)
+            self.set_zorder(self.label.get_zorder())
+
+        def draw(self, renderer):
+            axis = self.axis
+            if not (self.get_visible() and axis.get_visible()):
+                return
+            self.label.set_figure(axis.axes.figure)
+            locs = axis.get_majorticklocs()
+            scale = axis.get_transform()                   # (linear here: the identity) as matplotlib filters
+            low, high = sorted(scale.transform(axis.get_view_interval()))
+            slack = 1e-6 * (high - low)
+            for loc, at, text in zip(locs, scale.transform(locs), axis.major.formatter.format_ticks(locs)):
+                if low - slack <= at <= high + slack:
+                    self.label.set_text(text)
+                    self.label.set_position((loc, 0) if self.x else (0, loc))
+                    self.label.draw(renderer)
+            self.stale = False
+    return TickLabels
+
+
+def quick_ticks(ax, fontsize=8):
+    """ax's x and y tick labels drawn as quick texts, where matplotlib puts them: matplotlib lays out and renders
+    every label at each draw of its axes (~1.5 ms each, some twenty an axes: half the cost of drawing an axes
+    whose limits moved). The offset text (x1e-5) stays matplotlib's."""
+    ax.tick_params(labelsize=fontsize, labelbottom=False, labelleft=False)   # (the size sets how many ticks)
+    for axis in (ax.xaxis, ax.yaxis):
+        ax.add_artist(_tick_labels_class()(axis, fontsize))
+
+
 def placed_once(ax):
     """An axes' axis labels, where it has none, given their default place once: matplotlib otherwise measures
     every tick label at each draw of the axes to place them, and does the same for its titles unless they are
-    set with y=1.0 (the place they have anyway without ticks on top): ~20 ms of a restage's ~80."""
+    set with y=1.0 (the place they have anyway without ticks on top): ~20 ms of a restage's ~80 before its tick
+    labels were quick texts."""
     if not ax.get_xlabel():
         ax.xaxis.set_label_coords(0.5, -0.1)
     if not ax.get_ylabel():
@@ -190,15 +250,16 @@ def finite(values):
     return a[np.isfinite(a)]
 
 
-def steady(current, proposed, low, high, fill=FILL):
+def steady(current, proposed, low, high, fill=FILL, tighten=True):
     """Axis limits with hysteresis: `current` (bottom, top) is kept while the data's extent [low, high] stays
-    inside it and fills at least `fill` of it; otherwise `proposed`, the limits the data asks for now. So a
-    curve that falls or a spread that grows moves its axis in a few coarse steps, each a full redraw, rather
-    than at every frame."""
+    inside it and fills at least `fill` of it (or any share of it, unless `tighten`); otherwise `proposed`, the
+    limits the data asks for now. So a curve that falls or a spread that grows moves its axis in a few coarse
+    steps, each a redraw of that axes, rather than at every frame; and a zoom in, which only shows the same
+    data larger, can wait until the display can afford it (Snapshot.tighten)."""
     if current is None or not (np.isfinite(low) and np.isfinite(high)):
         return proposed
     bottom, top = current
-    if low < bottom or high > top or (high - low) < fill * (top - bottom):
+    if low < bottom or high > top or (tighten and (high - low) < fill * (top - bottom)):
         return proposed
     return current
 
@@ -312,12 +373,14 @@ class Panels:
             self.ax[n].grid(alpha=0.3)
         self.names, self.figures = {}, {}
         for n, ax in self.ax.items():
-            ax.tick_params(labelsize=8)
-            self.names[n] = ax.set_title(TITLES[n], loc="left", fontsize=10, y=1.0)   # y: see placed_once
+            quick_ticks(ax)                 # (8 points)
             placed_once(ax)
-            # where the right title stands (matplotlib's loc="right"), drawn quickly: it changes at every frame
-            self.figures[n] = quick_text(ax, 1.0, 1.0, transform=ax.transAxes + ax.titleOffsetTrans, ha="right",
-                                         va="baseline", fontsize=10, animated=True)
+            # the panel's name and its figures where matplotlib's titles stand (loc="left" and "right"), quick
+            # texts: the name is drawn again with its axes, the figures at every frame
+            self.names[n], self.figures[n] = (
+                quick_text(ax, x, 1.0, text, transform=ax.transAxes + ax.titleOffsetTrans, ha=ha, va="baseline",
+                           fontsize=10, animated=animated)
+                for x, text, ha, animated in ((0.0, TITLES[n], "left", False), (1.0, "", "right", True)))
         self.auto_limits = {}              # the limits update() set last; anything else is the user's zoom
         self.layout = "0"
         self.seen = None                   # the snapshot's lengths last shown: what changed since
@@ -438,13 +501,14 @@ class Panels:
             test_line.set_data(t[0], t[col])
         span = self._span(snap)
         top, outlier = loss_limits(train, t, snap.iteration)       # top: 1.15 x the 98th percentile
-        self._limits(2, span, steady(self._auto(2), (0, nice_ceil(top)), 0, top / 1.15))
+        self._limits(2, span, steady(self._auto(2), (0, nice_ceil(top)), 0, top / 1.15, tighten=snap.tighten))
         self.off_scale.set_text("" if outlier is None else
                                 f"above the scale: test loss {outlier[1]:.3g} at iteration {outlier[0]:,}")
         acc = finite([a for i, a in zip(train[0], train[1]) if i >= snap.iteration * 0.1] + list(t[1]))
         p3 = float(np.percentile(acc, 3)) if len(acc) else 0.9
         low = min(0.9, math.floor(p3 * 50) / 50)
-        self._limits(1, span, steady(self._auto(1), (low, 1.0 + (1 - low) * 0.02), p3, 1.0))
+        self._limits(1, span, steady(self._auto(1), (low, 1.0 + (1 - low) * 0.02), p3, 1.0,
+                                        tighten=snap.tighten))
         self._title(2, "cross-entropy loss", f"test {t[2][-1]:.2f}" if t[2] else "")
         best = finite(t[1])
         self._title(1, "accuracy", f"test {t[1][-1]:.2%} (max {best.max():.2%})" if len(best) else "")
@@ -461,8 +525,9 @@ class Panels:
             seen = finite(b)
             if len(seen):
                 lo, hi = float(seen.min()), float(seen.max())
-                margin = (hi - lo) * 0.25 or 0.1       # room to grow (a spread growing as sqrt(t): 3-4 steps)
-                self._limits(n, span, steady(self._auto(n), (lo - margin, hi + margin), lo, hi, fill=0.4))
+                margin = (hi - lo) * 0.5 or 0.1        # room to grow: twice the spread (as sqrt(t): a step a 4x)
+                self._limits(n, span, steady(self._auto(n), (lo - margin, hi + margin), lo, hi, fill=0.4,
+                                                        tighten=snap.tighten))
             name = f"{title}: 7 percentile bands"
             # a panel's width holds about 55 characters at this size: the batch-norm steps' longer name wraps
             self._title(n, name.replace(": ", ":\n", 1) if len(name) > 40 else name,
@@ -477,7 +542,9 @@ class Panels:
         ax, image = self.ax[n], self.images[n]
         kept = self.pictures[n]
         if kept is None or kept[0] is not raw:
-            kept = (raw, raw if isinstance(raw, np.ndarray) else digit_mosaic(raw), None)
+            mosaic = digit_mosaic(raw) if isinstance(raw, dict) else np.dstack(    # an RGB array: made opaque
+                [raw, np.full(raw.shape[:2], 255, np.uint8)])
+            kept = (raw, mosaic, None)
         mosaic = kept[1]
         h, w = mosaic.shape[:2]
         extent = (-0.5, w - 0.5, h - 0.5, -0.5)
@@ -494,7 +561,7 @@ class Panels:
             return False
         self.pictures[n] = (raw, mosaic, fit)
         shown = shrink(mosaic, *size) if whole and size[0] < h else mosaic          # zoomed in: every pixel
-        image.set_data(np.dstack([shown, np.full(shown.shape[:2], 255, np.uint8)]))  # RGBA: drawn as it is
+        image.set_data(shown)             # RGBA: drawn as it is
         if n == 6:
             fetched = raw if isinstance(raw, dict) else {}
             self.scale_of = {"cols": w // 28, "per_cell": int(fetched.get("per_cell", 1)),
@@ -522,4 +589,4 @@ class Panels:
             "left", functions=(lambda y: 1 - (np.asarray(y) + 0.5) / 28 * per_row(),
                                lambda a: (1 - np.asarray(a)) / per_row() * 28 - 0.5))
         self.scale.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-        self.scale.tick_params(labelsize=8)
+        quick_ticks(self.scale)
