@@ -272,22 +272,30 @@ def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_the
 
 
 def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
-    """The panels' tick labels are quick texts (panels.quick_ticks): each label's ink within 2 pixels of
-    matplotlib's own on the same axes, for both axes and signed, small and large numbers."""
+    """The panels' and the inside view's tick labels are quick texts (panels.quick_ticks): each label's ink
+    within 2 pixels of matplotlib's own on the same axes: both axes, signed, small and large numbers, and
+    labels on top at another pad (the confusion matrix's)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    def strips(quick, ylim):
+    def strips(quick, ylim, top):
         fig = Figure(figsize=(4, 3), dpi=100)
         FigureCanvasAgg(fig)
-        ax = fig.add_axes([0.25, 0.2, 0.7, 0.75])
+        ax = fig.add_axes([0.25, 0.2, 0.7, 0.6])
         ax.set_xlim(0, 2040)
         ax.set_ylim(*ylim)
-        panels.quick_ticks(ax) if quick else ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=8)
+        if top:
+            ax.xaxis.tick_top()
+            ax.tick_params(length=0, pad=2, labelsize=7)
+        if quick:
+            panels.quick_ticks(ax)
         fig.canvas.draw()
         ink = np.asarray(fig.canvas.buffer_rgba())[..., 0] < 128
-        left, below = ink[:, :int(0.25 * 400) - 8], ink[300 - int(0.2 * 300) + 8:, :]    # past the tick marks
-        return runs(left.any(1)), runs(below.any(0)), left.sum(), below.sum()
+        # past the tick marks (none on top): left of the axes, and below it (above it for labels on top)
+        left = ink[:, :int(0.25 * 400) - (2 if top else 8)]
+        across = ink[:int(0.2 * 300) - 2] if top else ink[-int(0.2 * 300) + 8:]
+        return runs(left.any(1)), runs(across.any(0)), left.sum(), across.sum()
 
     def runs(line):                          # the [start, end) of each run of inked rows or columns, gaps <= 3 merged
         edges = np.flatnonzero(np.diff(np.r_[0, line.astype(int), 0]))
@@ -300,8 +308,9 @@ def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
                 merged.append([a, b])
         return merged
 
-    for ylim in ((0, 1.02), (-0.65, 0.7), (0, 250), (0.002, 0.0031)):
-        quick, plain = strips(True, ylim), strips(False, ylim)
+    for ylim, top in (((0, 1.02), False), ((-0.65, 0.7), False), ((0, 250), False), ((0.002, 0.0031), False),
+                      ((9.5, -0.5), True)):
+        quick, plain = strips(True, ylim, top), strips(False, ylim, top)
         for q, m in zip(quick[:2], plain[:2]):
             assert len(q) == len(m) >= 3, (ylim, q, m)
             assert np.abs(np.array(q) - np.array(m)).max() <= 2, (ylim, q, m)

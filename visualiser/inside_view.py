@@ -103,6 +103,7 @@ class InsideView:
         self._make_trace(at)
         for ax in self.axes:                       # titles at y=1.0 but the confusion matrix's, over its top ticks
             panels.placed_once(ax)
+            panels.quick_ticks(ax)
 
     # -- made once -----------------------------------------------------------------------------------------
     def _own(self, ax, *artists):

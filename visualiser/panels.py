@@ -186,26 +186,26 @@ def quick_text(parent, x, y, text="", **kwargs):
 
 @functools.cache
 def _tick_labels_class():
-    from matplotlib import rcParams
     from matplotlib.artist import Artist
 
     class TickLabels(Artist):
-        """An axis's major tick labels as matplotlib would place them, drawn by one quick text moved along."""
+        """An axis's major tick labels on one side ("label1": bottom or left, "label2": top or right) drawn by
+        one quick text moved from label to label, placed and styled as matplotlib's own label of that side."""
 
-        def __init__(self, axis, fontsize):
+        def __init__(self, axis, side):
             super().__init__()
-            self.axis, self.x, ax = axis, axis.axis_name == "x", axis.axes
-            pad = rcParams[f"{axis.axis_name}tick.major.size"] + rcParams[f"{axis.axis_name}tick.major.pad"]
-            transform, va, ha = (ax.get_xaxis_text1_transform if self.x else ax.get_yaxis_text1_transform)(pad)
-            self.label = _quick_text_class()(0, 0, "", transform=transform, va=va, ha=ha, fontsize=fontsize,
-                                             clip_on=False)
+            self.axis, self.side, self.x = axis, side, axis.axis_name == "x"
+            self.label = _quick_text_class()(0, 0, "", clip_on=False)
             self.set_zorder(self.label.get_zorder())
 
         def draw(self, renderer):
             axis = self.axis
             if not (self.get_visible() and axis.get_visible()):
                 return
-            self.label.set_figure(axis.axes.figure)
+            model = getattr(axis.get_major_ticks(1)[0], self.side)     # its place (pad), font and colour
+            self.label.set(figure=axis.axes.figure, transform=model.get_transform(), ha=model.get_ha(),
+                           va=model.get_va(), fontproperties=model.get_fontproperties(), color=model.get_color())
+            edge = 0 if self.side == "label1" else 1          # the axes' side, in its fractions
             locs = axis.get_majorticklocs()
             scale = axis.get_transform()                   # (linear here: the identity) as matplotlib filters
             low, high = sorted(scale.transform(axis.get_view_interval()))
@@ -213,19 +213,26 @@ def _tick_labels_class():
             for loc, at, text in zip(locs, scale.transform(locs), axis.major.formatter.format_ticks(locs)):
                 if low - slack <= at <= high + slack:
                     self.label.set_text(text)
-                    self.label.set_position((loc, 0) if self.x else (0, loc))
+                    self.label.set_position((loc, edge) if self.x else (edge, loc))
                     self.label.draw(renderer)
             self.stale = False
     return TickLabels
 
 
-def quick_ticks(ax, fontsize=8):
-    """ax's x and y tick labels drawn as quick texts, where matplotlib puts them: matplotlib lays out and renders
-    every label at each draw of its axes (~1.5 ms each, some twenty an axes: half the cost of drawing an axes
-    whose limits moved). The offset text (x1e-5) stays matplotlib's."""
-    ax.tick_params(labelsize=fontsize, labelbottom=False, labelleft=False)   # (the size sets how many ticks)
-    for axis in (ax.xaxis, ax.yaxis):
-        ax.add_artist(_tick_labels_class()(axis, fontsize))
+def quick_ticks(ax):
+    """ax's tick labels (the sides shown, at the size and pad set) drawn as quick texts where matplotlib puts
+    them: matplotlib lays out and renders every label at each draw of its axes (~1.5 ms each, some twenty an
+    axes: half the cost of drawing an axes whose limits moved). Call it after tick_params. An axis with a
+    label of its own keeps matplotlib's tick labels (it places that label by measuring them); the offset text
+    (x1e-5) stays matplotlib's."""
+    for axis, sides in ((ax.xaxis, ("labelbottom", "labeltop")), (ax.yaxis, ("labelleft", "labelright"))):
+        tick = axis.get_major_ticks(1)[0]
+        if axis.get_label_text():
+            continue
+        for side, param in zip(("label1", "label2"), sides):
+            if getattr(tick, side).get_visible():
+                ax.add_artist(_tick_labels_class()(axis, side))
+                ax.tick_params(axis=axis.axis_name, **{param: False})
 
 
 def placed_once(ax):
@@ -373,7 +380,8 @@ class Panels:
             self.ax[n].grid(alpha=0.3)
         self.names, self.figures = {}, {}
         for n, ax in self.ax.items():
-            quick_ticks(ax)                 # (8 points)
+            ax.tick_params(labelsize=8)     # (which also sets how many ticks fit)
+            quick_ticks(ax)
             placed_once(ax)
             # the panel's name and its figures where matplotlib's titles stand (loc="left" and "right"), quick
             # texts: the name is drawn again with its axes, the figures at every frame
@@ -589,4 +597,5 @@ class Panels:
             "left", functions=(lambda y: 1 - (np.asarray(y) + 0.5) / 28 * per_row(),
                                lambda a: (1 - np.asarray(a)) / per_row() * 28 - 0.5))
         self.scale.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+        self.scale.tick_params(labelsize=8)
         quick_ticks(self.scale)
