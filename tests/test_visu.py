@@ -274,7 +274,8 @@ def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_the
 def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
     """The panels' and the inside view's tick labels are quick texts (panels.quick_ticks): each label's ink
     within 2 pixels of matplotlib's own on the same axes: both axes, signed, small and large numbers, and
-    labels on top at another pad (the confusion matrix's)."""
+    labels on top at another pad (the confusion matrix's); and the axes' tight box holds them as it holds
+    matplotlib's (the inside view redraws an axes in that box)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -295,7 +296,7 @@ def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
         # past the tick marks (none on top): left of the axes, and below it (above it for labels on top)
         left = ink[:, :int(0.25 * 400) - (2 if top else 8)]
         across = ink[:int(0.2 * 300) - 2] if top else ink[-int(0.2 * 300) + 8:]
-        return runs(left.any(1)), runs(across.any(0)), left.sum(), across.sum()
+        return runs(left.any(1)), runs(across.any(0)), left.sum(), across.sum(), ax.get_tightbbox().extents
 
     def runs(line):                          # the [start, end) of each run of inked rows or columns, gaps <= 3 merged
         edges = np.flatnonzero(np.diff(np.r_[0, line.astype(int), 0]))
@@ -315,6 +316,7 @@ def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
             assert len(q) == len(m) >= 3, (ylim, q, m)
             assert np.abs(np.array(q) - np.array(m)).max() <= 2, (ylim, q, m)
         assert abs(quick[2] - plain[2]) < 0.25 * plain[2] and abs(quick[3] - plain[3]) < 0.25 * plain[3]
+        assert np.abs(quick[4] - plain[4]).max() <= 4, (quick[4], plain[4])     # a restage's box holds them
 
 
 def test_shrink_is_the_mean_of_the_pixels_whose_centres_fall_in_each(mnist):

@@ -137,9 +137,9 @@ class InsideView:
         ax.set_title("right, per digit", y=1.0, fontsize=FONT + 1, pad=16)
         ax = self.ax_pairs
         self.pair_lines = [self._own(ax, ax.plot([], [], color=c, lw=1.4, marker="o", ms=2)[0]) for c in PAIR_COLORS]
-        self.pair_texts = [self._own(ax, ax.text(0.98, 0.95 - 0.09 * k, "", transform=ax.transAxes, ha="right",
-                                                 va="top", fontsize=FONT, color=c,
-                                                 bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
+        self.pair_texts = [self._own(ax, panels.quick_text(ax, 0.98, 0.95 - 0.09 * k, transform=ax.transAxes,
+                                                           ha="right", va="top", fontsize=FONT, color=c,
+                                                           bbox=dict(facecolor="white", alpha=0.8, lw=0, pad=1)))
                            for k, c in enumerate(PAIR_COLORS)]
         self.pairs_top = None
         ax.set_xlim(0, self.iterations or 100)
@@ -186,7 +186,7 @@ class InsideView:
         self.digit = self._own(ax, ax.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1))
         ax.set_xticks([])
         ax.set_yticks([])
-        self.digit_title = self._own(ax, ax.set_title("", y=1.0, fontsize=FONT + 1))
+        self.digit_title = self._own(ax, panels.quick_title(ax, FONT + 1))
         self.trace_title = self._own(ax, panels.quick_text(ax, 0.0, 1.4, transform=ax.transAxes, fontsize=9,
                                                            ha="left"))
         self.layer_axes, self.layer_images, self.layer_grids = [], [], []
@@ -226,7 +226,7 @@ class InsideView:
         ax.set_xticks(range(10))
         ax.tick_params(labelsize=FONT, pad=1)
         ax.yaxis.set_major_formatter(_percent())
-        self.probability_title = self._own(ax, ax.set_title("probabilities", y=1.0, fontsize=FONT + 1))
+        self.probability_title = self._own(ax, panels.quick_title(ax, FONT + 1, "probabilities"))
 
     # -- each update ---------------------------------------------------------------------------------------
     def _inches(self, ax):

@@ -127,7 +127,7 @@ def _quick_text_class():
             """(Pillow's font, the anchor, the ink's box (left, top, right, bottom) in pixels from the anchor, y
             down, the rise of the anchor above the text's point), or None for a text that matplotlib draws."""
             line = self.get_text()
-            if not line or "\n" in line or self.get_rotation() or self.get_bbox_patch() or self.figure is None:
+            if not line or "\n" in line or self.get_rotation() or self.figure is None:
                 return None
             key = (line, self.get_fontproperties(), self.figure.dpi, self.get_horizontalalignment(),
                    self.get_verticalalignment())
@@ -165,9 +165,16 @@ def _quick_text_class():
                     _INKS.clear()
                 _INKS[key] = rgba = picture[::-1]             # rows upwards, as Agg draws them
             x, y = self.get_transform().transform(self.get_unitless_position())
+            x, y = round(x + left), round(y - rise - bottom)
             gc = renderer.new_gc()
             self._set_gc_clip(gc)
-            renderer.draw_image(gc, round(x + left), round(y - rise - bottom), rgba)
+            patch = self.get_bbox_patch()
+            if patch is not None:          # a plain box behind the ink (bbox=dict(pad=points, facecolor, alpha))
+                pad = round(patch.get_boxstyle().pad * self.get_fontsize() * self.figure.dpi / 72)
+                block = np.empty((rgba.shape[0] + 2 * pad, rgba.shape[1] + 2 * pad, 4), np.uint8)
+                block[:] = np.round(np.array(patch.get_facecolor()) * 255)
+                renderer.draw_image(gc, x - pad, y - pad, block)
+            renderer.draw_image(gc, x, y, rgba)
             gc.restore()
             self.stale = False
     return QuickText
@@ -178,7 +185,8 @@ def quick_text(parent, x, y, text="", **kwargs):
     Pillow's FreeType in one call: ~0.3 ms for a title's 25 characters against ~2.5 ms through matplotlib's
     layout, which was 40% of a frame. On `parent`, a figure (x, y in its fractions) or an axes (in data
     coordinates unless a transform is given). Only one line without rotation or box on an Agg canvas is drawn
-    this way (the window's, the page's, the movie's); anything else is drawn as matplotlib draws any text."""
+    this way (the window's, the page's, the movie's), a bbox as a plain box around its ink; anything else is
+    drawn as matplotlib draws any text."""
     artist = _quick_text_class()(x, y, text, **{"clip_on": False, **kwargs})    # as ax.text: not clipped to the axes
     parent.add_artist(artist)
     return artist
@@ -196,9 +204,10 @@ def _tick_labels_class():
             super().__init__()
             self.axis, self.side, self.x = axis, side, axis.axis_name == "x"
             self.label = _quick_text_class()(0, 0, "", clip_on=False)
-            self.set_zorder(self.label.get_zorder())
+            self.set(zorder=self.label.get_zorder(), clip_on=False)    # out of the axes, in its tight box
 
-        def draw(self, renderer):
+        def _placed(self):
+            """The label set at each tick shown in turn (as matplotlib filters them), yielded."""
             axis = self.axis
             if not (self.get_visible() and axis.get_visible()):
                 return
@@ -214,8 +223,18 @@ def _tick_labels_class():
                 if low - slack <= at <= high + slack:
                     self.label.set_text(text)
                     self.label.set_position((loc, edge) if self.x else (edge, loc))
-                    self.label.draw(renderer)
+                    yield self.label
+
+        def draw(self, renderer):
+            for label in self._placed():
+                label.draw(renderer)
             self.stale = False
+
+        def get_window_extent(self, renderer=None):
+            """The labels' extent (an axes' tight box holds them, as it holds matplotlib's)."""
+            from matplotlib.transforms import Bbox
+            boxes = [label.get_window_extent(renderer) for label in self._placed()]
+            return Bbox.union(boxes) if boxes else Bbox.null()
     return TickLabels
 
 
@@ -233,6 +252,12 @@ def quick_ticks(ax):
             if getattr(tick, side).get_visible():
                 ax.add_artist(_tick_labels_class()(axis, side))
                 ax.tick_params(axis=axis.axis_name, **{param: False})
+
+
+def quick_title(ax, fontsize, text="", loc="center", **kwargs):
+    """A title line of ax as a quick text, where matplotlib puts its title of that `loc` (at y=1.0)."""
+    return quick_text(ax, {"left": 0.0, "center": 0.5, "right": 1.0}[loc], 1.0, text, ha=loc, va="baseline",
+                      transform=ax.transAxes + ax.titleOffsetTrans, fontsize=fontsize, **kwargs)
 
 
 def placed_once(ax):
@@ -385,10 +410,8 @@ class Panels:
             placed_once(ax)
             # the panel's name and its figures where matplotlib's titles stand (loc="left" and "right"), quick
             # texts: the name is drawn again with its axes, the figures at every frame
-            self.names[n], self.figures[n] = (
-                quick_text(ax, x, 1.0, text, transform=ax.transAxes + ax.titleOffsetTrans, ha=ha, va="baseline",
-                           fontsize=10, animated=animated)
-                for x, text, ha, animated in ((0.0, TITLES[n], "left", False), (1.0, "", "right", True)))
+            self.names[n] = quick_title(ax, 10, TITLES[n], loc="left")
+            self.figures[n] = quick_title(ax, 10, loc="right", animated=True)
         self.auto_limits = {}              # the limits update() set last; anything else is the user's zoom
         self.layout = "0"
         self.seen = None                   # the snapshot's lengths last shown: what changed since
