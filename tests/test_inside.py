@@ -122,7 +122,16 @@ def test_the_view_draws_a_step_and_updates_without_making_artists(ran, tmp_path,
     first.add(*history.tests[0])
     assert view.update(first) == [view.ax_confusion, view.ax_accuracy, view.ax_pairs]
     assert view.ax_accuracy.get_xlim()[0] == 0
+    scales = lambda v: (v.ax_accuracy.get_xlim(), v.ax_pairs.get_ylim())      # noqa: E731
+    twin = inside_view.InsideView(fig, [0.02, 0.03, 0.96, 0.9], network.outline(), iterations)
+    twin.update(first)
+    twin.update(history)                                 # the trained network's scales, zoomed in
+    twin.set_visible(False)
+    held = scales(view)
+    view.update(history, tighten=False)                  # the display's budget is short: a zoom in waits ...
+    assert scales(view) == held != scales(twin) and view.held
     changed = view.update(history, network.pictures(), traces[0])
+    assert scales(view) == scales(twin) and not view.held           # ... for the next frame that may
     assert set(changed) == {ax for ax in view.axes if view.artists(ax)}
     assert view.ax_digit in changed and view.ax_probabilities in changed
     fig.savefig(tmp_path / f"inside-{step}.png")          # looked at: pytest --basetemp=DIR keeps them

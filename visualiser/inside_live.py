@@ -140,7 +140,7 @@ class View:
     def update(self, snap):
         self.live.refresh()
         pictures, trace = self.live.seen
-        changed = set(self.drawing.update(self.live.mistakes, pictures, trace))
+        changed = set(self.drawing.update(self.live.mistakes, pictures, trace, snap.tighten))
         if self.drawing.limits_changed:
             self.drawing.limits_changed = False
             for ax in (self.drawing.ax_accuracy, self.drawing.ax_pairs):

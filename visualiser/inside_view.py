@@ -129,6 +129,7 @@ class InsideView:
                                                                ha="right", va="center", fontsize=FONT - 1))
                                for d in range(10)]
         self.accuracy_low = 0.0
+        self.held = False                          # a zoom in waiting for update(tighten=True)
         ax.set_xlim(0, 1)
         ax.set_ylim(9.5, -0.5)
         ax.set_yticks([])
@@ -275,13 +276,15 @@ class InsideView:
         """The artists update() changes in `ax` (a display draws them over its cached background)."""
         return list(self._dynamic.get(ax, []))
 
-    def update(self, mistakes=None, pictures=None, trace=None):
+    def update(self, mistakes=None, pictures=None, trace=None, tighten=True):
         """Draw what is new among the three parts (None: leave that part as it is); return the axes whose
-        artists changed (empty: nothing to redraw)."""
+        artists changed (empty: nothing to redraw). Unless `tighten`, a scale that would zoom in (the accuracy
+        per digit's, the pairs') waits, as the panels' do (visualiser.display.Snapshot)."""
         changed = []
-        if mistakes is not None and mistakes.latest is not None and mistakes.version != self._drawn["mistakes"]:
+        if mistakes is not None and mistakes.latest is not None and (
+                mistakes.version != self._drawn["mistakes"] or (tighten and self.held)):
             self._drawn["mistakes"] = mistakes.version
-            changed += self._draw_mistakes(mistakes)
+            changed += self._draw_mistakes(mistakes, tighten)
         new_pictures = pictures is not None and self.weights is not None and pictures is not self._drawn["pictures"]
         if new_pictures:
             self._drawn["pictures"] = pictures
@@ -295,7 +298,7 @@ class InsideView:
             changed += self._draw_evidence()
         return changed
 
-    def _draw_mistakes(self, mistakes):
+    def _draw_mistakes(self, mistakes, tighten=True):
         iteration, m = mistakes.latest
         right, tested = mistakes.right()
         off = m.astype(float)
@@ -314,7 +317,8 @@ class InsideView:
         accuracy = mistakes.per_digit()
         seen = accuracy[np.isfinite(accuracy)]
         low = max([0.0] + [b for b in (0.5, 0.8, 0.9, 0.95) if len(seen) and b <= seen.min() - 0.005])
-        if low != self.accuracy_low:                 # the scale moves up as the network learns: a few times a run
+        self.held = (low > self.accuracy_low and not tighten)
+        if low < self.accuracy_low or (low > self.accuracy_low and tighten):   # up as it learns: a few times a run
             self.accuracy_low = low
             self.ax_accuracy.set_xlim(low, 1)
             self.limits_changed = True
@@ -325,6 +329,8 @@ class InsideView:
         changed = [self.ax_confusion, self.ax_accuracy]
         pairs, iterations, counts = mistakes.pairs(len(PAIR_COLORS))
         top = coarse_top(self.pairs_top, counts[iterations >= iterations[-1] * 0.1] if len(counts) else [])
+        if self.pairs_top is not None and top < self.pairs_top and not tighten:
+            top, self.held = self.pairs_top, True
         if top != self.pairs_top:
             self.pairs_top = top
             self.ax_pairs.set_ylim(0, top)
