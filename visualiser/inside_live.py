@@ -110,7 +110,7 @@ class View:
         for ax in self.drawing.axes:
             for artist in self.drawing.artists(ax):
                 artist.set_animated(True)
-        self.outside = {self.drawing.ax_confusion: [self.drawing.confusion_title],
+        self.outside = {self.drawing.ax_confusion: [self.drawing.confusion_heading, self.drawing.confusion_title],
                         self.drawing.ax_digit: [self.drawing.digit_title, self.drawing.trace_title],
                         self.drawing.ax_probabilities: [self.drawing.probability_title]}
         self.home = {ax: (ax.get_xlim(), ax.get_ylim()) for ax in self.drawing.axes}

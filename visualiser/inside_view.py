@@ -122,7 +122,14 @@ class InsideView:
         ax.tick_params(labelsize=FONT, length=0, pad=2)
         ax.xaxis.set_label_position("top")
         ax.xaxis.tick_top()
-        self.confusion_title = self._own(ax, ax.set_title("mistakes by digit: no test yet", fontsize=9, pad=16))
+        # its two title lines as quick texts (they change at every test), over the labels on its top: the second
+        # line's baseline 33 points above the axes, where matplotlib's own title stood
+        from matplotlib.transforms import ScaledTranslation
+        self.confusion_heading, self.confusion_title = (
+            self._own(ax, panels.quick_text(ax, 0.5, 1.0, text, ha="center", va="baseline", fontsize=9,
+                                            transform=ax.transAxes + ScaledTranslation(0, points / 72,
+                                                                                       ax.figure.dpi_scale_trans)))
+            for text, points in (("mistakes by digit: no test yet", 33 + 1.2 * 9), ("", 33)))
         ax = self.ax_accuracy
         self.accuracy_bars = self._own(ax, *ax.barh(range(10), np.zeros(10), color=DIAGONAL, height=0.8))
         self.accuracy_texts = [self._own(ax, panels.quick_text(ax, 0.98, d, transform=ax.get_yaxis_transform(),
@@ -174,8 +181,8 @@ class InsideView:
             cols = self.picture_grid[1]
             for d in range(n):
                 r, c = divmod(d, cols)
-                self._own(ax, ax.text(c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1, va="top",
-                                      ha="left", color=INK))
+                self._own(ax, panels.quick_text(ax, c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1,
+                                                va="top", ha="left", color=INK))
         ax.set_title(f"first layer: {o.pictures_label}\nweights > 0 red, < 0 blue, each picture on its own scale",
                      y=1.0, fontsize=8)
 
@@ -312,8 +319,8 @@ class InsideView:
                 v = int(m[r, c])
                 self.counts[r][c].set_text(f"{v}" if v or r == c else "")
                 self.counts[r][c].set_color("white" if r != c and strength[r, c] > 0.6 else INK)
-        self.confusion_title.set_text(f"mistakes by digit, test at iteration {iteration:,}\nthe diagonal: "
-                                      f"{right:,} of {tested:,} right = {right / max(tested, 1):.2%}")
+        self.confusion_heading.set_text(f"mistakes by digit, test at iteration {iteration:,}")
+        self.confusion_title.set_text(f"the diagonal: {right:,} of {tested:,} right = {right / max(tested, 1):.2%}")
         accuracy = mistakes.per_digit()
         seen = accuracy[np.isfinite(accuracy)]
         low = max([0.0] + [b for b in (0.5, 0.8, 0.9, 0.95) if len(seen) and b <= seen.min() - 0.005])
