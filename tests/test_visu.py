@@ -269,6 +269,13 @@ def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_the
     assert 100 - q.y1 - 1 <= ink[:, 0].min() and ink[:, 0].max() <= 100 - q.y0 + 1
     quick.set_text("two\nlines")                             # drawn by matplotlib, as any text
     assert quick.get_window_extent(renderer).height > 1.5 * q.height
+    quick.set_text(line)                                     # a bbox: a plain box of its colour around the ink
+    quick.set_bbox(dict(facecolor=(0, 0, 1), lw=0, pad=2))
+    fig.canvas.draw()
+    blue = np.argwhere((np.asarray(fig.canvas.buffer_rgba())[..., :3] == (0, 0, 255)).all(-1))
+    pad = round(2 * 100 / 72)
+    assert blue[:, 1].min() == round(q.x0) - pad and blue[:, 1].max() >= q.x1 + pad - 2
+    assert 100 - q.y1 - pad - 1 <= blue[:, 0].min() and blue[:, 0].max() <= 100 - q.y0 + pad + 1
 
 
 def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
