@@ -12,7 +12,7 @@ the whole buffer (the page, the movie). Backgrounds and the canvas's buffer are 
 (matplotlib's BufferRegion and buffer_rgba are writable views): restoring a region is one array copy.
 
 Costs at 1280 x 720 (docs/display.md has the measured split): a full draw of the six panels ~150-300 ms of
-CPU, a frame that updates all six ~15-30 ms, a restage ~30-60 ms an axes.
+CPU, a frame that updates all six ~8-30 ms, a restage ~20-40 ms an axes.
 """
 from collections import OrderedDict
 
