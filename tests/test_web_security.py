@@ -58,7 +58,11 @@ def tunnel(port):
                 client, _ = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", port))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", port))
+            except OSError:                # the run has ended (a browser's late request): no page behind
+                client.close()
+                continue
             threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
             threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
     threading.Thread(target=accept, daemon=True).start()
