@@ -194,6 +194,7 @@ def quick_text(parent, x, y, text="", **kwargs):
 
 @functools.cache
 def _tick_labels_class():
+    """quick_ticks' artist class, made once (as quick_text's)."""
     from matplotlib.artist import Artist
 
     class TickLabels(Artist):
@@ -219,7 +220,7 @@ def _tick_labels_class():
             scale = axis.get_transform()                   # (linear here: the identity) as matplotlib filters
             low, high = sorted(scale.transform(axis.get_view_interval()))
             slack = 1e-6 * (high - low)
-            for loc, at, text in zip(locs, scale.transform(locs), axis.major.formatter.format_ticks(locs)):
+            for loc, at, text in zip(locs, scale.transform(locs), axis.get_major_formatter().format_ticks(locs)):
                 if low - slack <= at <= high + slack:
                     self.label.set_text(text)
                     self.label.set_position((loc, edge) if self.x else (edge, loc))
