@@ -139,6 +139,9 @@ class View:
 
     def update(self, snap):
         self.live.refresh()
+        for ax, (old, now) in [(ax, self.extents.get(ax, (None, None))) for ax in self.outside]:
+            if now is None:                # drawn since by a full render, not a frame: their extent as drawn
+                self.extents[ax] = (old, self._texts(ax))
         pictures, trace = self.live.seen
         changed = set(self.drawing.update(self.live.mistakes, pictures, trace, snap.tighten))
         if self.drawing.limits_changed:
