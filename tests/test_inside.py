@@ -151,6 +151,31 @@ def test_the_view_draws_a_step_and_updates_without_making_artists(ran, tmp_path,
     assert view.update(history, None, None) == []           # nothing new: nothing to redraw
 
 
+def test_the_views_cheap_frames_are_what_a_full_draw_shows(ran):
+    """The view on the display core, its tests arriving one by one (the pairs' and the per-digit scales move,
+    each a restage of its axes, with quick tick labels): every frame, pixel for pixel, what a full draw of the
+    same state shows."""
+    from visualiser import display
+    names, *_ = ran("2.2")
+    vis = names["datavis"]
+    history = vis.inside.mistakes
+    screen = display.agg_screen(vis)
+    assert screen.key("i")
+    snap = display.Snapshot(vis, STEPS["2.2"][0])
+    assert screen.draw(snap, "x")[0] == "full"
+    vis.inside.mistakes = arriving = mistakes.Mistakes()
+    kinds = []
+    for iteration, matrix in history.tests:
+        arriving.add(iteration, matrix)
+        kind, _ = screen.draw(snap, f"iteration {iteration}")
+        kinds.append(kind)
+        frame = screen.rgb()
+        screen.fig.canvas.draw()
+        assert np.array_equal(frame, screen.rgb()), (iteration, kind)
+    vis.inside.mistakes = history
+    assert "restage" in kinds, kinds
+
+
 def test_digit_is_the_test_sets_own_pixels(mnist):
     import tensorflow.compat.v1 as tf
     with tf.Graph().as_default(), tf.Session() as sess:
