@@ -33,7 +33,7 @@ WATCHED_S = 15            # a page that has not asked for a frame for this long 
 class Snapshot:
     """What one frame shows: the data as the training thread last published it. `length`: the run's
     iterations (the iteration axis spans them), None when unknown. `tighten`: whether an axes may zoom in to
-    data that has shrunk inside its limits (a redraw of that axes, ~30-60 ms: the window's frames hold it while
+    data that has shrunk inside its limits (a redraw of that axes, ~20-40 ms: the window's frames hold it while
     their budget is short; growing data always moves the limits)."""
 
     def __init__(self, vis, length=None, tighten=True):

@@ -139,7 +139,8 @@ class View:
 
     def update(self, snap):
         self.live.refresh()
-        for ax, (old, now) in [(ax, self.extents.get(ax, (None, None))) for ax in self.outside]:
+        for ax in self.outside:
+            old, now = self.extents.get(ax, (None, None))
             if now is None:                # drawn since by a full render, not a frame: their extent as drawn
                 self.extents[ax] = (old, self._texts(ax))
         pictures, trace = self.live.seen
