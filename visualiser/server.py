@@ -25,7 +25,9 @@ What guards what:
   which holds nothing, has Access-Control-Allow-Origin: *. The buttons send a text/plain body, a CORS-simple
   request, so no preflight is needed.
 - Every request is answered, with one line of text for an error: the request line, headers and body must
-  arrive within REQUEST_S (else 408; a client that trickles a byte at a time is cut off the same way), a
+  arrive within REQUEST_S (else 408; a client that trickles a byte at a time is cut off the same way; a
+  connection that sent nothing at all is closed without an answer: browsers open a spare connection ahead of
+  their next request, and a 408 waiting on it could be read as that request's answer), a
   body is at most MAX_BODY bytes and must match its Content-Length, a bad query value is a 400, any method
   but GET and POST a 405 with Allow. Each connection has its own thread, so a slow client holds only its own.
 """
@@ -80,7 +82,7 @@ class Deadline(io.RawIOBase):
     that trickles a byte every few seconds are both cut off at REQUEST_S (TimeoutError)."""
 
     def __init__(self, sock, seconds):
-        self.sock, self.until = sock, time.monotonic() + seconds
+        self.sock, self.until, self.received = sock, time.monotonic() + seconds, 0
 
     def readable(self):
         return True
@@ -90,7 +92,9 @@ class Deadline(io.RawIOBase):
         if left <= 0:
             raise TimeoutError("the request is late")
         self.sock.settimeout(left)
-        return self.sock.recv_into(buffer)
+        n = self.sock.recv_into(buffer)
+        self.received += n
+        return n
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -120,7 +124,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.answer(403, "wrong Host: ask for 127.0.0.1 or localhost")
             (self.get if self.command == "GET" else self.post)()
         except TimeoutError:
-            self.answer(408, f"the request did not arrive within {REQUEST_S:g} s")
+            if self.rfile.raw.received:          # a request begun; a silent connection is closed unanswered
+                self.answer(408, f"the request did not arrive within {REQUEST_S:g} s")
 
     def send_error(self, code, message=None, explain=None):     # parse_request's errors: one line, no HTML
         self.answer(code, message or self.responses.get(code, ("bad request",))[0])
@@ -313,8 +318,14 @@ async function poll() {
   for (;;) {
     try {
       const s = await (await fetch("state?since=" + since, {cache: "no-store"})).json();
-      if (s.frame > since) {
-        await new Promise((ok) => { img.onload = img.onerror = ok; img.src = "frame.png?f=" + s.frame; });
+      if (s.frame > since) {        // the frame whole before it replaces the last; one lost on the way is asked again
+        const got = await fetch("frame.png?f=" + s.frame, {cache: "no-store"})
+          .then((r) => (r.ok ? r.blob() : null)).catch(() => null);
+        if (!got && s.closed) { show(s); return; }
+        if (!got) { await new Promise((ok) => setTimeout(ok, 200)); continue; }
+        const old = img.src, url = URL.createObjectURL(got);
+        await new Promise((ok) => { img.onload = img.onerror = ok; img.src = url; });
+        if (old.startsWith("blob:")) URL.revokeObjectURL(old);
         Object.assign(img.dataset, {frame: s.frame, iteration: s.iteration, layout: s.layout, paused: s.paused});
         since = s.frame;
       }

@@ -69,9 +69,11 @@ def listen(host, port):
 def head_deadline(protocol, seconds):
     """uvicorn's HTTP protocol class with a deadline on each request's head (its line and headers): it must be
     whole within `seconds` of the connection, or of its own first byte on a kept-alive connection, else the
-    client gets a 408 and the connection is closed. uvicorn has no such limit, so a client that sends half a
-    head (or nothing) held its connection for ever: 200 of them held 200 (and a process at the common limit
-    of 1,024 files would run out). The body's deadline is api.py's; idle kept-alive connections are uvicorn's
+    client gets a 408 and the connection is closed (closed unanswered if it sent nothing at all: browsers
+    open a spare connection ahead of their next request, and a 408 waiting there could be read as its
+    answer). uvicorn has no such limit, so a client that sends half a head (or nothing) held its connection
+    for ever: 200 of them held 200 (and a process at the common limit of 1,024 files would run out). The
+    body's deadline is api.py's; idle kept-alive connections are uvicorn's
     (--timeout-keep-alive, 5 s)."""
     late = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
             b"content-length: %d\r\n\r\n%s")
@@ -80,10 +82,11 @@ def head_deadline(protocol, seconds):
     class HeadDeadline(protocol):
         def connection_made(self, transport):
             super().connection_made(transport)
-            self._tail, self._head_whole = b"", False
+            self._tail, self._head_whole, self._begun = b"", False, False
             self._timer = self.loop.call_later(seconds, self._late)
 
         def data_received(self, data):
+            self._begun = True
             if not self._head_whole:
                 seen = self._tail + data
                 if HEAD_END.search(seen):  # the blank line that ends a head: in the first read, as a rule
@@ -109,7 +112,8 @@ def head_deadline(protocol, seconds):
         def _late(self):
             self._timer = None
             if not self._head_whole and not self.transport.is_closing():
-                self.transport.write(late % (len(message), message))
+                if self._begun:
+                    self.transport.write(late % (len(message), message))
                 self.transport.close()
     return HeadDeadline
 
