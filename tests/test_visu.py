@@ -326,6 +326,33 @@ def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
         assert np.abs(quick[4] - plain[4]).max() <= 4, (quick[4], plain[4])     # a restage's box holds them
 
 
+def test_quick_tick_marks_and_grid_are_matplotlibs_own_pixels():
+    """quick_ticks draws an axis's tick marks and grid lines as one line each (TickMarks): the same pixels as
+    matplotlib's own, ticks out or in, on two sides or four, with a tick on the axes' edge; the zoomed
+    axes's marks follow its new limits."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def picture(quick, ticks, xlim):
+        fig = Figure(figsize=(4, 3), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes([0.2, 0.2, 0.7, 0.7])
+        ax.grid(alpha=0.3)
+        ax.set(xlim=(0, 2040), ylim=(0.8, 1.01))
+        ax.tick_params(labelbottom=False, labelleft=False, **ticks)      # the marks alone (labels: the test above)
+        if quick:
+            panels.quick_ticks(ax)
+        ax.set_xlim(*xlim)                                               # as a zoom (O) does
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+
+    for ticks in ({}, {"top": True, "right": True, "direction": "in", "length": 6}):
+        for xlim in ((0, 2040), (0, 2000), (300, 900)):
+            quick, plain = picture(True, ticks, xlim), picture(False, ticks, xlim)
+            assert (plain < 200).sum() > 400                              # marks and lines there to compare
+            assert np.abs(quick - plain).max() <= 8, (ticks, xlim)
+
+
 def test_shrink_is_the_mean_of_the_pixels_whose_centres_fall_in_each(mnist):
     """The digit mosaics are resampled once to the size they are shown: against a reference written out."""
     raw = {"digits": (mnist.test.images[:1000, :, :, 0] * 255).astype(np.uint8),

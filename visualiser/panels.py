@@ -239,14 +239,61 @@ def _tick_labels_class():
     return TickLabels
 
 
+@functools.cache
+def _tick_marks_class():
+    """quick_ticks' artist for the marks and grid lines, made once (as quick_text's)."""
+    from matplotlib.artist import Artist
+    from matplotlib.lines import Line2D
+
+    class TickMarks(Artist):
+        """An axis's major tick marks (each side shown) and grid lines, each kind one Line2D through every
+        tick (a run of markers, a path broken by NaNs), styled as matplotlib's own of the first tick, which
+        matplotlib then no longer draws: ~0.2 ms a tick instead of ~0.2 ms a line."""
+
+        def __init__(self, axis):
+            super().__init__()
+            self.axis, self.x, model = axis, axis.axis_name == "x", axis.get_major_ticks(1)[0]
+            self.lines = [Line2D([], [], marker=line.get_marker(), ms=line.get_markersize(), ls="none",
+                                 mew=line.get_markeredgewidth(), color=line.get_color(), transform=line.get_transform())
+                          for line in (model.tick1line, model.tick2line) if line.get_visible()]
+            self.grid = model.gridline.get_visible() and Line2D(
+                [], [], color=model.gridline.get_color(), lw=model.gridline.get_linewidth(),
+                ls=model.gridline.get_linestyle(), alpha=model.gridline.get_alpha(),
+                transform=model.gridline.get_transform(), zorder=model.gridline.get_zorder())
+            self.set(zorder=model.tick1line.get_zorder())
+
+        def draw(self, renderer):
+            axis = self.axis
+            if self.get_visible() and axis.get_visible():
+                low, high = sorted(axis.get_view_interval())
+                slack = 1e-6 * (high - low)
+                locs = [loc for loc in axis.get_majorticklocs() if low - slack <= loc <= high + slack]
+                for line, edge in zip(self.lines, (0, 1)):
+                    line.set_data(*((locs, [edge] * len(locs)) if self.x else ([edge] * len(locs), locs)))
+                if self.grid:
+                    across = np.tile([0.0, 1.0, np.nan], len(locs))
+                    along = np.repeat(locs, 3)
+                    self.grid.set_data(*((along, across) if self.x else (across, along)))
+                for line in [self.grid] * bool(self.grid) + self.lines:
+                    line.set_figure(self.figure)
+                    line.draw(renderer)
+            self.stale = False
+    return TickMarks
+
+
 def quick_ticks(ax):
     """ax's tick labels (the sides shown, at the size and pad set) drawn as quick texts where matplotlib puts
     them: matplotlib lays out and renders every label at each draw of its axes (~1.5 ms each, some twenty an
     axes: half the cost of drawing an axes whose limits moved). Call it after tick_params. An axis with a
     label of its own keeps matplotlib's tick labels (it places that label by measuring them); the offset text
     (x1e-5) stays matplotlib's."""
-    for axis, sides in ((ax.xaxis, ("labelbottom", "labeltop")), (ax.yaxis, ("labelleft", "labelright"))):
+    for axis, sides, marks in ((ax.xaxis, ("labelbottom", "labeltop"), ("bottom", "top")),
+                               (ax.yaxis, ("labelleft", "labelright"), ("left", "right"))):
         tick = axis.get_major_ticks(1)[0]
+        if len(axis.get_majorticklocs()):            # (none: an axis without ticks, as the pictures')
+            ax.add_artist(_tick_marks_class()(axis))
+            ax.tick_params(axis=axis.axis_name, **dict.fromkeys(marks, False))
+            axis.grid(False)
         if axis.get_label_text():
             continue
         for side, param in zip(("label1", "label2"), sides):
