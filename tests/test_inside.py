@@ -139,8 +139,7 @@ def test_the_view_draws_a_step_and_updates_without_making_artists(ran, tmp_path,
     accuracy = names["datavis"].test[1][-1]
     assert right == round(accuracy * tested) and f"{accuracy:.2%}" in view.confusion_title.get_text()
     m = history.latest[1]
-    assert [[t.get_text() for t in row] for row in view.counts] == \
-        [[str(m[r, c]) if m[r, c] or r == c else "" for c in range(10)] for r in range(10)]
+    assert view.counts.texts == [str(m[r, c]) if m[r, c] or r == c else "" for r in range(10) for c in range(10)]
     made = artists(fig)
     for k in range(1, 6):                                 # new data every time: a test, weights, a digit
         history.add(history.latest[0] + k, history.latest[1])

@@ -278,6 +278,36 @@ def test_quick_text_stands_where_matplotlib_puts_the_same_text_and_inks_only_the
     assert 100 - q.y1 - pad - 1 <= blue[:, 0].min() and blue[:, 0].max() <= 100 - q.y0 + pad + 1
 
 
+def test_quick_texts_draw_the_pixels_of_as_many_quick_texts():
+    """panels.quick_texts (the inside view's 100 counts, one picture) inks the same pixels as a quick text at
+    each point: white and dark, one to four digits, empty cells, then new texts in the same artist."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(0)
+    cells = [(c, r) for r in range(10) for c in range(10)]
+
+    def picture(batched, texts, colours):
+        fig = Figure(figsize=(3, 3), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes([0.1, 0.1, 0.8, 0.8])
+        ax.set(xlim=(-0.5, 9.5), ylim=(9.5, -0.5), facecolor="0.5")               # white and dark both show
+        if batched:
+            panels.quick_texts(ax, cells, 6).set_texts(texts, colours)
+        else:
+            for (c, r), text, colour in zip(cells, texts, colours):
+                panels.quick_text(ax, c, r, text, ha="center", va="center", fontsize=6, color=colour)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    for _ in range(2):
+        texts = [str(v) if v % 7 else "" for v in rng.integers(0, 3000, 100) // rng.choice([1, 10, 100, 1000], 100)]
+        colours = [("white", "#222222")[k % 2] for k in range(100)]
+        batched, single = picture(True, texts, colours), picture(False, texts, colours)
+        assert (single != picture(False, [""] * 100, colours)).any()              # the texts are inked
+        assert np.array_equal(batched, single)
+
+
 def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
     """The panels' and the inside view's tick labels are quick texts (panels.quick_ticks): each label's ink
     within 2 pixels of matplotlib's own on the same axes: both axes, signed, small and large numbers, and

@@ -113,8 +113,7 @@ class InsideView:
     def _make_mistakes(self):
         ax = self.ax_confusion
         self.confusion = self._own(ax, ax.imshow(np.ones((10, 10, 3)), interpolation="nearest"))
-        self.counts = [[self._own(ax, panels.quick_text(ax, c, r, ha="center", va="center", fontsize=FONT - 1))
-                        for c in range(10)] for r in range(10)]
+        self.counts = self._own(ax, panels.quick_texts(ax, [(c, r) for r in range(10) for c in range(10)], FONT - 1))
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
         ax.set_xlabel("computed", fontsize=FONT + 1, labelpad=1)
@@ -314,11 +313,9 @@ class InsideView:
         rgb = np.ones((10, 10, 3)) - strength[..., None] * (1 - np.array(OFF))
         rgb[np.arange(10), np.arange(10)] = DIAGONAL
         self.confusion.set_data(rgb)
-        for r in range(10):
-            for c in range(10):
-                v = int(m[r, c])
-                self.counts[r][c].set_text(f"{v}" if v or r == c else "")
-                self.counts[r][c].set_color("white" if r != c and strength[r, c] > 0.6 else INK)
+        cells = [(r, c) for r in range(10) for c in range(10)]
+        self.counts.set_texts([f"{m[r, c]}" if m[r, c] or r == c else "" for r, c in cells],
+                              ["white" if r != c and strength[r, c] > 0.6 else INK for r, c in cells])
         self.confusion_heading.set_text(f"mistakes by digit, test at iteration {iteration:,}")
         self.confusion_title.set_text(f"the diagonal: {right:,} of {tested:,} right = {right / max(tested, 1):.2%}")
         accuracy = mistakes.per_digit()

@@ -102,16 +102,13 @@ _INKS = {}                # (text, font, anchor, colour) -> its RGBA picture, ro
 _PLACES = {}              # (text, font properties, dpi, alignments) -> where it stands (QuickText._quick)
 
 
-@functools.cache
-def _quick_text_class():
-    """quick_text's class, made once (an Artist subclass costs ~4 ms to make: matplotlib reads its setters)."""
-    from matplotlib.colors import to_rgba
-    from matplotlib.font_manager import findfont
-    from matplotlib.text import Text
-    from matplotlib.transforms import Bbox
-    from PIL import Image, ImageDraw, ImageFont
-
-    def place(line, properties, dpi, ha, va):
+def _place(line, properties, dpi, ha, va):
+    """Where a quick text's line stands: (Pillow's font, the anchor, the ink's box (left, top, right, bottom) in
+    pixels from the anchor, y down, the rise of the anchor above the text's point), kept (_PLACES)."""
+    key = (line, properties, dpi, ha, va)
+    if key not in _PLACES:
+        from matplotlib.font_manager import findfont
+        from PIL import ImageFont
         path_size = (findfont(properties), properties.get_size_in_points() * dpi / 72)
         if path_size not in _FONTS:
             _FONTS[path_size] = ImageFont.truetype(*path_size)
@@ -120,22 +117,45 @@ def _quick_text_class():
         # matplotlib's top is a line's top (the ascent of "lp"), not the font's; its "center_baseline" (the y tick
         # labels') half that ascent: the baseline that far below the point
         rise = {"top": 1, "center_baseline": 0.5}.get(va, 0) * -font.getbbox("lp", anchor="ls")[1]
-        return font, where, font.getbbox(line, anchor=where), rise
+        if len(_PLACES) >= 4096:
+            _PLACES.clear()
+        _PLACES[key] = (font, where, font.getbbox(line, anchor=where), rise)
+    return _PLACES[key]
+
+
+def _ink(line, placed, colour):
+    """The line's ink in `colour` (RGBA, 0-1) as an RGBA picture, rows upwards as Agg draws them, kept (_INKS):
+    the inside view's 100 counts repeat."""
+    font, where, (left, top, right, bottom), _ = placed
+    key = (line, font, where, colour)
+    if key not in _INKS:
+        from PIL import Image, ImageDraw
+        ink = Image.new("L", (right - left, bottom - top))
+        ImageDraw.Draw(ink).text((-left, -top), line, font=font, fill=255, anchor=where)
+        picture = np.empty((bottom - top, right - left, 4), np.uint8)
+        picture[..., :3] = np.round(np.array(colour[:3]) * 255)
+        picture[..., 3] = np.asarray(ink) * colour[3]
+        if len(_INKS) >= 4096:
+            _INKS.clear()
+        _INKS[key] = picture[::-1]
+    return _INKS[key]
+
+
+@functools.cache
+def _quick_text_class():
+    """quick_text's class, made once (an Artist subclass costs ~4 ms to make: matplotlib reads its setters)."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
 
     class QuickText(Text):
         def _quick(self):
-            """(Pillow's font, the anchor, the ink's box (left, top, right, bottom) in pixels from the anchor, y
-            down, the rise of the anchor above the text's point), or None for a text that matplotlib draws."""
+            """_place()'s answer for this text, or None for a text that matplotlib draws."""
             line = self.get_text()
             if not line or "\n" in line or self.get_rotation() or self.figure is None:
                 return None
-            key = (line, self.get_fontproperties(), self.figure.dpi, self.get_horizontalalignment(),
-                   self.get_verticalalignment())
-            if key not in _PLACES:
-                if len(_PLACES) >= 4096:
-                    _PLACES.clear()
-                _PLACES[key] = place(*key)
-            return _PLACES[key]
+            return _place(line, self.get_fontproperties(), self.figure.dpi, self.get_horizontalalignment(),
+                          self.get_verticalalignment())
 
         def get_window_extent(self, renderer=None, dpi=None):
             quick = self._quick() if dpi is None else None
@@ -151,19 +171,8 @@ def _quick_text_class():
             quick = self._quick() if type(renderer).__name__ == "RendererAgg" else None
             if quick is None:
                 return super().draw(renderer)
-            font, where, (left, top, right, bottom), rise = quick
-            colour = to_rgba(self.get_color(), self.get_alpha())
-            key = (self.get_text(), font, where, colour)       # the inside view's 100 counts repeat
-            rgba = _INKS.get(key)
-            if rgba is None:
-                ink = Image.new("L", (right - left, bottom - top))
-                ImageDraw.Draw(ink).text((-left, -top), self.get_text(), font=font, fill=255, anchor=where)
-                picture = np.empty((bottom - top, right - left, 4), np.uint8)
-                picture[..., :3] = np.round(np.array(colour[:3]) * 255)
-                picture[..., 3] = np.asarray(ink) * colour[3]
-                if len(_INKS) >= 4096:
-                    _INKS.clear()
-                _INKS[key] = rgba = picture[::-1]             # rows upwards, as Agg draws them
+            (left, top, right, bottom), rise = quick[2:]
+            rgba = _ink(self.get_text(), quick, to_rgba(self.get_color(), self.get_alpha()))
             x, y = self.get_transform().transform(self.get_unitless_position())
             x, y = round(x + left), round(y - rise - bottom)
             gc = renderer.new_gc()
@@ -180,6 +189,63 @@ def _quick_text_class():
     return QuickText
 
 
+@functools.cache
+def _quick_texts_class():
+    """quick_texts' class, made once (as quick_text's)."""
+    from matplotlib.artist import Artist
+    from matplotlib.colors import to_rgba
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.transforms import Bbox
+
+    class QuickTexts(Artist):
+        """One-line texts at fixed points (one font and alignment, each its own text and colour), drawn as one
+        picture: one draw_image for them all instead of one a text (the 100 counts of a confusion matrix)."""
+
+        def __init__(self, points, fontsize, ha, va):
+            super().__init__()
+            self.points, self.ha, self.va = np.asarray(points, float), ha, va
+            self.font = FontProperties(size=fontsize)
+            self.texts, self.colours = [""] * len(self.points), [(0.0, 0.0, 0.0, 1.0)] * len(self.points)
+            self.set_zorder(3)                                            # a text's: over the spines
+
+        def set_texts(self, texts, colours):
+            """Each point's text ("": none there) and colour (any matplotlib colour)."""
+            self.texts, self.colours = list(texts), [to_rgba(c) for c in colours]
+            self.stale = True
+
+        def _pieces(self):
+            """[(x, y, ink)]: each text's ink and its lower left corner in display pixels."""
+            xy = self.get_transform().transform(self.points)
+            out = []
+            for (x, y), line, colour in zip(xy, self.texts, self.colours):
+                if line:
+                    placed = _place(line, self.font, self.figure.dpi, self.ha, self.va)
+                    (left, _, _, bottom), rise = placed[2:]
+                    out.append((round(x + left), round(y - rise - bottom), _ink(line, placed, colour)))
+            return out
+
+        def draw(self, renderer):
+            pieces = self._pieces() if self.get_visible() else []
+            if pieces:
+                x0, y0 = min(x for x, _, _ in pieces), min(y for _, y, _ in pieces)
+                x1 = max(x + ink.shape[1] for x, _, ink in pieces)
+                y1 = max(y + ink.shape[0] for _, y, ink in pieces)
+                picture = np.zeros((y1 - y0, x1 - x0, 4), np.uint8)       # rows upwards, as the inks
+                for x, y, ink in pieces:
+                    under = picture[y - y0:y - y0 + ink.shape[0], x - x0:x - x0 + ink.shape[1]]
+                    np.copyto(under, ink, where=ink[..., 3:] > under[..., 3:])    # (they do not overlap)
+                gc = renderer.new_gc()
+                renderer.draw_image(gc, x0, y0, picture)
+                gc.restore()
+            self.stale = False
+
+        def get_window_extent(self, renderer=None):
+            pieces = self._pieces()
+            return Bbox.union([Bbox.from_bounds(x, y, ink.shape[1], ink.shape[0]) for x, y, ink in pieces]) \
+                if pieces else Bbox.null()
+    return QuickTexts
+
+
 def quick_text(parent, x, y, text="", **kwargs):
     """A text whose content changes at every frame (a panel's figures, the top line's iteration), drawn by
     Pillow's FreeType in one call: ~0.3 ms for a title's 25 characters against ~2.5 ms through matplotlib's
@@ -189,6 +255,15 @@ def quick_text(parent, x, y, text="", **kwargs):
     as matplotlib draws any text."""
     artist = _quick_text_class()(x, y, text, **{"clip_on": False, **kwargs})    # as ax.text: not clipped to the axes
     parent.add_artist(artist)
+    return artist
+
+
+def quick_texts(ax, points, fontsize, ha="center", va="center"):
+    """Texts at `points` (data coordinates of ax), set together with .set_texts(texts, colours) and drawn as one
+    picture: 100 counts in 1.3 ms of CPU instead of 5 ms as 100 quick texts (the same pixels: tested)."""
+    artist = _quick_texts_class()(points, fontsize, ha, va)
+    artist.set(transform=ax.transData, clip_on=False)
+    ax.add_artist(artist)
     return artist
 
 
@@ -284,8 +359,9 @@ def _tick_marks_class():
 def quick_ticks(ax):
     """ax's tick labels (the sides shown, at the size and pad set) drawn as quick texts where matplotlib puts
     them: matplotlib lays out and renders every label at each draw of its axes (~1.5 ms each, some twenty an
-    axes: half the cost of drawing an axes whose limits moved). Call it after tick_params. An axis with a
-    label of its own keeps matplotlib's tick labels (it places that label by measuring them); the offset text
+    axes: half the cost of drawing an axes whose limits moved); and its tick marks and grid lines drawn as one
+    line each (TickMarks: a third of what is left). Call it after tick_params and grid. An axis with a label
+    of its own keeps matplotlib's tick labels (it places that label by measuring them); the offset text
     (x1e-5) stays matplotlib's."""
     for axis, sides, marks in ((ax.xaxis, ("labelbottom", "labeltop"), ("bottom", "top")),
                                (ax.yaxis, ("labelleft", "labelright"), ("left", "right"))):
