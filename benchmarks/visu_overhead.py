@@ -6,7 +6,7 @@ clock, system-wide on Linux).
 
     python3 benchmarks/visu_overhead.py                      # 1.0 2.2 3.1 5.0: window against --text, 3 rounds
     python3 benchmarks/visu_overhead.py --busy 2             # the same beside two busy loops
-    python3 benchmarks/visu_overhead.py --modes text web     # the --web page, watched by a headless Chromium
+    python3 benchmarks/visu_overhead.py --modes text web     # the --web page, in a headless Chromium open before
     python3 benchmarks/visu_overhead.py --step 3.1 --modes keys --rounds 1    # a key press -> its frame
     python3 benchmarks/visu_overhead.py --step 4.2 --iterations 500 --modes text window png movie --rounds 1
     python3 benchmarks/visu_overhead.py --modes text inside   # the window with the look-inside view (--view inside)
@@ -71,6 +71,11 @@ class Run:
         self.env = dict(os.environ, DISPLAY=display, PYTHONUNBUFFERED="1", TFVISU_FRAME_LOG=self.log)
         self.env.pop("MPLBACKEND", None)
         self.name = script[:-3]
+        if mode == "web":                  # the browser open before the run, as a learner's is
+            from playwright.sync_api import sync_playwright
+            self.playwright = sync_playwright().start()
+            self.browser = self.playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                                           args=["--no-sandbox", "--disable-gpu"])
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env)
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -126,19 +131,18 @@ class Run:
             time.sleep(0.8)
 
     def watch_page(self):
-        """A headless Chromium watching the page from the start to the end of the training."""
-        from playwright.sync_api import sync_playwright
-        found = self.wait_for(r"the panels are live at (http://\S+)")
-        if not found:
-            return
-        url = re.search(r"(http://\S+)", found[1]).group(1)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1300, "height": 900})
-            page.goto(url)
-            self.wait_for("the page stays up")
-            time.sleep(1.0)
-            browser.close()
+        """The headless Chromium (open since before the run) watching the page from the moment its address is
+        printed to the end of the training."""
+        try:
+            found = self.wait_for(r"the panels are live at (http://\S+)")
+            if found:
+                page = self.browser.new_page(viewport={"width": 1300, "height": 900})
+                page.goto(re.search(r"(http://\S+)", found[1]).group(1))
+                self.wait_for("the page stays up")
+                time.sleep(1.0)
+        finally:
+            self.browser.close()
+            self.playwright.stop()
         self.proc.send_signal(2)                       # Ctrl-C: the page's run ends with its summary
 
 
