@@ -61,9 +61,18 @@ def frame_of(page):
     return int(page.get_attribute("#frame", "data-frame"))
 
 
+def shown(page):
+    """The picture's frame number, iteration and width, read at once (the page may show a newer frame between
+    two reads)."""
+    return page.evaluate("""() => { const i = document.getElementById('frame');
+                                    return {frame: +i.dataset.frame, iteration: +i.dataset.iteration,
+                                            width: i.naturalWidth}; }""")
+
+
 def wait_frame(page, after, timeout=60000):
+    """Wait for a frame newer than `after` (read a frame number before what should bring it); shown()."""
     page.wait_for_function(f"() => +document.getElementById('frame').dataset.frame > {after}", timeout=timeout)
-    return frame_of(page)
+    return shown(page)
 
 
 def state(url):
@@ -92,10 +101,8 @@ def test_live_page_keys_pause_late_page_two_pages(browser):
         page.on("dialog", lambda d: d.accept())
         page.goto(url)
         first = wait_frame(page, 0)                                     # the panels appear ...
-        assert page.evaluate("document.getElementById('frame').naturalWidth") == 1280
-        it = int(page.get_attribute("#frame", "data-iteration"))
-        wait_frame(page, first)                                         # ... and follow the training
-        assert int(page.get_attribute("#frame", "data-iteration")) > it
+        assert first["width"] == 1280
+        assert wait_frame(page, first["frame"])["iteration"] > first["iteration"]   # ... and follow the training
         six = ink(page.locator("#frame").screenshot(), WEIGHTS_PANEL)
 
         page.keyboard.press("3")                                        # a layout key: panel 3 alone
@@ -109,12 +116,14 @@ def test_live_page_keys_pause_late_page_two_pages(browser):
         page.wait_for_function("() => document.getElementById('frame').dataset.paused === 'true'")
         assert "PAUSED" in page.text_content("#status")
         time.sleep(0.5)                                                 # the step under way ends
+        before = frame_of(page)
         page.keyboard.press("h")                                        # any key draws a new frame
-        wait_frame(page, frame_of(page))
+        wait_frame(page, before)
         paused_at = state(url)["iteration"]
         time.sleep(2)
+        before = frame_of(page)
         page.keyboard.press("h")
-        now = wait_frame(page, frame_of(page))
+        now = wait_frame(page, before)["frame"]
         assert state(url)["iteration"] == paused_at                     # nothing trained while paused
 
         late = browser.new_page(viewport={"width": 1300, "height": 900})   # a page opened late ...
@@ -155,8 +164,7 @@ def test_page_stays_after_the_run_until_ctrl_c(browser):
         page.route("**/frame.png*", lambda route: route.abort() if len(lost) < 2 and not lost.append(1)
                    else route.continue_())
         page.goto(url)
-        wait_frame(page, 0, timeout=15000)
-        assert len(lost) == 2 and page.evaluate("document.getElementById('frame').naturalWidth") == 1280  # asked again
+        assert wait_frame(page, 0, timeout=15000)["width"] == 1280 and len(lost) == 2                   # asked again
         assert "finished: max test accuracy" in page.text_content("#status")
         assert state(url)["iteration"] == 100 and proc.poll() is None
         proc.send_signal(signal.SIGINT)
@@ -186,9 +194,8 @@ def test_a_diverging_run_is_shown_live_and_ends_with_its_summary(browser, tmp_pa
         page.on("dialog", lambda d: d.accept())
         page.goto(url)
         first = wait_frame(page, 0)
-        it = int(page.get_attribute("#frame", "data-iteration"))
-        wait_frame(page, first)                                         # frames keep coming after the NaN ...
-        assert int(page.get_attribute("#frame", "data-iteration")) > it >= 0
+        later = wait_frame(page, first["frame"])                        # frames keep coming after the NaN ...
+        assert later["iteration"] > first["iteration"] >= 0
         assert "loss: nan" in "".join(lines) and "test accuracy 9.80%" in page.text_content("#status")
         s = json.loads(urllib.request.urlopen(url + "state?since=0", timeout=20).read(),
                        parse_constant=lambda c: pytest.fail(f"{c} in the page's JSON"))
