@@ -11,8 +11,8 @@ with it: "restage". The front end then puts the returned boxes on screen (the wi
 the whole buffer (the page, the movie). Backgrounds and the canvas's buffer are handled as numpy arrays
 (matplotlib's BufferRegion and buffer_rgba are writable views): restoring a region is one array copy.
 
-Costs at 1280 x 720 (docs/display.md has the measured split): a full draw of the six panels ~150-300 ms of
-CPU, a frame that updates all six ~8-30 ms, a restage ~20-40 ms an axes.
+Costs at 1280 x 720 (docs/display.md has the measured split): a full draw of the six panels ~80-150 ms of
+CPU, a frame that updates all six ~7-30 ms, a restage ~10-25 ms an axes.
 """
 from collections import OrderedDict
 
