@@ -438,16 +438,25 @@ def test_thread_counts_from_flag_environment_and_cores(monkeypatch):
     assert device.thread_counts() == (1, 2)
     assert device.thread_counts(4) == (4, 2)                # the flag wins
     assert device.thread_counts(1, 3) == (1, 3)             # a script's own layout (5.0's towers) too
+    assert device.thread_counts(1, inline=True) == (1, 2)   # the environment wins over a graph's own choice
+    monkeypatch.delenv("TF_NUM_INTEROP_THREADS")
+    assert device.thread_counts(1, inline=True) == (1, device.INLINE)
 
 
-def test_threads_flag_reaches_the_session():
-    # set through tf.config.threading: a Session made without a config must carry them
+@pytest.mark.parametrize("layer, between, line", [
+    ("tf.matmul(tf.zeros([1, 784]), tf.zeros([784, 10]))", -1, "none between ops"),
+    ("tf.nn.conv2d(tf.zeros([1, 28, 28, 1]), tf.zeros([3, 3, 1, 4]), 1, 'SAME')", 1, "1 between ops")])
+def test_threads_flag_reaches_the_session(layer, between, line):
+    # set through tf.config.threading: a Session made without a config must carry them; a graph without
+    # convolutions runs its ops on the session's caller (no inter-op pool), one with them keeps a pool thread
     code = ("import sys; sys.argv = ['x.py', '--text', '--threads', '1']\n"
             "import tensorflowvisu, tensorflow.compat.v1 as tf\n"
-            "tf.disable_v2_behavior(); tensorflowvisu.flags(); tensorflowvisu.MnistDataVis()\n"
+            f"tf.disable_v2_behavior(); tensorflowvisu.flags(); {layer}; tensorflowvisu.MnistDataVis()\n"
             "s = tf.Session(); print(s._config.intra_op_parallelism_threads, s._config.inter_op_parallelism_threads)")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
-    assert out.splitlines()[-1] == "1 1" and "1 thread per op, 1 between ops; display: text" in out, out
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env=env).stdout
+    assert out.splitlines()[-1] == f"1 {between}" and f"1 thread per op, {line}; display: text" in out, out
 
 
 @pytest.mark.slow

@@ -10,26 +10,28 @@ import sys
 from .options import cores
 
 THREADS = None            # (intra-op, inter-op) once set, for the device line
+INLINE = -1               # inter-op threads: none, each op run in turn on the thread that runs the session
 
 
-def thread_counts(intra=None, inter=None):
+def thread_counts(intra=None, inter=None, inline=False):
     """(intra-op, inter-op): --threads, else $TF_NUM_INTRAOP_THREADS, else $OMP_NUM_THREADS, else one per core
-    this process may use; between ops `inter`, else $TF_NUM_INTEROP_THREADS, else 1 (the course's graphs are
-    chains of ops: measured on a one-tower 5.0, a second inter-op thread gave the same figures and no speed;
-    5.0's towers are not a chain and ask for one thread per tower)."""
+    this process may use; between ops `inter`, else $TF_NUM_INTEROP_THREADS, else INLINE for a graph of small
+    ops (`inline`), else 1 (the course's graphs are chains of ops: measured on a one-tower 5.0, a second
+    inter-op thread gave the same figures and no speed; 5.0's towers are not a chain and ask for one thread
+    per tower)."""
     def env(name):
         value = os.environ.get(name, "")
         return int(value) if value.isdigit() and int(value) else None
     return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores(),
-            inter or env("TF_NUM_INTEROP_THREADS") or 1)
+            inter or env("TF_NUM_INTEROP_THREADS") or (INLINE if inline else 1))
 
 
-def set_threads(intra=None, inter=None):
+def set_threads(intra=None, inter=None, inline=False):
     """Set TensorFlow's pools (before the first Session); returns (intra, inter), or None if they could not
     be set because TensorFlow already runs (a notebook's second run keeps its first run's pools)."""
     global THREADS
     import tensorflow as tf
-    intra, inter = thread_counts(intra, inter)
+    intra, inter = thread_counts(intra, inter, inline)
     try:
         tf.config.threading.set_intra_op_parallelism_threads(intra)
         tf.config.threading.set_inter_op_parallelism_threads(inter)
@@ -40,10 +42,21 @@ def set_threads(intra=None, inter=None):
 
 
 def use(threads=None):
-    """The pools for --threads unless a layout was set already (towers()); returns the device line."""
+    """The pools for --threads unless a layout was set already (towers()); returns the device line. A graph
+    without convolutions (1.0, 2.x: matrix products of at most 784 x 200 per 100 images, ~0.1 ms each) runs
+    its ops on the training's own thread: handing each op to a pool thread costs a wake-up per op, which made
+    1.0 take 2.3-3.3 s instead of 1.9-2.1 s, and two speeds at random from run to run (a pool thread woken on
+    the other core or on the same one); the figures are the same either way. The convolutional steps keep the
+    pool (3.1 took 10% longer without it)."""
     if THREADS is None:
-        set_threads(threads)
+        set_threads(threads, inline=not convolutional())
     return device_line()
+
+
+def convolutional():
+    """Whether the graph built so far holds a convolution."""
+    import tensorflow as tf
+    return any(op.type.startswith("Conv") for op in tf.compat.v1.get_default_graph().get_operations())
 
 
 def towers(threads=None, most=4):
@@ -62,7 +75,9 @@ def device_line():
     gpus = tf.config.list_physical_devices("GPU")
     where = ("GPU: " + ", ".join(g.name for g in gpus)) if gpus else "CPU (TensorFlow sees no GPU)"
     plural = lambda n, what: f"{n} {what}" + ("s" if n != 1 else "")  # noqa: E731
-    threads = f", {plural(THREADS[0], 'thread')} per op, {THREADS[1]} between ops" if THREADS else ""
+    between = "none between ops" if THREADS and THREADS[1] < 0 else (
+        f"{THREADS and THREADS[1]} between ops")
+    threads = f", {plural(THREADS[0], 'thread')} per op, {between}" if THREADS else ""
     return f"TensorFlow {tf.__version__}, training on {where}{threads}"
 
 
