@@ -356,6 +356,36 @@ def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():
         assert np.abs(quick[4] - plain[4]).max() <= 4, (quick[4], plain[4])     # a restage's box holds them
 
 
+@pytest.mark.parametrize("rect", [[0.1, 0.1, 0.3, 0.4], [0.123, 0.377, 0.2345, 0.31], [0.5, 0.05, 0.47, 0.9]])
+def test_small_pictures_enlarged_are_matplotlibs_nearest_pixels(rect):
+    # the look-inside view's images (a colour map over a small array, an RGB one) drawn by panels.pixels: the
+    # same pixels as matplotlib's own "nearest" draw, at boxes of fractional size and place
+    from matplotlib.figure import Figure
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    rng = np.random.default_rng(1)
+
+    def drawn(quick):
+        fig = Figure(figsize=(6.4, 3.6), dpi=100)
+        FigureCanvasAgg(fig)
+        left = fig.add_axes(rect)
+        right = fig.add_axes([rect[0] + 0.01, 0.02, 0.2, 0.2])
+        images = [left.imshow(rng.uniform(-1, 1, (13, 37)), cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest"),
+                  right.imshow(rng.uniform(0, 1, (10, 10, 3)), interpolation="nearest")]
+        if quick:
+            images = [panels.pixels(image) for image in images]
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy(), images
+
+    rng = np.random.default_rng(1)
+    plain, _ = drawn(False)
+    rng = np.random.default_rng(1)
+    quick, images = drawn(True)
+    assert all(type(image).__name__ == "Picture" for image in images)
+    assert np.array_equal(quick, plain), np.argwhere((quick != plain).any(2))[:10]
+    images[0].axes.set_xlim(0, 5)                             # zoomed in: drawn by matplotlib, as any image
+    images[0].axes.figure.canvas.draw()
+
+
 def test_quick_tick_marks_and_grid_are_matplotlibs_own_pixels():
     """quick_ticks draws an axis's tick marks and grid lines as one line each (TickMarks): the same pixels as
     matplotlib's own, ticks out or in, on two sides or four, with a tick on the axes' edge; the zoomed
@@ -440,6 +470,14 @@ def test_pacing_keeps_the_frames_within_their_budget():
             spent += 0.02
         t += 0.01
     assert spent / 100 == pytest.approx(0.1, abs=0.005)         # 10% of the time, burst aside
+    for full, most in ((False, 0.1 * 2 + 0.03), (True, 0.1 * 2 + 0.3 + 0.03)):    # a 2-second run, 30 ms frames
+        pacer, spent, t = pacing.Pacer(budget=0.1, every=0.0, burst=0.3, debt=0.3, now=0.0, full=full), 0.0, 0.0
+        while t < 2.0:
+            if pacer.ready(t):
+                pacer.spent(t, 0.03)
+                spent += 0.03
+            t += 0.01
+        assert most - 0.03 < spent <= most + 1e-9              # started empty: its 10%, and one frame's overdraft
 
 
 @pytest.mark.parametrize("key,shown", [("1", {1}), ("2", {2}), ("3", {3}), ("4", {4}), ("5", {5}), ("6", {6}),
