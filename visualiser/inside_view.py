@@ -112,7 +112,7 @@ class InsideView:
 
     def _make_mistakes(self):
         ax = self.ax_confusion
-        self.confusion = self._own(ax, ax.imshow(np.ones((10, 10, 3)), interpolation="nearest"))
+        self.confusion = self._own(ax, panels.pixels(ax.imshow(np.ones((10, 10, 3)), interpolation="nearest")))
         self.counts = self._own(ax, panels.quick_texts(ax, [(c, r) for r in range(10) for c in range(10)], FONT - 1))
         ax.set_xticks(range(10))
         ax.set_yticks(range(10))
@@ -174,8 +174,9 @@ class InsideView:
         if o.pictures_are_classes:
             self.picture_grid = (2, 5)             # one per digit: 0-4 above 5-9
         cmap = _cmap("RdBu_r")
-        self.weights = self._own(ax, ax.imshow(mosaic(np.zeros((n, h, w), np.float32), *self.picture_grid),
-                                               cmap=cmap, vmin=-1, vmax=1, interpolation="nearest"))
+        self.weights = self._own(ax, panels.pixels(ax.imshow(mosaic(np.zeros((n, h, w), np.float32),
+                                                                    *self.picture_grid),
+                                                             cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")))
         if o.pictures_are_classes:                 # one picture per digit (step 1.0): say which, over the pictures
             cols = self.picture_grid[1]
             for d in range(n):
@@ -190,7 +191,8 @@ class InsideView:
         layers = o.layers
         ax = self.ax_digit = at(0.0, 0.03, 0.085, 0.34)
         ax.set_anchor("N")
-        self.digit = self._own(ax, ax.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1))
+        self.digit = self._own(ax, panels.pixels(ax.imshow(np.zeros((28, 28)), cmap="gray_r", vmin=0, vmax=1,
+                                                          interpolation="nearest")))
         ax.set_xticks([])
         ax.set_yticks([])
         self.digit_title = self._own(ax, panels.quick_title(ax, FONT + 1))
@@ -208,8 +210,9 @@ class InsideView:
             else:                                  # cells without gaps, in the axes' proportions
                 cols = max(1, round((layer.shape[0] * box[1] / box[0]) ** 0.5))
                 rows_cols = (math.ceil(layer.shape[0] / cols), cols)
-            image = self._own(ax, ax.imshow(layer_image(np.zeros(layer.shape), *rows_cols), cmap=_cmap("magma"),
-                                            vmin=0, vmax=1, interpolation="nearest"))
+            image = self._own(ax, panels.pixels(ax.imshow(layer_image(np.zeros(layer.shape), *rows_cols),
+                                                          cmap=_cmap("magma"), vmin=0, vmax=1,
+                                                          interpolation="nearest")))
             ax.set_xticks([])
             ax.set_yticks([])
             size = f"{layer.shape[0]}x{layer.shape[1]} x {layer.shape[2]}" if layer.kind == "conv" else \
@@ -247,8 +250,10 @@ class InsideView:
         ax.set_xticks([])
         ax.set_yticks([])
         self.evidence_grid = grid(10, (28, 28), self._inches(ax))
-        self.evidence = self._own(ax, ax.imshow(mosaic(np.zeros((10, 28, 28), np.float32), *self.evidence_grid),
-                                                cmap=_cmap("RdBu_r"), vmin=-1, vmax=1, interpolation="nearest"))
+        self.evidence = self._own(ax, panels.pixels(ax.imshow(mosaic(np.zeros((10, 28, 28), np.float32),
+                                                                     *self.evidence_grid),
+                                                              cmap=_cmap("RdBu_r"), vmin=-1, vmax=1,
+                                                              interpolation="nearest")))
         cols = self.evidence_grid[1]
         self.evidence_sums = [self._own(ax, panels.quick_text(ax, (d % cols) * 29 + 0.5, (d // cols) * 29 + 0.5,
                                                               va="top", fontsize=FONT + 1, color=INK))
