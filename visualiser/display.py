@@ -267,9 +267,8 @@ class Display:
 
     def started(self):
         """The first picture is drawn (a full render, ~0.3 s of CPU, the display's start-up): the training goes
-        on past its first step (runloop.Loop.proceed), and the budget counts from here, empty: a frame as soon
-        as FRAME_S has refilled it a little."""
-        self.pacer = pacing.Pacer(full=False)
+        on past its first step (runloop.Loop.proceed), and the budget counts from here, full."""
+        self.pacer = pacing.Pacer()
         self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
         self.loop.proceed.set()
 

@@ -15,14 +15,11 @@ class Pacer:
     """When the next frame may be drawn: at most one every `every` seconds, and only while the frames' CPU
     stays within `budget` of the wall time, counted as a bucket of CPU seconds refilled at `budget` per second
     and holding at most `burst`. A costly draw (the window's first, a new window size) may overdraw it by
-    `debt` at most: frames then wait until it is refilled, never longer than debt / budget. `full`: the bucket
-    starts full (a key's frames, a layout's first draw); a training's frames start it empty, so that a short
-    run's display spends its budget and no more (1.0's 2-second run spent 13-15% of a core with the burst on
-    top)."""
+    `debt` at most: frames then wait until it is refilled, never longer than debt / budget."""
 
-    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None, full=True):
+    def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None):
         self.budget, self.every, self.burst, self.debt = budget, every, burst, debt
-        self.tokens, self.at = burst if full else 0.0, time.monotonic() if now is None else now
+        self.tokens, self.at = burst, time.monotonic() if now is None else now
         self.next = self.at
 
     def _refill(self, now):
