@@ -444,11 +444,13 @@ def test_thread_counts_from_flag_environment_and_cores(monkeypatch):
 
 
 @pytest.mark.parametrize("layer, between, line", [
-    ("tf.matmul(tf.zeros([1, 784]), tf.zeros([784, 10]))", -1, "none between ops"),
-    ("tf.nn.conv2d(tf.zeros([1, 28, 28, 1]), tf.zeros([3, 3, 1, 4]), 1, 'SAME')", 1, "1 between ops")])
+    ("tf.matmul(tf.zeros([1, 784]), tf.Variable(tf.zeros([784, 10])))", -1, "none between ops"),
+    ("tf.matmul(tf.zeros([1, 784]), tf.Variable(tf.zeros([784, 200])))", 1, "1 between ops"),
+    ("tf.nn.conv2d(tf.zeros([1, 28, 28, 1]), tf.Variable(tf.zeros([3, 3, 1, 4])), 1, 'SAME')", 1, "1 between ops")])
 def test_threads_flag_reaches_the_session(layer, between, line):
-    # set through tf.config.threading: a Session made without a config must carry them; a graph without
-    # convolutions runs its ops on the session's caller (no inter-op pool), one with them keeps a pool thread
+    # set through tf.config.threading: a Session made without a config must carry them; a small graph (1.0's
+    # one layer) runs its ops on the session's caller (no inter-op pool), a larger one (2.x's first layer
+    # alone) or one with a convolution keeps a pool thread
     code = ("import sys; sys.argv = ['x.py', '--text', '--threads', '1']\n"
             "import tensorflowvisu, tensorflow.compat.v1 as tf\n"
             f"tf.disable_v2_behavior(); tensorflowvisu.flags(); {layer}; tensorflowvisu.MnistDataVis()\n"

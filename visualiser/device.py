@@ -42,21 +42,29 @@ def set_threads(intra=None, inter=None, inline=False):
 
 
 def use(threads=None):
-    """The pools for --threads unless a layout was set already (towers()); returns the device line. A graph
-    without convolutions (1.0, 2.x: matrix products of at most 784 x 200 per 100 images, ~0.1 ms each) runs
-    its ops on the training's own thread: handing each op to a pool thread costs a wake-up per op, which made
-    1.0 take 2.3-3.3 s instead of 1.9-2.1 s, and two speeds at random from run to run (a pool thread woken on
-    the other core or on the same one); the figures are the same either way. The convolutional steps keep the
-    pool (3.1 took 10% longer without it)."""
+    """The pools for --threads unless a layout was set already (towers()); returns the device line. A graph of
+    small ops (small(): 1.0's one layer) runs them on the training's own thread: handing each op to a pool
+    thread costs a wake-up per op, which made 1.0 take 2.3-3.3 s instead of 1.9-2.1 s, and two speeds at random
+    from run to run (a pool thread woken on the other core or on the same one); the figures are the same
+    either way. The larger steps keep the pool thread: 3.1 took 10% longer without it, 2.2 in a window 5.2 s
+    against 4.0 (medians of 4 interleaved rounds)."""
     if THREADS is None:
-        set_threads(threads, inline=not convolutional())
+        set_threads(threads, inline=small())
     return device_line()
 
 
-def convolutional():
-    """Whether the graph built so far holds a convolution."""
+SMALL = 100_000           # trainable numbers: 1.0 has 7,850, 2.x ~200,000, the convolutional steps more
+
+
+def small():
+    """Whether the graph built so far is small enough to run its ops on the training's thread: no convolution,
+    fewer than SMALL trainable numbers."""
     import tensorflow as tf
-    return any(op.type.startswith("Conv") for op in tf.compat.v1.get_default_graph().get_operations())
+    graph = tf.compat.v1.get_default_graph()
+    if any(op.type.startswith("Conv") for op in graph.get_operations()):
+        return False
+    sizes = [v.shape.num_elements() for v in graph.get_collection(tf.compat.v1.GraphKeys.TRAINABLE_VARIABLES)]
+    return None not in sizes and sum(sizes) < SMALL
 
 
 def towers(threads=None, most=4):
