@@ -44,10 +44,10 @@ def set_threads(intra=None, inter=None, inline=False):
 def use(threads=None):
     """The pools for --threads unless a layout was set already (towers()); returns the device line. A graph of
     small ops (small(): 1.0's one layer) runs them on the training's own thread: handing each op to a pool
-    thread costs a wake-up per op, which made 1.0 take 2.3-3.3 s instead of 1.9-2.1 s, and two speeds at random
-    from run to run (a pool thread woken on the other core or on the same one); the figures are the same
-    either way. The larger steps keep the pool thread: 3.1 took 10% longer without it, 2.2 in a window 5.2 s
-    against 4.0 (medians of 4 interleaved rounds)."""
+    thread costs a wake-up per op, which made 1.0 take 2.3-3.3 s instead of 1.9-2.1 s, at one of two speeds at
+    random from run to run (not traced); the figures are the same either way. The larger steps keep the pool
+    thread: 3.1 took 10% longer without it, 2.2 in a window 5.2 s against 4.0 (medians of 4 interleaved
+    rounds)."""
     if THREADS is None:
         set_threads(threads, inline=small())
     return device_line()
