@@ -362,9 +362,9 @@ def test_small_pictures_enlarged_are_matplotlibs_nearest_pixels(rect):
     # same pixels as matplotlib's own "nearest" draw, at boxes of fractional size and place
     from matplotlib.figure import Figure
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    rng = np.random.default_rng(1)
 
     def drawn(quick):
+        rng = np.random.default_rng(1)                      # the same arrays both ways
         fig = Figure(figsize=(6.4, 3.6), dpi=100)
         FigureCanvasAgg(fig)
         left = fig.add_axes(rect)
@@ -376,9 +376,7 @@ def test_small_pictures_enlarged_are_matplotlibs_nearest_pixels(rect):
         fig.canvas.draw()
         return np.asarray(fig.canvas.buffer_rgba()).copy(), images
 
-    rng = np.random.default_rng(1)
     plain, _ = drawn(False)
-    rng = np.random.default_rng(1)
     quick, images = drawn(True)
     assert all(type(image).__name__ == "Picture" for image in images)
     assert np.array_equal(quick, plain), np.argwhere((quick != plain).any(2))[:10]

@@ -83,9 +83,10 @@ def device_line():
     gpus = tf.config.list_physical_devices("GPU")
     where = ("GPU: " + ", ".join(g.name for g in gpus)) if gpus else "CPU (TensorFlow sees no GPU)"
     plural = lambda n, what: f"{n} {what}" + ("s" if n != 1 else "")  # noqa: E731
-    between = "none between ops" if THREADS and THREADS[1] < 0 else (
-        f"{THREADS and THREADS[1]} between ops")
-    threads = f", {plural(THREADS[0], 'thread')} per op, {between}" if THREADS else ""
+    threads = ""
+    if THREADS:
+        between = "none" if THREADS[1] == INLINE else THREADS[1]
+        threads = f", {plural(THREADS[0], 'thread')} per op, {between} between ops"
     return f"TensorFlow {tf.__version__}, training on {where}{threads}"
 
 
