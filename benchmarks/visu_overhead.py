@@ -275,7 +275,7 @@ def main(argv=None):
                         runs[mode].append(run)
                         life = liveliness(run, "web" if mode == "web" else "window") if mode in (
                             "window", "keys", "web", "inside") else {}
-                        print(f"{step} round {r + 1} {mode}: training {run.training_s:.1f} s (load {load:.1f})"
+                        print(f"{step} round {r + 1} {mode}: training {run.training_s:.2f} s (load {load:.1f})"
                               + (f", {life['new_data_per_s']} frames of new data/s, {life['updates_shown']:.0%} of "
                                  f"{life['updates_per_s']} updates/s shown, longest wait {life['longest_gap_s']} s, "
                                  f"lag {life['lag_s']} s, frames {life['frame_cpu_ms_median']} ms CPU "
@@ -286,7 +286,7 @@ def main(argv=None):
                 results[step] = summary
                 for mode, s in summary.items():
                     if isinstance(s, dict):
-                        print(f"{step} {mode:7s} median training {s['median_training_s']:.1f} s"
+                        print(f"{step} {mode:7s} median training {s['median_training_s']:.2f} s"
                               + (f" (x{s['training_ratio']})" if s.get("training_ratio") else ""))
                 print(f"{step}: {verdict(summary, args.busy)}", flush=True)
     finally:

@@ -157,7 +157,7 @@ class Loop:
 
     def summary(self):
         done = self.completed
-        line = (f"trained {done:,} iteration{'s' if done != 1 else ''} in {self.seconds:.1f} s "
+        line = (f"trained {done:,} iteration{'s' if done != 1 else ''} in {self.seconds:.2f} s "
                 f"({self.seconds / max(done, 1) * 100:.2f} s per 100 iterations, tests included)")
         if self.stopped_at is not None:
             line += f"; stopped early, at iteration {self.stopped_at} of {self.iterations}"
