@@ -441,24 +441,33 @@ def test_thread_counts_from_flag_environment_and_cores(monkeypatch):
     assert device.thread_counts(1, inline=True) == (1, 2)   # the environment wins over a graph's own choice
     monkeypatch.delenv("TF_NUM_INTEROP_THREADS")
     assert device.thread_counts(1, inline=True) == (1, device.INLINE)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS")
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert device.thread_counts(inline=True) == (1, device.INLINE)     # a small graph's ops on one thread
+    assert device.thread_counts(2, inline=True) == (2, device.INLINE)  # unless --threads says otherwise
 
 
 @pytest.mark.parametrize("layer, between, line", [
     ("tf.matmul(tf.zeros([1, 784]), tf.Variable(tf.zeros([784, 10])))", -1, "none between ops"),
     ("tf.matmul(tf.zeros([1, 784]), tf.Variable(tf.zeros([784, 200])))", 1, "1 between ops"),
     ("tf.nn.conv2d(tf.zeros([1, 28, 28, 1]), tf.Variable(tf.zeros([3, 3, 1, 4])), 1, 'SAME')", 1, "1 between ops")])
-def test_threads_flag_reaches_the_session(layer, between, line):
+@pytest.mark.parametrize("flag", [["--threads", "1"], []])
+def test_threads_flag_reaches_the_session(layer, between, line, flag):
     # set through tf.config.threading: a Session made without a config must carry them; a small graph (1.0's
-    # one layer) runs its ops on the session's caller (no inter-op pool), a larger one (2.x's first layer
-    # alone) or one with a convolution keeps a pool thread
-    code = ("import sys; sys.argv = ['x.py', '--text', '--threads', '1']\n"
+    # one layer) runs its ops on the session's caller (no inter-op pool) and on that thread alone (one thread
+    # per op without --threads too), a larger one (2.x's first layer alone) or one with a convolution keeps a
+    # pool thread, and a thread per core without --threads
+    code = (f"import sys; sys.argv = ['x.py', '--text', *{flag!r}]\n"
             "import tensorflowvisu, tensorflow.compat.v1 as tf\n"
             f"tf.disable_v2_behavior(); tensorflowvisu.flags(); {layer}; tensorflowvisu.MnistDataVis()\n"
             "s = tf.Session(); print(s._config.intra_op_parallelism_threads, s._config.inter_op_parallelism_threads)")
-    env = {k: v for k, v in os.environ.items() if k not in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_NUM_INTEROP_THREADS", "TF_NUM_INTRAOP_THREADS", "OMP_NUM_THREADS")}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                          env=env).stdout
-    assert out.splitlines()[-1] == f"1 {between}" and f"1 thread per op, {line}; display: text" in out, out
+    per_op = 1 if flag or between == -1 else len(os.sched_getaffinity(0))
+    per_op_said = f"{per_op} thread{'s' * (per_op > 1)} per op"
+    assert out.splitlines()[-1] == f"{per_op} {between}" and f"{per_op_said}, {line}; display: text" in out, out
 
 
 @pytest.mark.slow

@@ -15,14 +15,14 @@ INLINE = -1               # inter-op threads: none, each op run in turn on the t
 
 def thread_counts(intra=None, inter=None, inline=False):
     """(intra-op, inter-op): --threads, else $TF_NUM_INTRAOP_THREADS, else $OMP_NUM_THREADS, else one per core
-    this process may use; between ops `inter`, else $TF_NUM_INTEROP_THREADS, else INLINE for a graph of small
-    ops (`inline`), else 1 (the course's graphs are chains of ops: measured on a one-tower 5.0, a second
-    inter-op thread gave the same figures and no speed; 5.0's towers are not a chain and ask for one thread
-    per tower)."""
+    this process may use, or 1 for a graph of small ops (`inline`); between ops `inter`, else
+    $TF_NUM_INTEROP_THREADS, else INLINE for a graph of small ops, else 1 (the course's graphs are chains of
+    ops: measured on a one-tower 5.0, a second inter-op thread gave the same figures and no speed; 5.0's
+    towers are not a chain and ask for one thread per tower)."""
     def env(name):
         value = os.environ.get(name, "")
         return int(value) if value.isdigit() and int(value) else None
-    return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or cores(),
+    return (intra or env("TF_NUM_INTRAOP_THREADS") or env("OMP_NUM_THREADS") or (1 if inline else cores()),
             inter or env("TF_NUM_INTEROP_THREADS") or (INLINE if inline else 1))
 
 
@@ -43,10 +43,12 @@ def set_threads(intra=None, inter=None, inline=False):
 
 def use(threads=None):
     """The pools for --threads unless a layout was set already (towers()); returns the device line. A graph of
-    small ops (small(): 1.0's one layer) runs them on the training's own thread: handing each op to a pool
-    thread costs a wake-up per op, which made 1.0 take 2.3-3.3 s instead of 1.9-2.1 s, at one of two speeds at
-    random from run to run (not traced); the figures are the same either way. The larger steps keep the pool
-    thread: 3.1 took 10% longer without it, 2.2 in a window 5.2 s against 4.0 (medians of 4 interleaved
+    small ops (small(): 1.0's one layer) runs them on the training's own thread, each op on that one thread:
+    handing each op to a pool thread costs a wake-up per op, which made 1.0 take 2.3-3.3 s instead of
+    1.9-2.1 s, at one of two speeds at random from run to run (not traced), and splitting its small products
+    over two threads cost more than it saved (1.73 s against 1.85 s, medians of 6 interleaved runs on 2
+    cores); the figures are the same either way. The larger steps keep the pool thread and a thread per core:
+    3.1 took 10% longer without the pool, 2.2 in a window 5.2 s against 4.0 (medians of 4 interleaved
     rounds)."""
     if THREADS is None:
         set_threads(threads, inline=small())

@@ -51,10 +51,10 @@ def parser(prog=None):
                         "two runs with the same seed print the same figures on CPU)")
     p.add_argument("--threads", type=threads, metavar="N",
                    help="TensorFlow's threads inside one operation (default: $TF_NUM_INTRAOP_THREADS, else "
-                        "$OMP_NUM_THREADS, else one per core this process may use); between operations: "
-                        "$TF_NUM_INTEROP_THREADS, else 1, none for step 1.0 (its small ops run on the training's own "
-                        "thread) (5.0 runs N copies of its network instead, at most 4, one thread each). The same "
-                        "seed gives the same figures at the same N")
+                        "$OMP_NUM_THREADS, else one per core this process may use, 1 for step 1.0); between "
+                        "operations: $TF_NUM_INTEROP_THREADS, else 1, none for step 1.0 (its small ops run on the "
+                        "training's own thread) (5.0 runs N copies of its network instead, at most 4, one thread "
+                        "each). The same seed gives the same figures at the same N")
     p.add_argument("--web", nargs="?", const=8000, type=port, metavar="PORT",
                    help="no window: serve the live panels and their keys to a browser at http://127.0.0.1:PORT/ "
                         "(default PORT 8000; 0: any free port); the page stays up after the run until Ctrl-C")
