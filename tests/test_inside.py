@@ -269,6 +269,38 @@ def test_the_view_pieces():
     assert inside_view.coarse_top(50, [12]) == 20 and inside_view.coarse_top(20, [21]) == 50
 
 
+def test_ten_bars_in_one_collection_are_the_pixels_of_ax_bar():
+    """The view's bars (the accuracy per digit across, the probabilities up, coloured at each trace) are one
+    PolyCollection each: the pixels of ax.barh's and ax.bar's ten patches with set_width/set_height/set_color."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rng = np.random.default_rng(3)
+    values, colours = rng.random(10) * 1.1, [("C0", "C3", "0.7")[k % 3] for k in range(10)]
+
+    def picture(collection, across):
+        fig = Figure(figsize=(2, 2), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes([0.1, 0.1, 0.8, 0.8])
+        ax.set(xlim=(0.3, 1), ylim=(9.5, -0.5)) if across else ax.set(xlim=(-0.6, 9.6), ylim=(0, 1))
+        thickness = 0.8 if across else 0.75
+        if collection:
+            bars = inside_view.bars(ax, thickness, "C1", across=across)
+            inside_view.set_bars(bars, values, None if across else colours, across=across)
+        else:
+            patches = ax.barh(range(10), np.zeros(10), color="C1", height=thickness) if across else \
+                ax.bar(range(10), np.zeros(10), color="C1", width=thickness)
+            for patch, v, c in zip(patches, values, colours):
+                patch.set_width(v) if across else (patch.set_height(v), patch.set_color(c))
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    for across in (False, True):
+        mine = picture(True, across)
+        assert len(np.unique(mine.reshape(-1, 4), axis=0)) > 4                    # bars of several colours drawn
+        assert np.array_equal(mine, picture(False, across))
+
+
 @pytest.mark.parametrize("args, says", [(["--steps", "9.9"], "--steps: 9.9 is not one of the course's steps"),
                                         (["--steps", "5.0"], "--steps: 5.0 is not one"),
                                         (["--iterations", "0"], "--iterations must be at least 1"),

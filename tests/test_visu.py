@@ -287,25 +287,55 @@ def test_quick_texts_draw_the_pixels_of_as_many_quick_texts():
     rng = np.random.default_rng(0)
     cells = [(c, r) for r in range(10) for c in range(10)]
 
-    def picture(batched, texts, colours):
+    def picture(batched, texts, colours, across=False):
+        """across: x in the axes' fraction, y in data (the accuracy per digit's texts, aligned right)"""
         fig = Figure(figsize=(3, 3), dpi=100)
         FigureCanvasAgg(fig)
         ax = fig.add_axes([0.1, 0.1, 0.8, 0.8])
         ax.set(xlim=(-0.5, 9.5), ylim=(9.5, -0.5), facecolor="0.5")               # white and dark both show
+        points = [((c + 1) / 10, r) for c, r in cells] if across else cells
+        place = dict(ha="right", va="top", transform=ax.get_yaxis_transform()) if across else {}
         if batched:
-            panels.quick_texts(ax, cells, 6).set_texts(texts, colours)
+            panels.quick_texts(ax, points, 6, **place).set_texts(texts, colours)
         else:
-            for (c, r), text, colour in zip(cells, texts, colours):
-                panels.quick_text(ax, c, r, text, ha="center", va="center", fontsize=6, color=colour)
+            for (x, y), text, colour in zip(points, texts, colours):
+                panels.quick_text(ax, x, y, text, **{"ha": "center", "va": "center", **place}, fontsize=6,
+                                  color=colour)
         fig.canvas.draw()
         return np.asarray(fig.canvas.buffer_rgba()).copy()
 
-    for _ in range(2):
+    for across in (False, True, False):
         texts = [str(v) if v % 7 else "" for v in rng.integers(0, 3000, 100) // rng.choice([1, 10, 100, 1000], 100)]
         colours = [("white", "#222222")[k % 2] for k in range(100)]
-        batched, single = picture(True, texts, colours), picture(False, texts, colours)
-        assert (single != picture(False, [""] * 100, colours)).any()              # the texts are inked
+        batched, single = picture(True, texts, colours, across), picture(False, texts, colours, across)
+        assert (single != picture(False, [""] * 100, colours, across)).any()      # the texts are inked
         assert np.array_equal(batched, single)
+
+
+@pytest.mark.parametrize("fontsize, labelpad", [(7, 1), (9, 4), (10, 0)])
+def test_a_label_put_under_once_stands_where_matplotlib_places_it(fontsize, labelpad):
+    """panels.label_under: the x label of an axes (the inside view's "iteration") at the place matplotlib's own
+    placement measures, within a tenth of a pixel; its tick labels then become quick texts (quick_ticks)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    def label_box(fixed):
+        fig = Figure(figsize=(6, 4), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_axes([0.2, 0.3, 0.6, 0.5])
+        ax.set_xlim(0, 2000)
+        ax.tick_params(labelsize=fontsize)
+        ax.set_xlabel("iteration", fontsize=fontsize, labelpad=labelpad)
+        if fixed:
+            panels.label_under(ax)
+            panels.quick_ticks(ax)
+        fig.canvas.draw()
+        quick = [a for a in ax.get_children() if type(a).__name__ == "TickLabels"]
+        return ax.xaxis.label.get_window_extent(fig.canvas.get_renderer()), quick
+
+    (auto, none), (fixed, quick) = label_box(False), label_box(True)
+    assert not none and quick
+    assert np.allclose(fixed.extents, auto.extents, atol=0.1), (fixed, auto)
 
 
 def test_quick_tick_labels_stand_where_matplotlib_puts_its_own():

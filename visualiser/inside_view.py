@@ -130,10 +130,9 @@ class InsideView:
                                                                                        ax.figure.dpi_scale_trans)))
             for text, points in (("mistakes by digit: no test yet", 33 + 1.2 * 9), ("", 33)))
         ax = self.ax_accuracy
-        self.accuracy_bars = self._own(ax, *ax.barh(range(10), np.zeros(10), color=DIAGONAL, height=0.8))
-        self.accuracy_texts = [self._own(ax, panels.quick_text(ax, 0.98, d, transform=ax.get_yaxis_transform(),
-                                                               ha="right", va="center", fontsize=FONT - 1))
-                               for d in range(10)]
+        self.accuracy_bars = self._own(ax, bars(ax, 0.8, DIAGONAL, across=True))
+        self.accuracy_texts = self._own(ax, panels.quick_texts(ax, [(0.98, d) for d in range(10)], FONT - 1, "right",
+                                                               transform=ax.get_yaxis_transform()))
         self.accuracy_low = 0.0
         self.held = False                          # a zoom in waiting for update(tighten=True)
         ax.set_xlim(0, 1)
@@ -155,6 +154,7 @@ class InsideView:
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=FONT)
         ax.set_xlabel("iteration", fontsize=FONT, labelpad=1)
+        panels.label_under(ax)
         ax.set_title("most confused pairs: mistakes at each test", y=1.0, fontsize=9)
 
     def _make_pictures(self):
@@ -179,10 +179,9 @@ class InsideView:
                                                              cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")))
         if o.pictures_are_classes:                 # one picture per digit (step 1.0): say which, over the pictures
             cols = self.picture_grid[1]
-            for d in range(n):
-                r, c = divmod(d, cols)
-                self._own(ax, panels.quick_text(ax, c * (w + 1) + 0.5, r * (h + 1) + 0.5, str(d), fontsize=FONT + 1,
-                                                va="top", ha="left", color=INK))
+            corners = [(d % cols * (w + 1) + 0.5, d // cols * (h + 1) + 0.5) for d in range(n)]
+            self._own(ax, panels.quick_texts(ax, corners, FONT + 1, "left", "top")).set_texts(
+                [str(d) for d in range(n)], [INK] * n)
         ax.set_title(f"first layer: {o.pictures_label}\nweights > 0 red, < 0 blue, each picture on its own scale",
                      y=1.0, fontsize=8)
 
@@ -230,7 +229,7 @@ class InsideView:
             ax.text(0.5, 0.5, o.notes.get("trace") or "", ha="center", va="center", wrap=True, fontsize=9,
                     transform=ax.transAxes)
         ax = self.ax_probabilities = at(0.895, 0.06, 0.105, 0.31)
-        self.bars = self._own(ax, *ax.bar(range(10), np.zeros(10), color=PLAIN, width=0.75))
+        self.bars = self._own(ax, bars(ax, 0.75, PLAIN))
         ax.set_ylim(0, 1)
         ax.set_xlim(-0.6, 9.6)
         ax.set_xticks(range(10))
@@ -255,9 +254,8 @@ class InsideView:
                                                               cmap=_cmap("RdBu_r"), vmin=-1, vmax=1,
                                                               interpolation="nearest")))
         cols = self.evidence_grid[1]
-        self.evidence_sums = [self._own(ax, panels.quick_text(ax, (d % cols) * 29 + 0.5, (d // cols) * 29 + 0.5,
-                                                              va="top", fontsize=FONT + 1, color=INK))
-                              for d in range(10)]
+        self.evidence_sums = self._own(ax, panels.quick_texts(ax, [(d % cols * 29 + 0.5, d // cols * 29 + 0.5)
+                                                                   for d in range(10)], FONT + 1, "left", "top"))
         ax.set_title("one layer: each digit's neuron adds up the pixels times its weights (red: for, blue: against, "
                      "on one scale);\nthe ten sums, plus a bias each, through softmax, are the probabilities",
                      y=1.0, fontsize=FONT + 1)
@@ -270,8 +268,7 @@ class InsideView:
         maps = trace.digit.pixels[None] * pictures                      # [10, 28, 28]: pixel x weight
         scale = float(np.abs(maps).max()) or 1.0
         self.evidence.set_data(mosaic(maps / scale, *self.evidence_grid))
-        for d, text in enumerate(self.evidence_sums):
-            text.set_text(f"{d}: {maps[d].sum():+.1f}")
+        self.evidence_sums.set_texts([f"{d}: {maps[d].sum():+.1f}" for d in range(10)], [INK] * 10)
         return [self.ax_evidence]
 
     def set_visible(self, on):
@@ -331,10 +328,8 @@ class InsideView:
             self.accuracy_low = low
             self.ax_accuracy.set_xlim(low, 1)
             self.limits_changed = True
-        for d, (bar, text) in enumerate(zip(self.accuracy_bars, self.accuracy_texts)):
-            a = accuracy[d]
-            bar.set_width(a if np.isfinite(a) else 0)
-            text.set_text(f"{a:.1%}" if np.isfinite(a) else "-")
+        set_bars(self.accuracy_bars, np.where(np.isfinite(accuracy), accuracy, 0), across=True)
+        self.accuracy_texts.set_texts([f"{a:.1%}" if np.isfinite(a) else "-" for a in accuracy], ["black"] * 10)
         changed = [self.ax_confusion, self.ax_accuracy]
         pairs, iterations, counts = mistakes.pairs(len(PAIR_COLORS))
         top = coarse_top(self.pairs_top, counts[iterations >= iterations[-1] * 0.1] if len(counts) else [])
@@ -366,12 +361,31 @@ class InsideView:
         self.trace_title.set_text(f"a test digit through the network: computed {trace.computed}{then}, {verdict}")
         for image, rows_cols, activations in zip(self.layer_images, self.layer_grids, trace.activations):
             image.set_data(layer_image(activations, *rows_cols))
-        for k, bar in enumerate(self.bars):
-            bar.set_height(float(trace.probabilities[k]))
-            bar.set_color(RIGHT if k == d.label else WRONG if k == trace.computed else PLAIN)
+        set_bars(self.bars, trace.probabilities,
+                 [RIGHT if k == d.label else WRONG if k == trace.computed else PLAIN for k in range(10)])
         self.probability_title.set_text(f"probabilities: {trace.computed} at "
                                         f"{trace.probabilities[trace.computed]:.0%}")
         return [self.ax_digit] + self.layer_axes + [self.ax_probabilities]
+
+
+def bars(ax, thickness, colour, across=False):
+    """Ten bars from 0 (one a digit, up; `across`: one a row, rightwards) as one PolyCollection, set with
+    set_bars(): the pixels of ax.bar's ten patches (tested) in one draw call, 0.2 ms instead of 1 ms."""
+    from matplotlib.collections import PolyCollection
+    collection = PolyCollection([], facecolors=colour, edgecolors="none", joinstyle="miter")
+    collection.thickness = thickness
+    set_bars(collection, np.zeros(10), across=across)
+    ax.add_collection(collection, autolim=False)
+    return collection
+
+
+def set_bars(collection, values, colours=None, across=False):
+    """The bars' lengths (and colours): bar k spans k +- thickness / 2 across its length."""
+    half = collection.thickness / 2
+    boxes = [[(k - half, 0), (k - half, v), (k + half, v), (k + half, 0)] for k, v in enumerate(map(float, values))]
+    collection.set_verts([[(y, x) for x, y in box] for box in boxes] if across else boxes)
+    if colours is not None:                # as a patch's set_color: its edge too (a bar at 0 shows as a line)
+        collection.set_color(colours)
 
 
 def _cmap(name):
