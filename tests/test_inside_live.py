@@ -135,18 +135,8 @@ def test_a_click_on_the_confusion_matrix_traces_a_digit_of_that_cell(monkeypatch
     """A cell clicked (the page's point, the window's click: Display.zoom with a box of no size) picks a digit
     of that (correct, computed) pair among the test panel's; N and B move along them; a cell it has none of
     changes nothing."""
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    import tensorflowvisu
-    from visualiser import display, inside_live, runloop
-    tensorflowvisu.flags([])
-    vis = tensorflowvisu.MnistDataVis()
-    labels, computed = np.array([4, 9, 3, 1, 1, 7]), np.array([9, 4, 5, 1, 1, 7])
-    vis.update_image2({"digits": np.zeros((6, 28, 28), np.uint8), "labels": labels, "computed": computed, "shown": 6,
-                       "lines": 1, "per_cell": 1, "tested": 6, "confusion": np.eye(10, dtype=int)})
-    vis.append_test_curves_data(0, 0.5, 1.0)
-    vis.inside = inside_live.Live(vis, None, runloop.Loop(None, None, 10))
-    vis.views = {"i": inside_live.View}
-    core = display.Display(vis, vis.inside.loop, display.agg_screen(vis))
+    from visualiser import inside_live
+    vis, core = agg_core(monkeypatch)
     core.apply("i")
     core.frame()
     view = core.screen.view
@@ -178,3 +168,58 @@ def test_the_notebook_and_the_page_offer_the_views_keys():
     for key in ("i", "n", "b"):
         assert f'data-key="{key}"' in html and key in server.KEYS
     assert '"i", "n", "b"].includes(k)' in server.KEYS_JS
+
+
+def agg_core(monkeypatch):
+    """The inside view's display core on an Agg screen, over one test of six digits (nothing to trace: no
+    graph), its training marked as running."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    import tensorflowvisu
+    from visualiser import display, inside_live, runloop
+    tensorflowvisu.flags([])
+    vis = tensorflowvisu.MnistDataVis()
+    labels, computed = np.array([4, 9, 3, 1, 1, 7]), np.array([9, 4, 5, 1, 1, 7])
+    vis.update_image2({"digits": np.zeros((6, 28, 28), np.uint8), "labels": labels, "computed": computed, "shown": 6,
+                       "lines": 1, "per_cell": 1, "tested": 6, "confusion": np.eye(10, dtype=int)})
+    vis.append_test_curves_data(0, 0.5, 1.0)
+    vis.inside = inside_live.Live(vis, None, runloop.Loop(None, None, 10))
+    vis.views = {"i": inside_live.View}
+    return vis, display.Display(vis, vis.inside.loop, display.agg_screen(vis))
+
+
+def test_the_training_reads_the_network_once_a_frame_not_once_a_test(monkeypatch):
+    """While the view is shown, a test step is followed by a read of the network (first layer, trace) only once a
+    frame has drawn the last read: 1.0 tests 45 times in its 2 s, its view draws 8-10 frames. A test no read
+    has followed is read when the training ends, so the last frame shows the last test's network."""
+    vis, core = agg_core(monkeypatch)
+    live = vis.inside
+    looks = []
+    monkeypatch.setattr(live.find(), "look", lambda digit, iteration: looks.append(iteration) or tuple([None, None]))
+    live.after_step(0, True)
+    assert looks == []                            # the view not shown: nothing read
+    core.apply("i")
+    live.after_step(1, False)                     # just shown: read at the next step
+    live.after_step(50, True)                     # that read not drawn yet: none
+    assert looks == [1]
+    core.frame()                                  # drawn; a test has come since: read at the next step
+    live.after_step(51, False)
+    live.after_step(52, False)
+    live.after_step(100, True)
+    live.after_step(150, True)
+    assert looks == [1, 51]
+    core.frame()
+    live.after_step(151, False)
+    assert looks == [1, 51, 151]
+    core.frame()
+    live.after_step(200, True)                    # the last read drawn: a test is read at once
+    assert looks == [1, 51, 151, 200]
+    live.after_step(250, True)                    # a test after a read not drawn yet, then the training ends
+    vis.inside.loop.done.set()
+    vis.iteration = 250
+    core.frame()                                  # the display's thread reads it, once
+    core.frame()
+    assert looks == [1, 51, 151, 200, 250]
+    core.apply("0")
+    live.after_step(300, True)
+    live.after_step(301, False)
+    assert looks == [1, 51, 151, 200, 250]        # the panels shown: nothing read

@@ -6,10 +6,11 @@ a digit of that cell among those the test panel holds (a right one on the diagon
 Who fetches what. Live, made by MnistDataVis.animate, is shared by the training thread and the display's:
 - after every training step, in the training thread (after_step): a test step's confusion matrix is kept
   (an identity check: the test run fetched it already, 400 bytes); and only while a screen shows the view,
-  right after a test step (or at the next step when the view was just shown or another digit asked for), one
-  network.look(): the first layer's weights and the digit's trace in one session run. In the training thread,
-  because a run from any other thread waits for the training's ops anyway (the session has one thread between
-  ops), and there it costs no lock and no wait.
+  once a test came after the last look and a frame has drawn that look (or at once when the view was just
+  shown or another digit asked for), one network.look(): the first layer's weights and the digit's trace in
+  one session run. So at most one look a frame: 1.0 tests 45 times in its 2 s, its view draws 8-10 frames. In
+  the training thread, because a run from any other thread waits for the training's ops anyway (the session
+  has one thread between ops), and there it costs no lock and no wait.
 - when the training does not run (paused, finished, or the final --save-png), the display's thread makes that
   run itself, at once.
 Nothing is fetched while no screen shows the view.
@@ -32,8 +33,10 @@ class Live:
         self.network = None
         self.showing = set()               # the views (one per screen) shown now
         self.k = 0                         # the digit picked: its place among the test panel's digits
-        self.wanted = True                 # a look is due: the view shown, another digit picked
+        self.wanted = True                 # a look is due now: the view shown, another digit picked
+        self.behind = False                # a test has come since the last look
         self.seen = (None, None)           # the last look(): (pictures, trace), one assignment
+        self.drawn = None                  # the look a frame drew last (View.update)
         self.lock = threading.Lock()       # one reading of the graph, one look at a time
 
     def find(self):
@@ -46,13 +49,14 @@ class Live:
         """In the training thread, after step i (`tested`: it ran the test)."""
         if tested:
             self.mistakes.observe(self.vis)
-        if self.showing and (tested or self.wanted):
+            self.behind = True
+        if self.showing and (self.wanted or (self.behind and self.seen is self.drawn)):
             self.look(i)
 
     def look(self, iteration):
         network = self.find()
         with self.lock:
-            self.wanted = False
+            self.wanted = self.behind = False
             digit = mistakes.test_digit(self.vis.digits_fetched("test"), self.k)
             self.seen = network.look(digit, iteration)
 
@@ -61,7 +65,7 @@ class Live:
         training thread makes it after its next step)."""
         loop = self.loop
         idle = loop is None or loop.done.is_set() or not loop.running.is_set()
-        if self.wanted and self.showing and idle:
+        if (self.wanted or self.behind) and self.showing and idle:
             self.look(self.vis.iteration)
 
     def step(self, by):
@@ -143,7 +147,7 @@ class View:
             old, now = self.extents.get(ax, (None, None))
             if now is None:                # drawn since by a full render, not a frame: their extent as drawn
                 self.extents[ax] = (old, self._texts(ax))
-        pictures, trace = self.live.seen
+        pictures, trace = self.live.drawn = self.live.seen
         changed = set(self.drawing.update(self.live.mistakes, pictures, trace, snap.tighten))
         if self.drawing.limits_changed:
             self.drawing.limits_changed = False
