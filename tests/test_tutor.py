@@ -88,6 +88,14 @@ def test_tensorflows_messages_in_the_learners_names():
     assert said.startswith("sess.run needs a value for pkeep, which this feed_dict does not give")
     assert "1600 answers for a batch of 100" in errors.meaning(
         unfed("logits and labels must be broadcastable: logits_size=[1600,10] labels_size=[100,10]"), names)
+    # the same fault met first at the accuracy's tf.equal (as TensorFlow 2.21 says it on an AVX-512 Xeon)
+    at_equal = ("Graph execution error:\n\nDetected at node 'Equal' defined at (most recent call last):\n    File "
+                "\"my_3.0.py\", line 83, in <module>\nNode: 'Equal'\nIncompatible shapes: [1600] vs. [100]\n\t "
+                "[[{{node Equal}}]]\n\nOriginal stack trace for 'Equal':\n  File \"my_3.0.py\", line 83, in <module>\n")
+    assert "1600 answers for a batch of 100" in errors.meaning(unfed(at_equal), names)
+    said = errors.meaning(type("InvalidArgumentError", (Exception,), {"__module__": "tensorflow.errors"})(
+        at_equal.replace("[1600] vs. [100]", "[100] vs. [30]")), names)
+    assert said == "TensorFlow: Incompatible shapes: [100] vs. [30]", said      # past the headings and the stack
     assert errors.meaning(NameError("name 'lr' is not defined"), {}) == (
         "NameError: name 'lr' is not defined (a name used before it is defined (a typo, or a line that moved below "
         "its use))")

@@ -13,6 +13,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SHAPES = re.compile(r"'\{\{node (\S+)\}\} = (\w+)\[.*?\]\(([^)]*)\)' with input shapes: (.*?)\.?$", re.S)
 UNFED = re.compile(r"You must feed a value for placeholder tensor '([^']+)'")
 LOGITS = re.compile(r"logits_size=\[(\d+),(\d+)\] labels_size=\[(\d+),(\d+)\]")
+# the same fault met first at the accuracy's tf.equal of the computed and the correct digits (which op fails
+# first depends on the order TensorFlow runs them in, which differs between machines)
+COUNTS = re.compile(r"Incompatible shapes: \[(\d+)[^\]]*\] vs\. \[(\d+)[^\]]*\]")
 MEANINGS = {   # what a plain Python error usually means in a step script
     "NameError": "a name used before it is defined (a typo, or a line that moved below its use)",
     "SyntaxError": "Python cannot read this line",
@@ -93,12 +96,17 @@ def meaning(exc, names):
         return (f"sess.run needs a value for {what}, which this feed_dict does not give: add {what}: ... to it "
                 f"(every placeholder the fetched values depend on must be fed)")
     m = LOGITS.search(text)
-    if m:
-        return (f"the network gives {m.group(1)} answers for a batch of {m.group(3)} digits: a reshape made more "
+    answers, batch = (int(m.group(1)), int(m.group(3))) if m else (None, None)
+    m = None if answers else COUNTS.search(text)
+    if m and int(m.group(1)) > int(m.group(2)) and int(m.group(1)) % int(m.group(2)) == 0:
+        answers, batch = int(m.group(1)), int(m.group(2))
+    if answers:
+        return (f"the network gives {answers} answers for a batch of {batch} digits: a reshape made more "
                 f"rows than images (are the images shrunk as the step says, e.g. by the strides?)")
     if kind.endswith("Error") and "tensorflow" in type(exc).__module__:
+        # the message itself, past TensorFlow's headings and the stack of where the node was defined
         first = next((line for line in text.splitlines() if line.strip() and "Graph execution error" not in line
-                      and not line.startswith("Detected at node")), text)
+                      and not line.startswith(("Detected at node", "Node: ", " ", "\t"))), text)
         return f"TensorFlow: {first.strip()}"
     if kind in MEANINGS:
         return f"{kind}: {text} ({MEANINGS[kind]})"
