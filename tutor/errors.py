@@ -95,13 +95,9 @@ def meaning(exc, names):
         what = node(m.group(1), names)
         return (f"sess.run needs a value for {what}, which this feed_dict does not give: add {what}: ... to it "
                 f"(every placeholder the fetched values depend on must be fed)")
-    m = LOGITS.search(text)
-    answers, batch = (int(m.group(1)), int(m.group(3))) if m else (None, None)
-    m = None if answers else COUNTS.search(text)
-    if m and int(m.group(1)) > int(m.group(2)) and int(m.group(1)) % int(m.group(2)) == 0:
-        answers, batch = int(m.group(1)), int(m.group(2))
-    if answers:
-        return (f"the network gives {answers} answers for a batch of {batch} digits: a reshape made more "
+    grown = grown_batch(text)
+    if grown:
+        return (f"the network gives {grown[0]} answers for a batch of {grown[1]} digits: a reshape made more "
                 f"rows than images (are the images shrunk as the step says, e.g. by the strides?)")
     if kind.endswith("Error") and "tensorflow" in type(exc).__module__:
         # the message itself, past TensorFlow's headings and the stack of where the node was defined
@@ -111,6 +107,17 @@ def meaning(exc, names):
     if kind in MEANINGS:
         return f"{kind}: {text} ({MEANINGS[kind]})"
     return f"{kind}: {text}" if text else kind
+
+
+def grown_batch(text):
+    """(answers, digits) when TensorFlow's message says the network gave a whole multiple of the batch's rows
+    (at the cross-entropy or at the accuracy's tf.equal), else None."""
+    m = LOGITS.search(text)
+    if m:
+        return int(m.group(1)), int(m.group(3))
+    m = COUNTS.search(text)
+    answers, digits = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
+    return (answers, digits) if answers > digits and answers % digits == 0 else None
 
 
 def exit_message(exc, path):

@@ -51,15 +51,14 @@ class Canvas:
             self.backgrounds.move_to_end(key)
             self.key = key
             self._restore(self.fig.bbox)
-            self._restage(self._stale(), [], [])
+            self._restage(self._stale(), [], {})
             self._draw(self._names())
             return "cached", [self.fig.bbox]
         stale = self._stale()
         regions = {name: self._region(name) for name in self._names()}    # once a frame (~0.1 ms each)
         names = self._closure(set(changed) & set(regions), regions, [box for _, _, box in stale])
         if stale:
-            return "restage", self._restage(stale, [regions[name] for name in names], names) + \
-                [regions[name] for name in names]
+            return "restage", self._restage(stale, names, regions) + [regions[name] for name in names]
         if not names:
             return None, []
         for name in names:
@@ -133,14 +132,14 @@ class Canvas:
         rows, cols = self._rows_cols(box)
         np.asarray(self.canvas.buffer_rgba())[rows, cols] = np.asarray(self.backgrounds[self.key][0])[rows, cols]
 
-    def _restage(self, stale, boxes, names):
+    def _restage(self, stale, names, regions):
         """New limits on a few axes: their boxes blanked and those axes drawn alone (matplotlib leaves their
-        animated artists out), the kept background patched with them; the parts around (`names`, in `boxes`)
-        are put back first. Returns the boxes drawn."""
+        animated artists out), the kept background patched with them; the parts around (`names`, at their
+        `regions`) are put back first. Returns the boxes drawn."""
         if not stale:
             return []
-        for box in boxes:
-            self._restore(box)
+        for name in names:
+            self._restore(regions[name])
         from matplotlib.patches import Rectangle
         from matplotlib.transforms import IdentityTransform
         renderer = self.canvas.get_renderer()
