@@ -1,6 +1,7 @@
 """tensorflowvisu and its display on Agg: the digit images, the bands, the course's panel numbers and keys, the
 limits that keep every curve readable (and move rarely), NaN runs, the cheap frames against full draws, the
 published snapshot, the pacing, the movie's slots, the outputs."""
+import json
 import math
 import os
 import threading
@@ -498,6 +499,65 @@ def test_pacing_keeps_the_frames_within_their_budget():
             spent += 0.02
         t += 0.01
     assert spent / 100 == pytest.approx(0.1, abs=0.005)         # 10% of the time, burst aside
+
+
+def test_draw_blocks_alternate_the_frames_and_hold_their_budget(monkeypatch, tmp_path):
+    """TFVISU_DRAW_BLOCKS=S (benchmarks/draw_cost.py): frames in every other S seconds from the training's
+    start; while they are off the budget does not fill, so a block with frames spends what an ordinary
+    stretch of a run would; each switch is in the frame log."""
+    log_path = tmp_path / "frames.jsonl"
+    monkeypatch.setenv("TFVISU_FRAME_LOG", str(log_path))
+    pacer, log = pacing.Pacer(budget=0.1, every=0.0, burst=0.3, now=0.0), pacing.FrameLog("window")
+    assert pacing.Blocks(pacer, log).drawing(1.5)              # no start given: always on
+    monkeypatch.setenv("TFVISU_DRAW_BLOCKS", "1")
+    assert pacing.Blocks(pacer, log).drawing(1.5)              # nor before the training has started
+    blocks = pacing.Blocks(pacer, log, start=0.0)
+    assert blocks.drawing(0.5)
+    pacer.spent(0.5, 0.25)                                     # 0.05 left
+    assert not blocks.drawing(1.2)                             # off: 0.05 + 0.7 s x 0.1 = 0.12 held
+    assert not blocks.drawing(1.9) and blocks.drawing(2.5)     # on again, with what was held
+    assert pacer.tokens == pytest.approx(0.12)                 # not the 0.3 a full second more would give
+    assert not blocks.drawing(3.0) and blocks.drawing(4.0)
+    log.close()
+    switches = [json.loads(line)["block"] for line in log_path.read_text().splitlines()]
+    assert switches == ["on", "off", "on", "off", "on"]
+    monkeypatch.delenv("TFVISU_DRAW_BLOCKS")
+    assert pacing.Blocks(pacer, log, start=0.0).drawing(1.5)   # unset: always on
+
+
+def test_draw_cost_sets_the_blocks_with_frames_against_their_neighbours():
+    """benchmarks/draw_cost.py's reading, from a synthetic run: 1 ms an iteration without frames, 1.1 ms with
+    them, a line every 20 iterations, blocks of 1 s; the first block with frames is left out."""
+    import draw_cost
+    t, i, lines, frames = 100.0, 0, [], [{"t": 100.0, "block": "on"}]
+    for k in range(9):                                         # on, off, on, ... : 5 blocks on, 4 off
+        on, end = k % 2 == 0, 100.0 + k + 1
+        while t < end:
+            i += 20
+            t += 0.020 * (1.1 if on else 1.0)
+            lines.append((t, f"{i}: accuracy:0.9 loss: 30.0"))
+            if on and i % 200 == 0:
+                frames.append({"t": t, "updates": i, "cpu": 0.02})
+        frames.append({"t": end, "block": "off" if on else "on"})
+    spans = draw_cost.blocks(frames)
+    assert [on for _, _, on in spans] == [True, False] * 4 + [True]
+    c = draw_cost.costs(draw_cost.progress(lines), spans, frames)
+    assert c["blocks"] == 2          # of the blocks with frames between two without (2, 4, 6), the first left out
+    assert c["cost_median"] == pytest.approx(0.1, abs=0.01) and c["cost_pooled"] == pytest.approx(0.1, abs=0.01)
+    assert c["cost_min"] <= c["cost_median"] <= c["cost_max"]
+    assert c["frames_cpu_share"] == pytest.approx(0.02 * 4.5, rel=0.15)   # ~4.5 frames a second of 20 ms
+    assert draw_cost.costs(draw_cost.progress(lines[:40]), spans, frames) == {}   # too short: nothing to say
+
+
+def test_draw_cost_refuses_a_bad_block_length():
+    import subprocess
+    import sys
+    from conftest import ROOT
+    for bad in ("0", "-1"):
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "draw_cost.py"), "--blocks", bad],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "--blocks must be more than 0 seconds" in r.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("key,shown", [("1", {1}), ("2", {2}), ("3", {3}), ("4", {4}), ("5", {5}), ("6", {6}),

@@ -163,6 +163,7 @@ class Display:
     def __init__(self, vis, loop, screen=None, target="window", movie=None, pages=False):
         self.vis, self.loop, self.screen, self.movie, self.pages = vis, loop, screen, movie, pages
         self.pacer, self.log = pacing.Pacer(), pacing.FrameLog(target)
+        self.blocks = pacing.Blocks(self.pacer, self.log)
         if movie:
             movie.log = self.log
         self.keys, self.woken = queue.Queue(), threading.Event()
@@ -225,7 +226,7 @@ class Display:
             self.pacer.spent(now, spent, paced=False)
         if self.movie and self.movie.due() and self.pacer.affordable(now):
             self.pacer.spent(now, self.movie.frame(), paced=False)
-        watched = self.always_watched or now < self.watched_until
+        watched = (self.always_watched or now < self.watched_until) and (self.finished or self.blocks.drawing(now))
         if self.screen is not None and redraw:
             self.key_frame()
         elif self.screen is not None and watched and self._moved(now) and self.pacer.ready(now):
@@ -270,6 +271,7 @@ class Display:
         on past its first step (runloop.Loop.proceed), and the budget counts from here, full."""
         self.pacer = pacing.Pacer()
         self.pacer.spent(time.monotonic(), 0.0)   # the next frame no sooner than FRAME_S after it
+        self.blocks = pacing.Blocks(self.pacer, self.log, time.monotonic())
         self.loop.proceed.set()
 
     def finished_line(self, linger):

@@ -51,6 +51,35 @@ class Pacer:
             self.next = now + self.every
 
 
+class Blocks:
+    """TFVISU_DRAW_BLOCKS=S (benchmarks/draw_cost.py): the frames drawn only in every other S seconds from
+    the training's start, so that one run times its training with frames and without, side by side; each
+    switch is a line of the frame log. The budget is held while frames are off (their bucket does not fill),
+    so that an "on" block spends what any S seconds of an ordinary run would. Unset: always on."""
+
+    def __init__(self, pacer, log, start=None):
+        """From `start` (the training's, time.monotonic()); without one, always on."""
+        blocks = os.environ.get("TFVISU_DRAW_BLOCKS") if start is not None else None
+        self.seconds, self.pacer, self.log, self.start = float(blocks) if blocks else None, pacer, log, start
+        self.on, self.held = True, None
+        if self.seconds:
+            log.write(block="on")
+
+    def drawing(self, now):
+        if self.seconds is None:
+            return True
+        on = int((now - self.start) / self.seconds) % 2 == 0
+        if on != self.on:
+            self.on = on
+            self.pacer.affordable(now)               # (brings the bucket up to now)
+            if on:                                   # the bucket as it was when frames stopped
+                self.pacer.tokens, self.pacer.at = self.held, now
+            else:
+                self.held = self.pacer.tokens
+            self.log.write(block="on" if on else "off")
+        return on
+
+
 class FrameLog:
     """TFVISU_FRAME_LOG=FILE: a JSON line per frame drawn, appended (one file may collect several runs)."""
 
