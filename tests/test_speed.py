@@ -48,18 +48,14 @@ def test_fast_step_splits_a_batch_over_towers_unevenly():
 
 
 # -- the augmentation, from 5.1's own code ------------------------------------------------------------------
-def best_step_function(name):
-    """A function as 5.1 defines it, without running the script's training."""
-    tree = ast.parse(open(os.path.join(ROOT, BEST)).read())
-    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name)
-    import tensorflow.compat.v1 as tf
-    namespace = {"tf": tf, "math": math, "np": np}
-    exec(compile(ast.Module([node], []), BEST, "exec"), namespace)
-    return namespace[name]
-
-
 def augmentation_function():
-    return best_step_function("random_shift_rotate_zoom")
+    """random_shift_rotate_zoom as 5.1 defines it, without running the script's training."""
+    tree = ast.parse(open(os.path.join(ROOT, BEST)).read())
+    node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "random_shift_rotate_zoom")
+    import tensorflow.compat.v1 as tf
+    namespace = {"tf": tf, "math": math}
+    exec(compile(ast.Module([node], []), BEST, "exec"), namespace)
+    return namespace["random_shift_rotate_zoom"]
 
 
 def augmented(images, seed, draws=1, **kw):
@@ -98,24 +94,6 @@ def test_augmentation_keeps_shapes_and_labels_and_follows_the_seed(mnist):
     def ink(imgs):
         return imgs.reshape(len(imgs), -1).sum(1)
     assert np.all(np.abs(ink(a0) / ink(x) - 1) < 0.35)       # zoom within 0.9-1.1: ink within about 21%
-
-
-def test_the_final_tests_views_move_each_digit_by_one_pixel(mnist):
-    moved = best_step_function("moved")
-    x = mnist.test.images[:50]
-    assert np.array_equal(moved(x, 0, 0), x)
-    down, left = moved(x, 1, 0), moved(x, 0, -1)
-    assert down.shape == left.shape == x.shape
-    assert np.array_equal(down[:, 1:], x[:, :-1]) and not down[:, 0].any()       # one row down, the top black
-    assert np.array_equal(left[:, :, :-1], x[:, :, 1:]) and not left[:, :, -1].any()   # one column left
-    assert np.array_equal(moved(moved(x, -1, 1), 1, -1), x)    # up, right and back: their top and right rows empty
-    # the nine views are nine different pictures of each digit, with its ink, but what a move pushes out of
-    # the box (one of these 50 digits touches the bottom row)
-    views = [moved(x, dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
-    assert len({v.tobytes() for v in views}) == 9
-    ink = x.sum((1, 2, 3))
-    for v in views:
-        assert np.isclose(v.sum((1, 2, 3)), ink, rtol=1e-5).mean() >= 0.95 and np.all(v.sum((1, 2, 3)) <= ink + 1e-3)
 
 
 # -- the benchmark's statistics, from synthetic timings ------------------------------------------------------
