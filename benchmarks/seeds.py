@@ -95,7 +95,8 @@ def table(entries):
         e = entries[k]
         s, t = e["spread"], e["training_s"]
         loads = [r["load_before"] for r in e["runs"]]
-        lines.append(f"| {e['script']} | {e['figure']} | {s['runs']} | {s['mean']:.2%} | {s['sd']:.3%} "
+        figure = e["figure"] + ("" if e["condition"] == "no added load" else f" ({e['condition']})")
+        lines.append(f"| {e['script']} | {figure} | {s['runs']} | {s['mean']:.2%} | {s['sd']:.3%} "
                      f"| {s['min']:.2%} | {s['median']:.2%} | {s['max']:.2%} | {s['at_level']}/{s['runs']} "
                      f"| {t['median']:.1f} ({t['min']:.1f}-{t['max']:.1f}) | {min(loads):.1f}-{max(loads):.1f} | "
                      f"{machine.short(e.get('machine') or {})} |")

@@ -63,6 +63,12 @@ def test_distribution_run_saves_every_seed_and_prints_the_spread(monkeypatch, tm
     assert ("| mnist_5.0_x.py | max test accuracy | 3 | 99.05% | 0.070% | 98.98% | 99.05% | 99.12% | 2/3 "
             "| 4.0 (3.0-5.0) | 1.5-1.5 "
             "| AMD EPYC (family 25 model 17), AVX-512, oneDNN avx512_core, 2 cores |") in table
+    # a spread measured under another condition says which in its row, beside the plain one
+    saved[speed.key("5.0", "a trial", RECORD)] = dict(entry, condition="a trial")
+    out.write_text(json.dumps(saved))
+    speed.main(["--table", "--seeds-out", str(out), "--out", str(tmp_path / "speed.json")])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| mnist_5.0_x.py |")]
+    assert [row.split(" | ")[1] for row in rows] == ["max test accuracy (a trial)", "max test accuracy"], rows
 
 
 def test_final_run_reads_the_stated_final_and_refuses_a_run_without_it(monkeypatch, tmp_path, capsys):
