@@ -15,6 +15,7 @@ a core and the frames of new data a second in the blocks with frames. This is th
 run; visu_overhead.py gives the whole ratio of short runs, start included.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -24,6 +25,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import visu_overhead  # (a step's run in a real window, its lines and frames; first: it finds course.py)
 import course  # (the steps)
+import ladder  # (the results folder)
 import machine  # (the machine line)
 
 ITERATIONS = {"1.0": 20000, "2.2": 3000, "3.1": 600, "4.2": 400}   # 15-200 s each on 2 cores
@@ -89,12 +91,12 @@ def main(argv=None):
         p.error(f"--blocks must be more than 0 seconds, not {args.blocks:g}")
     if args.rounds < 1 or (args.iterations is not None and args.iterations < 1):
         p.error("--rounds and --iterations must be at least 1")
-    out = args.out or os.path.join(visu_overhead.ladder.HERE, "results", "draw_cost.json")
+    out = args.out or os.path.join(ladder.HERE, "results", "draw_cost.json")
     record = machine.describe()
     print(machine.line(record), flush=True)
     os.environ["TFVISU_DRAW_BLOCKS"] = f"{args.blocks:g}"
     results = {}
-    with visu_overhead.contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
+    with contextlib.ExitStack() as stack, tempfile.TemporaryDirectory() as folder:
         display = visu_overhead.own_display(stack)
         for step in args.step or ["1.0"]:
             for r in range(args.rounds):

@@ -20,7 +20,16 @@ class Pacer:
     def __init__(self, budget=BUDGET, every=FRAME_S, burst=BURST, debt=DEBT, now=None):
         self.budget, self.every, self.burst, self.debt = budget, every, burst, debt
         self.tokens, self.at = burst, time.monotonic() if now is None else now
+        self.held = burst                    # (what hold() kept)
         self.next = self.at
+
+    def hold(self, now):
+        """Keep what the bucket holds now until resume(): the time between does not count (TFVISU_DRAW_BLOCKS)."""
+        self._refill(now)
+        self.held = self.tokens
+
+    def resume(self, now):
+        self.tokens, self.at = self.held, now
 
     def _refill(self, now):
         self.tokens = min(self.burst, self.tokens + (now - self.at) * self.budget)
@@ -61,7 +70,7 @@ class Blocks:
         """From `start` (the training's, time.monotonic()); without one, always on."""
         blocks = os.environ.get("TFVISU_DRAW_BLOCKS") if start is not None else None
         self.seconds, self.pacer, self.log, self.start = float(blocks) if blocks else None, pacer, log, start
-        self.on, self.held = True, None
+        self.on = True
         if self.seconds:
             log.write(block="on")
 
@@ -71,11 +80,7 @@ class Blocks:
         on = int((now - self.start) / self.seconds) % 2 == 0
         if on != self.on:
             self.on = on
-            self.pacer.affordable(now)               # (brings the bucket up to now)
-            if on:                                   # the bucket as it was when frames stopped
-                self.pacer.tokens, self.pacer.at = self.held, now
-            else:
-                self.held = self.pacer.tokens
+            (self.pacer.resume if on else self.pacer.hold)(now)
             self.log.write(block="on" if on else "off")
         return on
 
