@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from conftest import ROOT, run_script
 from test_scripts import after_change, wait_for, xvfb  # noqa: F401 (xvfb: the fixture)
@@ -223,3 +224,20 @@ def test_the_training_reads_the_network_once_a_frame_not_once_a_test(monkeypatch
     live.after_step(300, True)
     live.after_step(301, False)
     assert looks == [1, 51, 151, 200, 250]        # the panels shown: nothing read
+
+
+def test_the_view_keeps_its_frames_to_the_budget_from_the_start(monkeypatch):
+    """While the view is shown, the budget's bucket holds one of its frames (pacing.VIEW_BURST), not the panels'
+    burst: a short run's first frames cannot spend more than the 10% (docs/inside.md). Back to the panels, the
+    burst is theirs again."""
+    from visualiser import pacing
+    _, core = agg_core(monkeypatch)
+    core.tick()
+    assert core.pacer.burst == pacing.BURST and core.pacer.tokens == pytest.approx(pacing.BURST)
+    core.apply("i")
+    core.tick()
+    assert core.pacer.burst == pacing.VIEW_BURST < pacing.BURST
+    assert core.pacer.affordable(time.monotonic() + 100) and core.pacer.tokens <= pacing.VIEW_BURST
+    core.apply("0")
+    core.tick()
+    assert core.pacer.burst == pacing.BURST

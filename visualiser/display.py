@@ -226,6 +226,8 @@ class Display:
             self.pacer.spent(now, spent, paced=False)
         if self.movie and self.movie.due() and self.pacer.affordable(now):
             self.pacer.spent(now, self.movie.frame(), paced=False)
+        if self.screen is not None:       # the view shown says how much its frames may spend at once
+            self.pacer.burst = getattr(self.screen.view, "burst", pacing.BURST)
         watched = (self.always_watched or now < self.watched_until) and (self.finished or self.blocks.drawing(now))
         if self.screen is not None and redraw:
             self.key_frame()

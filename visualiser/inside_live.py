@@ -17,7 +17,7 @@ Nothing is fetched while no screen shows the view.
 """
 import threading
 
-from . import inside, inside_view, mistakes
+from . import inside, inside_view, mistakes, pacing
 
 KEY, NEXT, PREVIOUS = "i", "n", "b"
 RECT = [0.02, 0.02, 0.96, 0.91]           # the view's place in the figure, under the status line
@@ -105,6 +105,7 @@ class View:
     """The look-inside view as the display core drives it: visualiser.inside_view.InsideView's axes, its
     changing artists made animated, each axes a part."""
     layouts = {KEY: (), NEXT: (), PREVIOUS: ()}     # N and B pick a digit; the layout stays I
+    burst = pacing.VIEW_BURST                        # what the budget's bucket holds while it is shown
 
     def __init__(self, fig, vis):
         self.fig, self.vis, self.live = fig, vis, live_of(vis)
