@@ -220,14 +220,14 @@ class Display:
                 self.message = f"finished: max test accuracy {self.vis.get_max_test_accuracy():.2%}"
                 self.finished_line(linger)
         now = time.monotonic()
+        if self.screen is not None:       # the view shown says how much anything drawn may spend at once
+            self.pacer.burst = getattr(self.screen.view, "burst", pacing.BURST)
         if self.encode_cpu:                # the pages' PNGs, encoded in the server's threads
             with self.encoding:
                 spent, self.encode_cpu = self.encode_cpu, 0.0
             self.pacer.spent(now, spent, paced=False)
         if self.movie and self.movie.due() and self.pacer.affordable(now):
             self.pacer.spent(now, self.movie.frame(), paced=False)
-        if self.screen is not None:       # the view shown says how much its frames may spend at once
-            self.pacer.burst = getattr(self.screen.view, "burst", pacing.BURST)
         watched = (self.always_watched or now < self.watched_until) and (self.finished or self.blocks.drawing(now))
         if self.screen is not None and redraw:
             self.key_frame()
