@@ -99,6 +99,7 @@ def shrink(picture, height, width):
 
 _FONTS = {}               # (font properties, dpi) -> (Pillow's FreeType font, the ascent of "lp" in pixels)
 _INKS = {}                # (text, font, anchor, colour) -> its RGBA picture, rows upwards (up to 4,096 kept)
+_LETTERS = {}             # (character, font) -> _letter()
 _PLACES = {}              # (text, font properties, dpi, alignments) -> where it stands (QuickText._quick)
 
 
@@ -109,7 +110,9 @@ def _font(properties, dpi):
     if key not in _FONTS:
         from matplotlib.font_manager import findfont
         from PIL import ImageFont
-        font = ImageFont.truetype(findfont(properties), properties.get_size_in_points() * dpi / 72)
+        # the basic layout: whole-pixel advances, so that a line is its letters put together (coverage())
+        font = ImageFont.truetype(findfont(properties), properties.get_size_in_points() * dpi / 72,
+                                  layout_engine=ImageFont.Layout.BASIC)
         # kept under a copy of the properties: a text may change its own later
         _FONTS[(properties.copy(), dpi)] = (font, -font.getbbox("lp", anchor="ls")[1])
     return _FONTS[key]
@@ -131,18 +134,55 @@ def _place(line, properties, dpi, ha, va):
     return _PLACES[key]
 
 
+def _letter(char, font):
+    """One character's ink in `font`: (left, top, coverage 0-255 rows down, advance), both in whole pixels from
+    its pen position on the baseline, kept (_LETTERS)."""
+    key = (char, font)
+    if key not in _LETTERS:
+        from PIL import Image, ImageDraw
+        left, top, right, bottom = font.getbbox(char, anchor="ls")
+        ink = Image.new("L", (max(right - left, 0), max(bottom - top, 0)))
+        if ink.width and ink.height:
+            ImageDraw.Draw(ink).text((-left, -top), char, font=font, fill=255, anchor="ls")
+        _LETTERS[key] = (left, top, np.asarray(ink), round(font.getlength(char)))
+    return _LETTERS[key]
+
+
+def coverage(line, font):
+    """The line's coverage (uint8 0-255, rows down) over its box at Pillow's anchor "ls": the pixels Pillow's
+    FreeType draws, put together from the letters' (_letter). Pillow's basic layout moves the pen a whole
+    pixel advance a letter, and where two letters' pixels meet (the "fi" of "first") screens them, a + b - ab:
+    the same here. A new line was a FreeType call that holds the interpreter's lock (0.1-0.3 ms: ~30 a frame
+    of 1.0's view, a third of the lock its frames held, and the training waits on that lock); now it is
+    copies of letters already drawn."""
+    left, top, right, bottom = font.getbbox(line, anchor="ls")
+    out = np.zeros((bottom - top, right - left), np.uint8)
+    pen, reached = 0, -(1 << 30)                 # reached: the first column no letter has inked yet
+    for char in line:
+        x, y, ink, advance = _letter(char, font)
+        if ink.size:
+            x, y = pen + x - left, y - top
+            under = out[y:y + ink.shape[0], x:x + ink.shape[1]]
+            if x >= reached:
+                under[...] = ink
+            else:
+                both = under * ink.astype(np.uint16) + 128            # ab / 255, rounded as Pillow's
+                under += ink - ((both + (both >> 8)) >> 8).astype(np.uint8)
+            reached = max(reached, x + ink.shape[1])
+        pen += advance
+    return out
+
+
 def _ink(line, placed, colour):
     """The line's ink in `colour` (RGBA, 0-1) as an RGBA picture, rows upwards as Agg draws them, kept (_INKS):
     the inside view's 100 counts repeat."""
-    font, where, (left, top, right, bottom), _ = placed
+    font, where, _, _ = placed
     key = (line, font, where, colour)
     if key not in _INKS:
-        from PIL import Image, ImageDraw
-        ink = Image.new("L", (right - left, bottom - top))
-        ImageDraw.Draw(ink).text((-left, -top), line, font=font, fill=255, anchor=where)
-        picture = np.empty((bottom - top, right - left, 4), np.uint8)
+        ink = coverage(line, font)          # the box at any anchor is the box at "ls", moved
+        picture = np.empty(ink.shape + (4,), np.uint8)
         picture[..., :3] = np.round(np.array(colour[:3]) * 255)
-        picture[..., 3] = np.asarray(ink) * colour[3]
+        picture[..., 3] = ink * colour[3]
         if len(_INKS) >= 4096:
             _INKS.clear()
         _INKS[key] = picture[::-1]
