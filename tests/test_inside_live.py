@@ -226,10 +226,11 @@ def test_the_training_reads_the_network_once_a_frame_not_once_a_test(monkeypatch
     assert looks == [1, 51, 151, 200, 250]        # the panels shown: nothing read
 
 
-def test_the_view_keeps_its_frames_to_the_budget_from_the_start(monkeypatch):
+def test_the_view_keeps_its_frames_to_its_budget_from_the_start(monkeypatch):
     """While the view is shown, the budget's bucket holds one of its frames (pacing.VIEW_BURST), not the panels'
-    burst: a short run's first frames cannot spend more than the 10% (docs/inside.md). Back to the panels, the
-    burst is theirs again."""
+    burst: a short run's first frames cannot spend more than its share (docs/inside.md); and it is refilled at
+    the view's share of a core (pacing.VIEW_BUDGET: its frames hold the interpreter's lock longer a CPU second).
+    Back to the panels, the burst and the share are theirs again."""
     from visualiser import pacing
     _, core = agg_core(monkeypatch)
     core.tick()
@@ -237,7 +238,11 @@ def test_the_view_keeps_its_frames_to_the_budget_from_the_start(monkeypatch):
     core.apply("i")
     core.tick()
     assert core.pacer.burst == pacing.VIEW_BURST < pacing.BURST
-    assert core.pacer.affordable(time.monotonic() + 100) and core.pacer.tokens <= pacing.VIEW_BURST
+    assert core.pacer.budget == pacing.VIEW_BUDGET < pacing.BUDGET
+    later = time.monotonic() + 100
+    assert core.pacer.affordable(later) and core.pacer.tokens <= pacing.VIEW_BURST
+    core.pacer.spent(later, 1.0, paced=False)                    # overdrawn: refilled at the view's share
+    assert core.pacer.wait(later) == pytest.approx(pacing.DEBT / pacing.VIEW_BUDGET)
     core.apply("0")
     core.tick()
-    assert core.pacer.burst == pacing.BURST
+    assert core.pacer.burst == pacing.BURST and core.pacer.budget == pacing.BUDGET

@@ -222,6 +222,7 @@ class Display:
         now = time.monotonic()
         if self.screen is not None:       # the view shown says how much anything drawn may spend at once
             self.pacer.burst = getattr(self.screen.view, "burst", pacing.BURST)
+            self.pacer.budget = getattr(self.screen.view, "budget", pacing.BUDGET)
         if self.encode_cpu:                # the pages' PNGs, encoded in the server's threads
             with self.encoding:
                 spent, self.encode_cpu = self.encode_cpu, 0.0

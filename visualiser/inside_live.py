@@ -106,6 +106,7 @@ class View:
     changing artists made animated, each axes a part."""
     layouts = {KEY: (), NEXT: (), PREVIOUS: ()}     # N and B pick a digit; the layout stays I
     burst = pacing.VIEW_BURST                        # what the budget's bucket holds while it is shown
+    budget = pacing.VIEW_BUDGET                      # and the share of a core it is refilled at
 
     def __init__(self, fig, vis):
         self.fig, self.vis, self.live = fig, vis, live_of(vis)

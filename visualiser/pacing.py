@@ -8,8 +8,10 @@ FRAME_S = 0.15            # at most a frame every 0.15 s (6.7 a second): new dat
 STATUS_S = 0.5            # a frame that would only move the iteration on the top line: at most every 0.5 s
 BUDGET = 0.10             # the display's CPU within 10% of one core (frames, PNGs, the movie's encoding, Tk)
 BURST = 0.15             # CPU seconds a burst may spend at once: a restage and a frame, a few keys
-VIEW_BURST = 0.05         # the look-inside view's: one of its frames. A second of its drawing delays 1.0's training
-                          # more than a second of the panels' (docs/inside.md), so it keeps to the 10% from the start
+VIEW_BURST = 0.05         # the look-inside view's: one of its frames, so that it keeps to its share from the start
+VIEW_BUDGET = 0.07        # and its share: its frames hold the interpreter's lock for ~75% of their CPU, the panels'
+                          # ~55% (py-spy --gil), and the training waits on that lock: the view's 7% holds it about as
+                          # long as the panels' 10% (docs/inside.md)
 DEBT = 0.1                # and at most this much overdrawn: after a costly full draw, frames wait 1 s at most
 
 
