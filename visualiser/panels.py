@@ -295,12 +295,12 @@ def _quick_texts_class():
 
 
 def quick_text(parent, x, y, text="", **kwargs):
-    """A text whose content changes at every frame (a panel's figures, the top line's iteration), drawn by
-    Pillow's FreeType in one call: ~0.3 ms for a title's 25 characters against ~2.5 ms through matplotlib's
-    layout, which was 40% of a frame. On `parent`, a figure (x, y in its fractions) or an axes (in data
-    coordinates unless a transform is given). Only one line without rotation on an Agg canvas is drawn this
-    way (the window's, the page's, the movie's; a bbox as a plain box around its ink); anything else is drawn
-    as matplotlib draws any text."""
+    """A text whose content changes at every frame (a panel's figures, the top line's iteration), drawn from
+    its letters as Pillow's FreeType draws them (coverage()): ~0.25 ms for a new title of 25 characters (0.55 ms
+    as one FreeType call) against ~2.5 ms through matplotlib's layout, which was 40% of a frame. On `parent`, a
+    figure (x, y in its fractions) or an axes (in data coordinates unless a transform is given). Only one line
+    without rotation on an Agg canvas is drawn this way (the window's, the page's, the movie's; a bbox as a plain
+    box around its ink); anything else is drawn as matplotlib draws any text."""
     artist = _quick_text_class()(x, y, text, **{"clip_on": False, **kwargs})    # as ax.text: not clipped to the axes
     parent.add_artist(artist)
     return artist
