@@ -152,9 +152,9 @@ def coverage(line, font):
     """The line's coverage (uint8 0-255, rows down) over its box at Pillow's anchor "ls": the pixels Pillow's
     FreeType draws, put together from the letters' (_letter). Pillow's basic layout moves the pen a whole
     pixel advance a letter, and where two letters' pixels meet (the "fi" of "first") screens them, a + b - ab:
-    the same here. A new line was a FreeType call that holds the interpreter's lock (0.1-0.3 ms: ~30 a frame
-    of 1.0's view, a third of the lock its frames held, and the training waits on that lock); now it is
-    copies of letters already drawn."""
+    the same here. Why: drawing a line is a FreeType call that holds the interpreter's lock (0.1-0.3 ms, ~30
+    new lines a frame of 1.0's view), and the training waits on that lock; copying letters drawn once is cheaper
+    (docs/inside.md)."""
     left, top, right, bottom = font.getbbox(line, anchor="ls")
     out = np.zeros((bottom - top, right - left), np.uint8)
     pen, reached = 0, -(1 << 30)                 # reached: the first column no letter has inked yet
