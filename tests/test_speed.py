@@ -470,6 +470,24 @@ def test_threads_flag_reaches_the_session(layer, between, line, flag):
     assert out.splitlines()[-1] == f"{per_op} {between}" and f"{per_op_said}, {line}; display: text" in out, out
 
 
+def test_a_session_runs_grapplers_one_pass_without_its_memory_optimiser():
+    # device.one_grappler_pass: a Session made without a config (as every step makes it) optimises each new set
+    # of fetches once, and without the memory optimiser; TensorFlow's own log of each optimiser says so
+    code = ("import sys; sys.argv = ['x.py', '--text']\n"
+            "import tensorflowvisu, tensorflow.compat.v1 as tf\n"
+            "tf.disable_v2_behavior(); tensorflowvisu.flags()\n"
+            "X = tf.placeholder(tf.float32, [None, 28, 28, 1]); W = tf.Variable(tf.ones([3, 3, 1, 4]))\n"
+            "Y = tf.nn.relu(tf.nn.conv2d(X, W, 1, 'SAME') + 1); tensorflowvisu.MnistDataVis()\n"
+            "s = tf.Session(); s.run(tf.global_variables_initializer())\n"
+            "print('sum', s.run(tf.reduce_sum(Y), {X: [[[[1]] * 28] * 28]}))")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="0", TF_CPP_VMODULE="meta_optimizer=1")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and f"sum {4 * (82 * 82 + 28 * 28)}.0" in r.stdout, r.stderr[-3000:]  # 2+26x3+2 = 82
+    items = r.stderr.count("Starting optimization for grappler item")
+    remapper = r.stderr.count("] remapper: Graph size after")
+    assert items >= 2 and remapper == items and "memory_optimizer" not in r.stderr, r.stderr[-3000:]
+
+
 @pytest.mark.slow
 def test_ladder_and_visu_overhead_print_the_machine_line_first_and_store_it(tmp_path):
     bench = os.path.join(ROOT, "benchmarks")
