@@ -3,6 +3,7 @@
     python3 benchmarks/startup.py --base main                   # every step, --text and a window, 3 runs each
     python3 benchmarks/startup.py --base 5e3899b --steps 1.0 5.0 --modes text --runs 5
     python3 benchmarks/startup.py --cache cold                  # this tree alone, each run with an empty cache
+    python3 benchmarks/startup.py --base main --steps 5.0 --modes text --runs 10 --to 0.99   # Enter to 99%
 
 Each run is a whole process, as a learner types it (`python3 mnist_1.0_softmax.py --text`, with --iterations 1):
 its start-up is the time from launching the command to the arrival of its first training line; in a window
@@ -13,7 +14,9 @@ first line), imports (numpy, the flags, TensorFlow, mnistdata: to read_data_sets
 tensorflowvisu imports it), data (read_data_sets), graph (the script's graph), device (MnistDataVis: the device
 line, the display chosen), session (the Session made and initialised), window (made before the loop starts), first
 step (to the first training line) and drawn (the window's first picture after that line). A commit from before the
-log gives its totals only.
+log gives its totals only. --to ACC times the learner's whole wait instead: each run goes on past its first line
+(in full, without --iterations 1) to its first test line at or above ACC, the part after the first line called
+training.
 
 --base COMMIT (or --vs) checks COMMIT out with `git worktree add` into a temporary folder (removed at the end) and
 runs the same steps there with the same Python, interleaved with this tree's (base, this, then this, base, ...),
@@ -50,7 +53,8 @@ MODES = ("text", "window")
 # "launch" is the benchmark's own clock; "line" the first training line's arrival, "end" the start-up's end.
 PARTS = [("interpreter", "launch", "tensorflowvisu"), ("imports", "tensorflowvisu", "read"), ("data", "read", "data"),
          ("graph", "data", "graph"), ("device", "graph", "vis"), ("session", "vis", "session"),
-         ("window", "session", "loop"), ("first step", "loop", "line"), ("drawn", "line", "end")]
+         ("window", "session", "loop"), ("first step", "loop", "line"), ("training", "line", "reached"),
+         ("drawn", "reached", "end")]
 TIMEOUT = 300
 
 
@@ -68,8 +72,13 @@ def parse_args(argv=None):
     p.add_argument("--base-env", action="append", default=[], metavar="NAME=VALUE",
                    help="an environment variable for the base's runs alone, e.g. PYTHONPATH=DIR with DIR holding "
                         "the packages the base commit installed (pip install --target DIR ml_dtypes==0.7.0)")
+    p.add_argument("--to", type=float, metavar="ACC",
+                   help="time each run to its first test at or above ACC (0.5-1, e.g. 0.99: the wait from Enter to "
+                        "99%%) instead of its first training line; the runs go on in full")
     p.add_argument("--out", default=RESULTS, help="results file (default benchmarks/results/startup.json)")
     args = p.parse_args(argv)
+    if args.to is not None and not 0.5 <= args.to <= 1:
+        p.error(f"--to {args.to:g}: give an accuracy between 0.5 and 1, e.g. 0.99 for 99%")
     bad = [e for e in args.base_env if "=" not in e or not e.split("=", 1)[0]]
     if bad:
         p.error(f"--base-env {bad[0]}: give NAME=VALUE, e.g. PYTHONPATH=/tmp/ml_dtypes-0.7")
@@ -95,14 +104,19 @@ def git(*args):
 
 
 # -- the statistics: plain functions of the runs (tests/test_startup.py feeds them canned ones) -----------------
-def parts(marks, launch, line, drawn=None, cpu=None):
+def parts(marks, launch, line, drawn=None, cpu=None, reached=None):
     """A run's marks {stage: perf_counter} -> {part: seconds} (None where a mark is missing) and its start-up
     {'total'}: launch to the first training line (to the later of it and the first picture in a window); with
-    `cpu` ({stage: the process's CPU seconds}), 'cpu': the CPU seconds its start-up took (every thread's)."""
-    at = dict(marks, launch=launch, line=line, end=max(line, drawn) if drawn is not None else line)
+    `cpu` ({stage: the process's CPU seconds}), 'cpu': the CPU seconds its start-up took (every thread's); with
+    `reached` (--to: the arrival of its first test line at or above ACC) the total runs to it, 'training' after
+    the first line."""
+    done = line if reached is None else reached
+    at = dict(marks, launch=launch, line=line, reached=done, end=max(done, drawn) if drawn is not None else done)
     out = {name: round(at[b] - at[a], 4) if a in at and b in at else None for name, a, b in PARTS}
     if drawn is None:
         out["drawn"] = None                        # no window
+    if reached is None:
+        out["training"] = None
     if "tensorflow" in marks and "flags" in marks:
         out["tensorflow"] = round(marks["tensorflow"] - marks["flags"], 4)
     out["total"] = round(at["end"] - launch, 4)
@@ -131,10 +145,12 @@ def share(row, base_row):
     return round(now / before, 3) if now and before else None
 
 
-def table(rows):
-    """rows [{step, mode, tree, parts: summarise(), share}] -> a markdown table."""
-    names = [n for n, _, _ in PARTS]
-    head = ("| step | display | commit | start-up s, median (min-max) | of the base | CPU s | "
+def table(rows, to=None):
+    """rows [{step, mode, tree, parts: summarise(), share}] -> a markdown table (with `to`: the wait to that
+    accuracy, and its training column)."""
+    names = [n for n, _, _ in PARTS if n != "training" or to]
+    waited = f"to the first test >= {to:.2%}" if to else "start-up"
+    head = (f"| step | display | commit | {waited} s, median (min-max) | of the base | CPU s | "
             + " | ".join(n if n != "imports" else "imports (TensorFlow)" for n in names) + " |")
     lines = [head, "|---" * (6 + len(names)) + "|"]
     for r in rows:
@@ -156,33 +172,38 @@ def table(rows):
 
 
 # -- the runs ----------------------------------------------------------------------------------------------
-def run_once(root, step, mode, env, display=None):
+def run_once(root, step, mode, env, display=None, to=None):
     """One process of `step` in `root`: {part: seconds} (parts()), or SystemExit with its error output. A tree
-    from before the start-up log is ended at its first training line (its total alone)."""
+    from before the start-up log is ended at its first training line (its total alone); with `to`, every run at
+    its first test line at or above it."""
     script = course.steps()[step]
     logs = os.path.exists(os.path.join(root, "visualiser", "startup.py"))
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "startup.json")
         env = {k: v for k, v in env.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
         env.update(TFVISU_STARTUP_LOG=log, PYTHONUNBUFFERED="1", **({"DISPLAY": display} if display else {}))
-        cmd = [sys.executable, os.path.join(root, script), "--iterations", "1"] + (["--text"] if mode == "text" else [])
+        cmd = ([sys.executable, os.path.join(root, script)] + (["--iterations", "1"] if to is None else [])
+               + (["--text"] if mode == "text" else []))
         err = tempfile.TemporaryFile("w+")
-        line, first = threading.Event(), []
+        line, first, reached = threading.Event(), [], []
         launch = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
 
         def read():
             for text in proc.stdout:
+                now, test = time.perf_counter(), course.TEST_LINE.match(text.rstrip("\n"))
                 if not first and course.TRAIN_LINE.match(text.rstrip("\n")):
-                    first.append(time.perf_counter())
+                    first.append(now)
                     line.set()
+                if to is not None and test and not reached and float(test.group(3)) >= to:
+                    reached.append(now)
             line.set()
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         deadline = time.perf_counter() + TIMEOUT
         try:
-            while not (first and (os.path.exists(log) or not logs)) and proc.poll() is None \
-                    and time.perf_counter() < deadline:
+            while not ((reached if to is not None else first) and (os.path.exists(log) or not logs)) \
+                    and proc.poll() is None and time.perf_counter() < deadline:
                 time.sleep(0.01)
             if proc.poll() is None:
                 proc.send_signal(signal.SIGINT)        # the start-up is over: end the run (cleanly, as Ctrl-C does)
@@ -196,9 +217,13 @@ def run_once(root, step, mode, env, display=None):
         if not first:
             err.seek(0)
             raise SystemExit(f"startup: {script} ({mode}) printed no training line:\n{err.read()[-3000:]}")
+        if to is not None and not reached:
+            raise SystemExit(f"startup: {script} ({mode}, {root}) never printed a test at or above {to:.2%}: "
+                             "give --to a lower accuracy")
         record = json.load(open(log)) if os.path.exists(log) else {"marks": {}}
         marks = record["marks"]
-        return parts(marks, launch, first[0], marks.get("drawn") if mode == "window" else None, record.get("cpu"))
+        return parts(marks, launch, first[0], marks.get("drawn") if mode == "window" else None, record.get("cpu"),
+                     reached[0] if reached else None)
 
 
 def measure(args, trees, env, display):
@@ -206,16 +231,17 @@ def measure(args, trees, env, display):
     tree, the trees' order alternating from round to round; one untimed run per tree and mode first."""
     for mode in args.modes:
         for name, root, extra in trees:
-            run_once(root, args.steps[0], mode, dict(env(), **extra), display)
+            run_once(root, args.steps[0], mode, dict(env(), **extra), display, args.to)
     runs, loads = {}, []
     for round_ in range(args.runs):
         for step in args.steps:
             for mode in args.modes:
                 for name, root, extra in (trees if round_ % 2 == 0 else trees[::-1]):
                     loads.append(os.getloadavg()[0])
-                    r = run_once(root, step, mode, dict(env(), **extra), display)
+                    r = run_once(root, step, mode, dict(env(), **extra), display, args.to)
                     runs.setdefault((step, mode, name), []).append(dict(r, load=loads[-1]))
-                    print(f"{step} {mode:6} {name}: start-up {r['total']:.2f} s, load {loads[-1]:.2f}", flush=True)
+                    waited = f"to {args.to:.2%}" if args.to else "start-up"
+                    print(f"{step} {mode:6} {name}: {waited} {r['total']:.2f} s, load {loads[-1]:.2f}", flush=True)
     return runs, loads
 
 
@@ -269,12 +295,14 @@ def main(argv=None):
                 rows.append(row)
     print("\n" + machine.line(record, {"load_after": max(loads), "runnable": None, "steal": None}))
     print(f"load average before the runs: {min(loads):.2f}-{max(loads):.2f}; data cache: {args.cache}\n")
-    print(table(rows))
+    print(table(rows, args.to))
     halved = [r for r in rows if r.get("share") is not None]
-    if halved:
+    shares = f"{min(r['share'] for r in halved):.0%}-{max(r['share'] for r in halved):.0%}" if halved else ""
+    if halved and args.to:
+        print(f"\nthe wait to {args.to:.2%} as a share of the base's: {shares}")
+    elif halved:
         met = sum(r["share"] <= 0.5 for r in halved)
-        print(f"\nat most half of the base's start-up: {met} of {len(halved)} (step, display) pairs; shares "
-              f"{min(r['share'] for r in halved):.0%}-{max(r['share'] for r in halved):.0%}")
+        print(f"\nat most half of the base's start-up: {met} of {len(halved)} (step, display) pairs; shares {shares}")
     save(args, argv, record, trees, rows, runs, loads)
 
 
@@ -283,7 +311,7 @@ def save(args, argv, record, trees, rows, runs, loads):
     results["measurements"].append({
         "date": record["date"], "machine": record, "command": "python3 benchmarks/startup.py " + " ".join(argv),
         "trees": [name for name, _, _ in trees], "base": getattr(args, "base_commit", None), "cache": args.cache,
-        "load": [min(loads), max(loads)], "rows": rows,
+        "to": args.to, "load": [min(loads), max(loads)], "rows": rows,
         "runs": [{"step": s, "mode": m, "tree": t, "runs": r} for (s, m, t), r in runs.items()]})
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tmp = args.out + ".part"

@@ -127,6 +127,18 @@ def test_the_parts_add_up_to_the_start_up():
     assert early["drawn"] == 0.0 and early["total"] == 3.0           # drawn before the line: the line ends it
 
 
+def test_to_an_accuracy_the_wait_runs_on_to_that_test():
+    p = bench.parts(MARKS, launch=100.0, line=102.51, reached=106.01)
+    assert p["first step"] == 0.15 and p["training"] == 3.5 and p["total"] == 6.01 and p["drawn"] is None
+    assert sum(p[n] for n, _, _ in bench.PARTS if p[n] is not None) == pytest.approx(p["total"])
+    window = bench.parts(dict(MARKS, window=102.36), launch=100.0, line=102.51, drawn=102.9, reached=106.01)
+    assert window["drawn"] == 0.0 and window["total"] == 6.01            # drawn long before the test
+    assert bench.parts(MARKS, launch=100.0, line=102.51)["training"] is None
+    rows = [{"step": "5.0", "mode": "text", "tree": "this tree (def)", "parts": bench.summarise([p])}]
+    assert "to the first test >= 99.00% s" in bench.table(rows, 0.99) and "training" in bench.table(rows, 0.99)
+    assert "training" not in bench.table(rows) and "start-up s" in bench.table(rows)
+
+
 def test_a_commit_without_the_log_gives_its_total_alone():
     p = bench.parts({}, launch=50.0, line=55.5)
     assert p["total"] == 5.5 and all(p[n] is None for n, _, _ in bench.PARTS)
@@ -149,12 +161,26 @@ def test_summaries_shares_and_the_table():
     (["--steps", "9.9"], "unknown step 9.9"), (["--runs", "0"], "--runs must be at least 1"),
     (["--base", "no-such-commit"], "--base no-such-commit: not a commit"), (["--modes", "web"], "invalid choice"),
     (["--base", "HEAD", "--base-env", "PYTHONPATH"], "--base-env PYTHONPATH: give NAME=VALUE"),
-    (["--base-env", "A=1"], "--base-env is for the base's runs: give --base COMMIT too")])
+    (["--base-env", "A=1"], "--base-env is for the base's runs: give --base COMMIT too"),
+    (["--to", "99"], "--to 99: give an accuracy between 0.5 and 1, e.g. 0.99"), (["--to", "x"], "invalid float")])
 def test_bad_benchmark_flags_are_one_line(argv, message, tmp_path):
     r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "startup.py"), *argv, "--out",
                         str(tmp_path / "s.json")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert not os.path.exists(tmp_path / "s.json")
+
+
+@pytest.mark.slow
+def test_the_wait_to_an_accuracy_runs_the_step_on_to_its_test(tmp_path):
+    out = tmp_path / "s.json"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "benchmarks", "startup.py"), "--steps", "1.0", "--modes",
+                        "text", "--runs", "1", "--to", "0.9", "--out", str(out)], capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "| to the first test >= 90.00% s, median (min-max) |" in r.stdout and "1.0 text   this tree" in r.stdout
+    saved = json.loads(out.read_text())["measurements"][-1]
+    run, = saved["runs"][0]["runs"]
+    assert saved["to"] == 0.9 and run["training"] > 0 and run["total"] > run["training"] + run["first step"]
 
 
 @pytest.mark.slow
