@@ -181,7 +181,7 @@ EXERCISES = {
              "(24 -> 12 -> 6 -> 3); a dense layer of 128 (batch norm, ReLU), then the softmax layer [128, 10]; "
              "He initialisation; one copy of the network per core (tensorflowvisu.towers); batches of 128; SGD "
              "with Nesterov momentum 0.9 on a one-cycle learning rate (up to 0.6 over the first 30% of the run, "
-             "down to 0 at its end); label smoothing and weight decay 5e-4; 250 iterations, tested three times. "
+             "down to 0 at its end); label smoothing and weight decay 5e-4; 250 iterations, tested twice. "
              "A rewrite more than an edit: keep step 5.0's script beside you (python3 course.py 5.0).",
         marks=[
             ("import math", "the one-cycle schedule is linear: no math; numpy instead, for the test in slices "
@@ -207,7 +207,7 @@ EXERCISES = {
             ("if update_train_data:", "the training figures come from the training step's own run: fetch them "
                                       "with train_step and update_ema, in one sess.run; the test moves to a function "
                                       "that feeds the 10,000 test digits in slices of 1,000"),
-            ("datavis.animate(", "ITERATIONS iterations, tests every ITERATIONS // 3, none at the start "
+            ("datavis.animate(", "ITERATIONS iterations, tests every ITERATIONS // 2, none at the start "
                                  "(one_test_at_start=False)"),
         ],
         hint="read step 5.0's script beside yours: course.py 5.0 shows it against 4.2"),
