@@ -111,6 +111,7 @@ class MnistDataVis:
         self.iteration = 0
         self.version = 0                   # bumped by every update
         self.published, self._published_version, self._updates = None, 0, 0
+        self.first_early = False           # a screen waits for the first picture: see _first_figures
         self.inside, self.views = None, {}     # the look-inside view (key I): made by animate
         self.first_view = "i" if self.flags.view == "inside" else "0"
         self.mode = self._choose_mode()
@@ -125,6 +126,7 @@ class MnistDataVis:
         self._append(self.train, i, float(accuracy), float(loss))
         if self.board:
             self.board.scalars(i, "training", float(accuracy), float(loss))
+        self._first_figures()
 
     def append_test_curves_data(self, i, accuracy, loss):
         self._append(self.test, i, float(accuracy), float(loss))
@@ -139,27 +141,39 @@ class MnistDataVis:
         self._append(self.bands, i, *bands)
         if self.board:
             self.board.histograms(i, weights, biases)
+        self._first_figures()
 
     def update_image1(self, im):
         """Panel 3, the training digits."""
         self._images["training"] = im
         self.version += 1
+        self._first_figures()
 
     def update_image2(self, im):
         """Panel 6, the test digits."""
         self._images["test"] = im
         self.version += 1
 
-    def publish(self, i=None):
+    def publish(self, i=None, step_done=True):
         """What a frame may show, in one assignment: called after each training step (animate does it), so
         that the display, on its own thread, never draws half a step (iteration i, the lengths of the three
-        series, the two pictures, how many steps brought new data). Returns it."""
-        if self.version != self._published_version:
+        series, the two pictures, how many steps brought new data). Returns it. step_done=False: the first
+        step's training figures alone (_first_figures), not yet counted as a step that brought new data."""
+        if step_done and self.version != self._published_version:
             self._published_version, self._updates = self.version, self._updates + 1
         self.published = (self.iteration if i is None else int(i), min(map(len, self.train)),
                           min(map(len, self.test)), min(map(len, self.bands)), self._images.get("training"),
                           self._images.get("test"), self._updates)
         return self.published
+
+    def _first_figures(self):
+        """With a screen waiting for its first picture (first_early), the first training figures are published
+        as soon as all three are in (curves, bands, digits), before the step goes on to its test and its update:
+        the window shows them while the first test runs (10,000 digits: 0.5 s for 3.1, more for 4.2), the test's
+        panels filled at the next frame. Every later publish() comes after a whole step."""
+        if self.first_early and self.published is None and self.train[0] and self.bands[0] \
+                and self._images.get("training") is not None:
+            self.publish(step_done=False)
 
     def digits_fetched(self, which):
         """What tf_format_mnist_images fetched last for `which` (None, or an RGB array given instead)."""

@@ -388,6 +388,37 @@ def test_window_keys_show_the_courses_panels(xvfb, tmp_path):
 
 
 @pytest.mark.slow
+def test_the_window_shows_its_first_picture_while_the_first_test_runs(xvfb, tmp_path):
+    """4.2's first step tests 10,000 digits (about a second) after its training line: the window's first picture
+    shows that step's training figures (the frame log's "first" line) and is on screen before the test's line
+    arrives (the marks and the arrival on one clock, CLOCK_MONOTONIC, as benchmarks/startup.py reads them).
+    Before, the first picture waited for the whole step, or for 1 s and then showed empty panels."""
+    import json
+    log, frames = tmp_path / "startup.json", tmp_path / "frames.jsonl"
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update(DISPLAY=xvfb, TFVISU_STARTUP_LOG=str(log), TFVISU_FRAME_LOG=str(frames), PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "mnist_4.2_batchnorm_convolutional.py"),
+                             "--iterations", "1"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    arrived, lines = None, []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if arrived is None and course.TEST_LINE.match(line.rstrip("\n")):
+                arrived = time.perf_counter()
+            if "close the window to end" in line:
+                subprocess.run(["xdotool", "search", "--name", "mnist_4.2", "key", "q"], env=env, capture_output=True)
+        assert proc.wait(60) == 0, "".join(lines)[-2000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    marks = json.loads(log.read_text())["marks"]
+    assert arrived and marks["figures"] < marks["drawn"] < arrived, (marks, arrived, "".join(lines)[-1500:])
+    first = [f for f in map(json.loads, frames.read_text().splitlines()) if f["target"] == "first"]
+    assert [(f["iteration"], f["train"], f["test"], f["updates"]) for f in first] == [(0, 1, 0, 0)], first
+
+
+@pytest.mark.slow
 def test_window_frames_follow_the_training_to_its_last_iteration(xvfb, tmp_path):
     """A short run of step 1.0 in a real window, its frames recorded (TFVISU_FRAME_LOG): each frame shows a
     later iteration than the one before, frames come while it trains (2,000 iterations, 2-3 s), none of them a

@@ -120,6 +120,32 @@ def fill(vis, steps=5, first_test_loss=None):
     vis.publish()
 
 
+def test_a_screen_gets_the_first_training_figures_before_the_first_test(vis):
+    # _first_figures: with a screen waiting (first_early), step 0's training figures are published once all
+    # three are in, before its test; not counted as a step's update, which the step's own publish() then is
+    rng = np.random.default_rng(2)
+    for early in (False, True):
+        vis = tensorflowvisu.MnistDataVis(title="test")
+        vis.first_early = early
+        vis.append_training_curves_data(0, 0.1, 230.0)
+        vis.append_data_histograms(0, rng.normal(size=100), rng.normal(size=10))
+        assert vis.published is None                               # the digits are not in yet
+        vis.update_image1(np.zeros((280, 280, 3), np.uint8))
+        if not early:
+            assert vis.published is None
+            continue
+        iteration, n_train, n_test, n_bands, training, test, updates = vis.published
+        assert (iteration, n_train, n_test, n_bands, test, updates) == (0, 1, 0, 1, None, 0) and training is not None
+        vis.append_test_curves_data(0, 0.1, 231.0)
+        vis.update_image2(np.full((700, 1120, 3), 200, np.uint8))
+        assert vis.published[2] == 0                               # nothing more until the step is done
+        vis.publish(0)
+        assert vis.published[2] == 1 and vis.published[5] is not None and vis.published[6] == 1
+        vis.append_training_curves_data(10, 0.5, 100.0)            # later steps: only their own publish()
+        vis.update_image1(np.ones((280, 280, 3), np.uint8))
+        assert vis.published[1] == 1
+
+
 def drawn(vis, length=None):
     """The six panels of `vis` as published, on an Agg figure: (screen, its panels view)."""
     screen = display.agg_screen(vis)

@@ -254,10 +254,13 @@ class Display:
             time.sleep(0.02)
         snap = Snapshot(self.vis, self.loop.iterations)
         self.screen.prepare(snap, self.status(snap))
+        self.log.write(target="first", iteration=snap.iteration, train=len(snap.train[0]), test=len(snap.test[0]),
+                       updates=snap.updates)           # what the first picture shows (the frame log's readers)
 
     def start_training(self):
         """The training in a worker thread (returned, started), held after its first step until started()."""
         worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
+        self.vis.first_early = self.screen is not None     # the first picture: without waiting for the first test
         self.loop.proceed.clear()
         worker.start()
         return worker
