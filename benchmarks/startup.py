@@ -191,11 +191,12 @@ def run_once(root, step, mode, env, display=None, to=None):
 
         def read():
             for text in proc.stdout:
-                now, test = time.perf_counter(), course.TEST_LINE.match(text.rstrip("\n"))
-                if not first and course.TRAIN_LINE.match(text.rstrip("\n")):
+                now, text = time.perf_counter(), text.rstrip("\n")
+                if not first and course.TRAIN_LINE.match(text):
                     first.append(now)
                     line.set()
-                if to is not None and test and not reached and float(test.group(3)) >= to:
+                test = course.TEST_LINE.match(text) if to is not None and not reached else None
+                if test and float(test.group(3)) >= to:
                     reached.append(now)
             line.set()
         reader = threading.Thread(target=read, daemon=True)

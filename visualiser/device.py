@@ -27,8 +27,9 @@ def thread_counts(intra=None, inter=None, inline=False):
 
 
 def set_threads(intra=None, inter=None, inline=False):
-    """Set TensorFlow's pools (before the first Session); returns (intra, inter), or None if they could not
-    be set because TensorFlow already runs (a notebook's second run keeps its first run's pools)."""
+    """Set TensorFlow's pools and Grappler's one pass (before the first Session: the Session's config, both);
+    returns (intra, inter), or None if the pools could not be set because TensorFlow already runs (a notebook's
+    second run keeps its first run's pools)."""
     global THREADS
     import tensorflow as tf
     intra, inter = thread_counts(intra, inter, inline)
