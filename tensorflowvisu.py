@@ -238,7 +238,7 @@ class MnistDataVis:
     def _display(self, film):
         if self.mode == "window":
             from visualiser import window
-            return lambda vis, loop, film: window.Window(vis, loop, film).run()
+            return window.run
         if self.mode == "web":
             web = _extra("web", "--web")
             return lambda vis, loop, film: web.run(vis, loop, self.flags.web_host, self.flags.web, film)

@@ -12,9 +12,10 @@ The parts come from the marks the run records itself (TFVISU_STARTUP_LOG, visual
 moment the benchmark launched it (one clock for every process: CLOCK_MONOTONIC): interpreter (to tensorflowvisu's
 first line), imports (numpy, the flags, TensorFlow, mnistdata: to read_data_sets; TensorFlow's share alone where
 tensorflowvisu imports it), data (read_data_sets), graph (the script's graph), device (MnistDataVis: the device
-line, the display chosen), session (the Session made and initialised), window (made before the loop starts), first
-step (to the first training line) and drawn (the window's first picture after that line). A commit from before the
-log gives its totals only. --to ACC times the learner's whole wait instead: each run goes on past its first line
+line, the display chosen), session (the Session made and initialised), window (to the loop's start: the figure,
+in commits that made it before the training started; window.run now makes it during the first step), first step
+(to the first training line) and drawn (the window's first picture after that line). A commit from before the log
+gives its totals only. --to ACC times the learner's whole wait instead: each run goes on past its first line
 (in full, without --iterations 1) to its first test line at or above ACC, the part after the first line called
 training.
 

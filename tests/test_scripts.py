@@ -392,7 +392,8 @@ def test_the_window_shows_its_first_picture_while_the_first_test_runs(xvfb, tmp_
     """4.2's first step tests 10,000 digits (about a second) after its training line: the window's first picture
     shows that step's training figures (the frame log's "first" line) and is on screen before the test's line
     arrives (the marks and the arrival on one clock, CLOCK_MONOTONIC, as benchmarks/startup.py reads them).
-    Before, the first picture waited for the whole step, or for 1 s and then showed empty panels."""
+    Before, the first picture waited for the whole step, or for 1 s and then showed empty panels. The window is
+    made while that step runs (window.run starts the training first): before, the step began after it."""
     import json
     log, frames = tmp_path / "startup.json", tmp_path / "frames.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
@@ -414,6 +415,7 @@ def test_the_window_shows_its_first_picture_while_the_first_test_runs(xvfb, tmp_
             proc.kill()
     marks = json.loads(log.read_text())["marks"]
     assert arrived and marks["figures"] < marks["drawn"] < arrived, (marks, arrived, "".join(lines)[-1500:])
+    assert marks["session"] < marks["loop"] < marks["window"] < marks["drawn"], marks
     first = [f for f in map(json.loads, frames.read_text().splitlines()) if f["target"] == "first"]
     assert [(f["iteration"], f["train"], f["test"], f["updates"]) for f in first] == [(0, 1, 0, 0)], first
 

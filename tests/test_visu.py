@@ -714,6 +714,28 @@ def test_a_window_drawing_its_first_picture_holds_the_training_after_its_first_s
     assert calls == [0, 1, 2, 3] and loop.held_s >= 0.5 and loop.seconds < 0.3
 
 
+@pytest.mark.parametrize("first_view,early", [("0", True), ("i", False)])
+def test_a_window_run_starts_the_training_while_it_makes_the_figure(vis, monkeypatch, first_view, early):
+    """window.run: the first step runs while the figure is made (not under --view inside, whose view must be
+    up to look at step 0); a figure that cannot be made stops that training and waits for it."""
+    steps, training = [], []
+
+    def making(self, *args, **kwargs):
+        training.append(any(t.name == "training" for t in threading.enumerate()))
+        raise RuntimeError("no figure here")
+    monkeypatch.setattr(window.Window, "__init__", making)
+    vis.first_view = first_view
+    loop = runloop.Loop(lambda i, t, u: steps.append(i), lambda i: (False, False), 3)
+    with pytest.raises(RuntimeError, match="no figure here"):
+        window.run(vis, loop)
+    assert training == [early]
+    assert not any(t.name == "training" for t in threading.enumerate())      # stopped, and joined
+    if early:                              # held after its first step at most, then stopped
+        assert steps in ([], [0]) and loop.done.is_set()
+    else:
+        assert steps == [] and not loop.done.is_set()
+
+
 def test_a_keys_frame_holds_the_next_training_step_while_it_is_drawn(vis):
     fill(vis)
     loop = runloop.Loop(lambda i, t, u: None, lambda i: (False, False), 3)

@@ -154,6 +154,16 @@ def save_final_png(vis, path, length=None):
     print(f"saved the panels to {path}", flush=True)
 
 
+def start_training(vis, loop, screen):
+    """The training in a worker thread (returned, started), held after its first step until the display's
+    started(); screen: a picture waits for the first training figures (MnistDataVis._first_figures)."""
+    worker = threading.Thread(target=loop.run, name="training", daemon=True)
+    vis.first_early = screen               # the first picture: without waiting for the first test
+    loop.proceed.clear()
+    worker.start()
+    return worker
+
+
 class Display:
     """The run: the training in a worker thread, and on this thread the keys, the frames of `screen` (a
     Screen, or None: --text with a movie), the movie's frames, and for pages (pages=True: the web page, the
@@ -258,12 +268,7 @@ class Display:
                        updates=snap.updates)           # what the first picture shows (the frame log's readers)
 
     def start_training(self):
-        """The training in a worker thread (returned, started), held after its first step until started()."""
-        worker = threading.Thread(target=self.loop.run, name="training", daemon=True)
-        self.vis.first_early = self.screen is not None     # the first picture: without waiting for the first test
-        self.loop.proceed.clear()
-        worker.start()
-        return worker
+        return start_training(self.vis, self.loop, screen=self.screen is not None)
 
     def close_log(self):
         """The movie's last state drawn while the frame log is still open (the movie logs its frames there),

@@ -55,6 +55,24 @@ def steady_pixel_ratio(canvas):
     tk_canvas.bind("<Map>", on_map)       # replaces matplotlib's own binding, which does the same unrounded
 
 
+def run(vis, loop, movie=None):
+    """A run in a window. The training starts first: its first step (mostly Grappler and the kernels, in
+    TensorFlow's threads, without the GIL) runs while this thread makes the figure (~0.25 s of Python), instead
+    of after it. Not under --view inside, whose view must be on the screen when step 0 ends, to look at it."""
+    worker = None
+    if getattr(vis, "first_view", "0") == "0":
+        worker = display.start_training(vis, loop, screen=True)
+    try:
+        window = Window(vis, loop, movie)
+    except BaseException:              # Ctrl-C, or a figure Tk could not make: the training stops too
+        if worker:
+            loop.stop.set()
+            loop.proceed.set()
+            worker.join()
+        raise
+    window.run(worker)
+
+
 class Window(display.Display):
     """The core's frames in a matplotlib window, with its keys: the core's, plus O (the toolbar's box zoom),
     Ctrl-S (the window's picture as a PNG) and Q (close)."""
@@ -95,11 +113,12 @@ class Window(display.Display):
         for box in boxes:
             self.fig.canvas.blit(box)
 
-    def run(self):
+    def run(self, worker=None):
         """Our own event loop: GUI events until the next frame is due (50 ms at most), then tick(), until the
-        window closes. Not plt.show(): Ctrl-C must reach us even while Tk sits in its loop (an exception
-        raised inside a Tk callback is only printed), so SIGINT and SIGTERM just note themselves."""
-        worker = self.start_training()
+        window closes; `worker`: the training started already (run()). Not plt.show(): Ctrl-C must reach us
+        even while Tk sits in its loop (an exception raised inside a Tk callback is only printed), so SIGINT
+        and SIGTERM just note themselves."""
+        worker = worker or self.start_training()
         signals = []
         on_main = threading.current_thread() is threading.main_thread()
         note = lambda signum, frame: signals.append(signum)  # noqa: E731
