@@ -188,7 +188,7 @@ LESSONS = {
         changes="Step 5.0's convolutions twice as wide, with a second one in every stage and no dense layer "
                 "before the softmax, trained for 21 epochs on digits that are shifted, turned and zoomed at random "
                 "at every step, in the graph. "
-                "One network instead of towers, a longer one-cycle schedule, a test every 500 steps.",
+                "The same towers, one per core, a longer one-cycle schedule, a test every 500 steps.",
         why="A bigger network can learn more, and augmented digits keep it from learning the training set by "
             "heart: it never sees the same image twice, so it has to learn what a seven looks like rather "
             "than these sixty thousand sevens. Labels are unchanged: a shifted seven is a seven.",

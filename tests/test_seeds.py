@@ -117,6 +117,7 @@ def test_best_step_states_its_final_test_accuracy_last():
     assert r.returncode == 0, r.stderr[-3000:]
     run = course.parse_run(r.stdout)
     last = r.stdout.strip().splitlines()[-1]
-    assert last.startswith("final test accuracy: ") and 0.5 < run["final"] <= 1, r.stdout[-1500:]
+    # a 40-step cycle ends anywhere from 42% to 82% by seed (either version of 5.1): far above chance (10%)
+    assert last.startswith("final test accuracy: ") and 0.2 < run["final"] <= 1, r.stdout[-1500:]
     assert run["max"] is None and "max test accuracy" not in r.stdout        # no best-of-tests figure is stated
     assert run["test"][-1][0] == 40 and run["trained"][0] == 40
