@@ -15,13 +15,13 @@ tf.set_random_seed(flags.seed)
 # neural network structure for this sample (5.0's convolutions, wider, two per stage; no dense layer):
 #
 # · · · · · · · · · ·      (input data, 1-deep)                     X [batch, 28, 28, 1]
-# ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈   -- augmentation: shift, turn, zoom (training) XA [batch, 28, 28, 1] => cropped [batch, 26, 26]
+# ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈ ≈   -- augmentation: shift, turn, zoom (training) XA [batch, 28, 28, 1]
 # @ @ @ @ @ @ @ @ @ @   -- conv. layer 3x3x1=>32, 2x2 max-pool +BN    W1 [3, 3, 1, 32]       B1 [32]
 # @ @ @ @ @ @ @ @ @ @   -- conv. layer 3x3x32=>32 +BN                 W1b [3, 3, 32, 32]     B1b [32]
-# ∶∶∶∶∶∶∶∶∶                                                        Y1 [batch, 13, 13, 32]
+# ∶∶∶∶∶∶∶∶∶                                                        Y1 [batch, 14, 14, 32]
 #   @ @ @ @ @ @ @ @     -- conv. layer 3x3x32=>64, max-pool +BN       W2 [3, 3, 32, 64]      B2 [64]
 #   @ @ @ @ @ @ @ @     -- conv. layer 3x3x64=>64 +BN                 W2b [3, 3, 64, 64]     B2b [64]
-#   ∶∶∶∶∶∶∶                                                        Y2 [batch, 6, 6, 64]
+#   ∶∶∶∶∶∶∶                                                        Y2 [batch, 7, 7, 64]
 #     @ @ @ @ @ @       -- conv. layer 3x3x64=>128, max-pool +BN      W3 [3, 3, 64, 128]     B3 [128]
 #     @ @ @ @ @ @       -- conv. layer 3x3x128=>128 +BN               W3b [3, 3, 128, 128]   B3b [128]
 #     ∶∶∶∶∶                                                        Y3 [batch, 3, 3, 128]
@@ -110,14 +110,11 @@ def random_shift_rotate_zoom(images, shift=2.0, degrees=10.0, zoom=0.1):
 
 
 XA = tf.cond(tst, lambda: X, lambda: random_shift_rotate_zoom(X))
-# A one-pixel border cropped after the augmentation (which may move ink in from it): the stages then run at
-# 26x26, 13x13 and 6x6, the same 3x3 at the end, for about four fifths of the arithmetic
-XC = XA[:, 1:27, 1:27, :]
 
 
 # the model: one tower, for the digits X of its part of the batch. Each stage is a convolution, the max-pool,
 # batch norm and ReLU, as in 5.0, then a second 3x3 convolution at the pooled size (+BN, ReLU):
-# 26x26 -> 13x13 -> 6x6 -> 3x3
+# 28x28 -> 14x14 -> 7x7 -> 3x3
 def tower(X):
     Y, statistics = X, []
     for s, (W, B, Wb, Bb) in enumerate(((W1, B1, W1b, B1b), (W2, B2, W2b, B2b), (W3, B3, W3b, B3b))):
@@ -133,8 +130,8 @@ def tower(X):
     return tf.matmul(YY, W4) + B4, statistics
 
 
-n = tf.shape(XC)[0]  # 128 when training, 1,000 when testing: split as evenly as it goes
-towers = [tower(x) for x in tf.split(XC, [(n * (t + 1)) // TOWERS - (n * t) // TOWERS for t in range(TOWERS)],
+n = tf.shape(XA)[0]  # 128 when training, 1,000 when testing: split as evenly as it goes
+towers = [tower(x) for x in tf.split(XA, [(n * (t + 1)) // TOWERS - (n * t) // TOWERS for t in range(TOWERS)],
                                      num=TOWERS)]
 Ylogits = tf.concat([logits for logits, _ in towers], 0)
 Y = tf.nn.softmax(Ylogits)
