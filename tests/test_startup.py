@@ -72,6 +72,22 @@ def test_a_run_reads_its_data_ahead_and_imports_tensorflow_without_keras_or_the_
     # objects frozen, compile() itself again; tf.keras and keras load when asked for
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the library file and its flags are Linux's")
+@pytest.mark.parametrize("bind_now", [False, True])
+def test_tensorflows_first_library_is_loaded_ahead_with_lazy_binding_unless_ld_bind_now(tmp_path, bind_now):
+    code = ("import os; from visualiser import startup; startup.import_tensorflow(); "
+            "from tensorflow.python.platform import _pywrap_cpu_feature_guard as g; "
+            "print([os.path.samefile(lib._name, g.__file__) for lib in startup._LAZY])")
+    env = {k: v for k, v in os.environ.items() if k != "LD_BIND_NOW"}
+    env.update(PYTHONPATH=ROOT, **({"LD_BIND_NOW": "1"} if bind_now else {}))
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == (["[]"] if bind_now else ["[True]"]), r.stdout
+    # loaded ahead: the very file the import then used (so no second copy); not under LD_BIND_NOW, which asks
+    # for every symbol bound at load
+
+
 FAKE_CUDA_TENSORFLOW = """import os
 os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\\n")
 os.write(2, b"I0000 00:00:1796479216.273941   20054 cudart_stub.cc:31] Could not find cuda drivers on your "

@@ -24,6 +24,7 @@ import functools
 import gc
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import json
 import os
 import sys
@@ -82,7 +83,8 @@ class _KerasLater(importlib.abc.MetaPathFinder):
 
 def import_tensorflow():
     """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater), without Python's cyclic
-    garbage collector and compiling each forward reference once (_compile_once). The import makes some 390,000
+    garbage collector, its first C++ library bound lazily (_bind_lazily) and compiling each forward reference once
+    (_compile_once). The import makes some 390,000
     objects the collector tracks and hardly any garbage: the collections they set off cost 10-15% of its CPU
     time (docs/speed.md, "Start-up"); its objects are then frozen (gc.freeze), so that the run's collections
     never go through them again. The CUDA wheel's start-up lines are filtered out while it loads and lists its
@@ -97,6 +99,7 @@ def import_tensorflow():
     builtins.compile = _compile_once
     try:
         with quiet.filtered_stderr(quiet.chatter()):
+            _bind_lazily()
             import tensorflow
             tensorflow.config.list_physical_devices()   # where the cuInit line comes from
     finally:
@@ -105,6 +108,31 @@ def import_tensorflow():
         if collecting:
             gc.freeze()
             gc.enable()
+
+
+_LAZY = []   # the library loaded by _bind_lazily (never unloaded: the handle is only kept)
+
+
+def _bind_lazily():
+    """Load TensorFlow's first extension module's library, and with it libtensorflow_cc (788 MB) and its
+    siblings, binding their functions on first call (RTLD_LAZY) instead of all 156,000 at load (Python's
+    RTLD_NOW): 0.05 s of the import (docs/speed.md, "What was cut"). The import that follows finds them loaded.
+    The same file with the same dependencies, so every symbol is searched in the same order as it would have
+    been: only the moment of binding changes. Data references (typeinfo, variables) are bound at load either
+    way. Nothing happens where the file is not there (another platform or wheel) or LD_BIND_NOW is set."""
+    spec = importlib.util.find_spec("tensorflow")
+    if os.name != "posix" or os.environ.get("LD_BIND_NOW") or not (spec and spec.submodule_search_locations):
+        return
+    folder = os.path.join(spec.submodule_search_locations[0], "python", "platform")
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = os.path.join(folder, "_pywrap_cpu_feature_guard" + suffix)
+        if os.path.exists(path):
+            import ctypes
+            try:
+                _LAZY.append(ctypes.CDLL(path, mode=os.RTLD_LAZY | os.RTLD_LOCAL))
+            except OSError:      # not loadable here: the import says why, as it would have
+                pass
+            return
 
 
 @functools.lru_cache(maxsize=None)
