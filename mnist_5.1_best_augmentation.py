@@ -40,8 +40,6 @@ X = tf.placeholder(tf.float32, [None, 28, 28, 1])
 Y_ = tf.placeholder(tf.float32, [None, 10])
 # variable learning rate
 lr = tf.placeholder(tf.float32)
-# test flag for batch norm: normalise with the averages over training when testing
-tst = tf.placeholder(tf.bool)
 iter = tf.placeholder(tf.int32)
 
 # Twice 5.0's widths, and a second 3x3 convolution in every stage: more room to learn, which augmented
@@ -74,22 +72,18 @@ TOWERS = tensorflowvisu.towers(flags.threads, most=4)  # --threads, else one per
 
 # Batch norm with TensorFlow's fused kernel, as in 5.0: each tower normalises over its own 64 digits, and
 # each layer's averages for testing (shared by the towers) move over the last ~100 steps (decay 0.99, below:
-# 5.0's 0.9 suits a 250-step run, not 10,000).
+# 5.0's 0.9 suits a 250-step run, not 10,000). A training copy of the network and a testing copy, as in 5.0.
 averages = [(tf.Variable(tf.zeros([n]), trainable=False), tf.Variable(tf.ones([n]), trainable=False))
             for n in (K, K, L, L, M, M)]
 
 
-def batchnorm(Ylogits, is_test, offset, mean_avg, variance_avg):
+def batchnorm(Ylogits, testing, offset, mean_avg, variance_avg):
     ones = tf.ones(Ylogits.shape[-1:])  # no scale with ReLU, as in 4.2
-
-    def training():
-        return tf.nn.fused_batch_norm(Ylogits, ones, offset, epsilon=1e-5, is_training=True)
-
-    def testing():
+    if testing:
         Ybn, _, _ = tf.nn.fused_batch_norm(Ylogits, ones, offset, mean_avg, variance_avg, 1e-5, is_training=False)
         return Ybn, mean_avg, variance_avg
-
-    return tf.cond(is_test, testing, training)  # the normalised values, and the batch's means and variances
+    return tf.nn.fused_batch_norm(Ylogits, ones, offset, epsilon=1e-5, is_training=True)  # and the batch's
+    # means and variances, for the averages
 
 
 # Data augmentation, in the graph: every training digit is moved by up to 2 pixels in x and y, turned by up to
@@ -109,20 +103,20 @@ def random_shift_rotate_zoom(images, shift=2.0, degrees=10.0, zoom=0.1):
                                                  fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
 
 
-XA = tf.cond(tst, lambda: X, lambda: random_shift_rotate_zoom(X))
+XA = random_shift_rotate_zoom(X)  # the training copy's digits; the testing copy's are X
 
 
-# the model: one tower, for the digits X of its part of the batch. Each stage is a convolution, the max-pool,
-# batch norm and ReLU, as in 5.0, then a second 3x3 convolution at the pooled size (+BN, ReLU):
-# 28x28 -> 14x14 -> 7x7 -> 3x3
-def tower(X):
+# the model: one tower, for the digits X of its part of the batch, as trained or as tested. Each stage is a
+# convolution, the max-pool, batch norm and ReLU, as in 5.0, then a second 3x3 convolution at the pooled size
+# (+BN, ReLU): 28x28 -> 14x14 -> 7x7 -> 3x3
+def tower(X, testing):
     Y, statistics = X, []
     for s, (W, B, Wb, Bb) in enumerate(((W1, B1, W1b, B1b), (W2, B2, W2b, B2b), (W3, B3, W3b, B3b))):
         Yl = tf.nn.max_pool2d(tf.nn.conv2d(Y, W, strides=1, padding='SAME'), 2, 2, 'VALID')
-        Ybn, m, v = batchnorm(Yl, tst, B, *averages[2 * s])
+        Ybn, m, v = batchnorm(Yl, testing, B, *averages[2 * s])
         statistics.append((m, v))
         Ybl = tf.nn.conv2d(tf.nn.relu(Ybn), Wb, strides=1, padding='SAME')
-        Ybbn, m, v = batchnorm(Ybl, tst, Bb, *averages[2 * s + 1])
+        Ybbn, m, v = batchnorm(Ybl, testing, Bb, *averages[2 * s + 1])
         statistics.append((m, v))
         Y = tf.nn.relu(Ybbn)
     # reshape the output from the third convolution for the fully connected layer
@@ -130,11 +124,18 @@ def tower(X):
     return tf.matmul(YY, W4) + B4, statistics
 
 
-n = tf.shape(XA)[0]  # 128 when training, 1,000 when testing: split as evenly as it goes
-towers = [tower(x) for x in tf.split(XA, [(n * (t + 1)) // TOWERS - (n * t) // TOWERS for t in range(TOWERS)],
-                                     num=TOWERS)]
+def towers_of(images, testing):
+    n = tf.shape(images)[0]  # 128 when training, 1,000 when testing: split as evenly as it goes
+    parts = tf.split(images, [(n * (t + 1)) // TOWERS - (n * t) // TOWERS for t in range(TOWERS)], num=TOWERS)
+    return [tower(x, testing) for x in parts]
+
+
+towers = towers_of(XA, testing=False)
 Ylogits = tf.concat([logits for logits, _ in towers], 0)
 Y = tf.nn.softmax(Ylogits)
+# the testing copy: the digits as they are, the same weights, batch norm from the averages
+Ylogits_test = tf.concat([logits for logits, _ in towers_of(X, testing=True)], 0)
+Y_test = tf.nn.softmax(Ylogits_test)
 
 # as tf.train.ExponentialMovingAverage(decay, iteration) in 4.2: no averaging over steps not yet made; a
 # layer's batch statistics are the average of its towers'
@@ -163,8 +164,8 @@ smoothed_loss += 5e-4 * tf.add_n([tf.nn.l2_loss(w) for w in weights])
 # accuracy of the trained model, between 0 (worst) and 1 (best); and the sums that a test in slices adds up
 correct_prediction = tf.equal(tf.argmax(Y, 1), tf.argmax(Y_, 1))
 accuracy = tf.reduce_mean(tf.cast(correct_prediction, tf.float32))
-correct_count = tf.reduce_sum(tf.cast(correct_prediction, tf.float32))
-loss_sum = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits_v2(logits=Ylogits, labels=Y_))
+correct_count = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(Y_test, 1), tf.argmax(Y_, 1)), tf.float32))
+loss_sum = tf.reduce_sum(tf.nn.softmax_cross_entropy_with_logits_v2(logits=Ylogits_test, labels=Y_))
 
 # training: gradient descent with Nesterov momentum 0.9, as in 5.0
 train_step = tf.train.MomentumOptimizer(lr, momentum=0.9, use_nesterov=True).minimize(smoothed_loss)
@@ -187,8 +188,8 @@ sess.run(init)
 def test_accuracy_and_loss():
     probabilities, correct, loss = [], 0.0, 0.0
     for s in range(0, 10000, 1000):
-        p, c, l = sess.run([Y, correct_count, loss_sum], feed_dict={X: mnist.test.images[s:s + 1000],
-                                                                   Y_: mnist.test.labels[s:s + 1000], tst: True})
+        p, c, l = sess.run([Y_test, correct_count, loss_sum], feed_dict={X: mnist.test.images[s:s + 1000],
+                                                                        Y_: mnist.test.labels[s:s + 1000]})
         probabilities.append(p)
         correct, loss = correct + c, loss + l
     im = sess.run(It, feed_dict={X: mnist.test.images, Y_: mnist.test.labels, Yt: np.concatenate(probabilities)})
@@ -217,7 +218,7 @@ def training_step(i, update_test_data, update_train_data):
     # the backpropagation training step, and the moving averages of this batch's means and variances.
     # Cheap training figures: when the panels want them, they come from this step's own forward pass (no
     # dropout here, so they are the same numbers a separate run would give) instead of a second pass.
-    feed = {X: batch_X, Y_: batch_Y, lr: learning_rate, tst: False, iter: i}
+    feed = {X: batch_X, Y_: batch_Y, lr: learning_rate, iter: i}
     if update_train_data:
         a, c, im, w, b, _, _ = sess.run([accuracy, cross_entropy, I, allweights, allbiases, train_step, update_ema],
                                         feed_dict=feed)

@@ -119,11 +119,13 @@ class Reader:
     def sorted(self, ops):
         return sorted(ops, key=self.order.get)
 
-    def layers(self):
-        """[(op, weights variable op, data input tensor, every op using these weights)], in graph order."""
+    def layers(self, trained=None):
+        """[(op, weights variable op, data input tensor, every op using these weights)], in graph order.
+        trained: the ops the minimised loss depends on, if known; then a copy of the network built for testing
+        alone (5.0's, over the same weights) is not counted among the uses (the towers)."""
         uses = {}
         for op in self.graph.get_operations():
-            if op.type in LAYER_OPS and not GRADIENTS.match(op.name):
+            if op.type in LAYER_OPS and not GRADIENTS.match(op.name) and (trained is None or op in trained):
                 for k, t in enumerate(op.inputs):
                     var = variable_of(t)
                     if var in self.trainable_ops:
@@ -141,7 +143,7 @@ def describe(graph, names, loss, optimiser, feeds):
     training_step fed, {"train": [(i, {op name: value}, [fetched op names])], "test": [...]}, a feed None
     where the call ran nothing."""
     r = Reader(graph, names)
-    found = r.layers()
+    found = r.layers(ancestors([loss.op]) if loss is not None else None)
     with private_session(graph) as session:
         init = initial_values(session, r.trainable)
         weight_ops = {var for _, var, _, _ in found}

@@ -187,17 +187,18 @@ EXERCISES = {
             ("import math", "the one-cycle schedule is linear: no math; numpy instead, for the test in slices "
                             "(import numpy as np, after mnistdata)"),
             ("mnist = mnistdata", "BATCH = 128 and ITERATIONS = flags.iterations or 250", "below"),
-            ("pkeep = tf.placeholder(", "no dropout: the placeholders are X, Y_, lr, tst and iter"),
+            ("pkeep = tf.placeholder(", "no dropout and no test flag: the placeholders are X, Y_, lr and iter"),
             ("K = 24", "K = 16, L = 32, M = 64; He initialisation: stddev sqrt(2 / inputs per neuron); 3x3 "
                        "patches; W4 [3 * 3 * M, N] with N = 128 (batch norm, ReLU), W5 [N, 10]; offsets at 0"),
             ("# Batch norm: normalise", "the towers: TOWERS = tensorflowvisu.towers(flags.threads, most=4); the moving "
                                         "averages in variables of your own, one pair per convolution"),
-            ("def batchnorm(", "tf.nn.fused_batch_norm, offset only, inside tf.cond(is_test, ...); a tower(X) "
-                               "function builds the network for one part of the batch"),
+            ("def batchnorm(", "tf.nn.fused_batch_norm, offset only: is_training=True (the batch's statistics) "
+                               "when training, False (the averages) when testing, chosen in Python, not by a "
+                               "tf.cond; a tower(X, testing) function builds the network for one part of the batch"),
             ("Y1l = tf.nn.conv2d(", "per stage: tf.nn.max_pool2d(tf.nn.conv2d(Y, W, strides=1, padding='SAME'), "
                                     "2, 2, 'VALID'), then batch norm and ReLU"),
             ("YY = tf.reshape(", "crop X to X[:, 2:26, 2:26, :], split it in towers (tf.split), and concatenate "
-                                 "the towers' logits"),
+                                 "the towers' logits; the same towers with testing=True give the tests' logits"),
             ("cross_entropy = ", "the panels' loss stays the plain cross-entropy; the loss minimised smooths "
                                  "the labels (Y_ * 0.9 + 0.01) and adds 5e-4 * the sum of tf.nn.l2_loss(W)"),
             ("train_step = ", "tf.train.MomentumOptimizer(lr, momentum=0.9, use_nesterov=True), minimising the "

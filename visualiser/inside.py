@@ -9,9 +9,10 @@ picks their digits). No step script changes; nothing here adds an op to the grap
 - The first layer: the first weight variable the images placeholder meets on its way to the softmax (the other
   operand of a MatMul or a Conv2D), read as pictures: [784, n] as n 28x28 images, [k, k, 1, n] as n k x k
   patches.
-- A digit's trace: the tensors from the images to the softmax; a layer is the output of each activation (ReLU,
-  sigmoid ...). The other placeholders they depend on are fed as a test feeds them, found by what they feed: a
-  bool (into the conds of batch norm) is the test flag, True; a float scalar into dropout is the keep
+- A digit's trace: the tensors from the images to the softmax (to the testing copy's, where a step builds the
+  network twice: 5.0, 5.1); a layer is the output of each activation (ReLU, sigmoid ...). The other
+  placeholders they depend on are fed as a test feeds them, found by what they feed: a bool (into the conds of
+  batch norm) is the test flag, True; a float scalar into dropout is the keep
   probability, 1.0; an integer is the iteration. Random numbers on the way (dropout's masks) are fed zeros,
   not drawn, so a trace leaves the training's random sequence as it was.
 Where a part does not apply (no hidden layer in step 1.0, a graph without a softmax ...), `notes` says why and
@@ -93,6 +94,11 @@ def _filled(cell):
         return True
     except ValueError:
         return False
+
+
+def _trains_batch_norm(op):
+    """A fused batch norm normalising by its batch's own statistics (is_training=True)."""
+    return op.type in BATCH_NORM and op.type != "Rsqrt" and op.get_attr("is_training")
 
 
 def _images_placeholder(graph):
@@ -181,8 +187,11 @@ class Network:
             self.notes["trace"] = "no softmax computed from the images: nothing to trace"
             path = downstream
         else:
-            self.probabilities = heads[0].outputs[0]
-            upstream = _closure([heads[0]], lambda op: [t.op for t in op.inputs] + list(op.control_inputs))
+            closures = [_closure([h], lambda op: [t.op for t in op.inputs] + list(op.control_inputs)) for h in heads]
+            # a network built twice over the same weights (5.0: a training copy, a testing copy): the testing
+            # one, whose batch norm uses the averages, as a test sees the digit
+            k = min(range(len(heads)), key=lambda k: any(_trains_batch_norm(op) for op in closures[k]))
+            self.probabilities, upstream = heads[k].outputs[0], closures[k]
             path = downstream & upstream
         order = _inputs_first(graph, path)
         self._first_layer(order, downstream, names)
