@@ -147,6 +147,27 @@ LOG_OF_SOFTMAX = ("cross_entropy = tf.nn.softmax_cross_entropy_with_logits_v2(lo
                   "cross_entropy = -tf.reduce_sum(Y_ * tf.log(Y), 1)")
 
 
+# Step 5.0 the way 4.2 builds batch norm: one network whose batch norm a tf.cond switches to the averages when a
+# tst placeholder says so, where the step builds a training copy and a testing copy over the same weights
+SWITCHED = (
+    ("iter = tf.placeholder(tf.int32)\n", "iter = tf.placeholder(tf.int32)\ntst = tf.placeholder(tf.bool)\n"),
+    ("""    if testing:
+        Ybn, _, _ = tf.nn.fused_batch_norm(Ylogits, ones, offset, mean_avg, variance_avg, 1e-5, is_training=False)
+        return Ybn, mean_avg, variance_avg
+    return tf.nn.fused_batch_norm(Ylogits, ones, offset, epsilon=1e-5, is_training=True)""",
+     """    def for_training():
+        return tf.nn.fused_batch_norm(Ylogits, ones, offset, epsilon=1e-5, is_training=True)
+
+    def for_testing():
+        Ybn, _, _ = tf.nn.fused_batch_norm(Ylogits, ones, offset, mean_avg, variance_avg, 1e-5, is_training=False)
+        return Ybn, mean_avg, variance_avg
+    return tf.cond(tst, for_testing, for_training)"""),
+    ("Ylogits_test = tf.concat([logits for logits, _ in towers_of(Xcrop, testing=True)], 0)", "Ylogits_test = Ylogits"),
+    ("Y_test = tf.nn.softmax(Ylogits_test)", "Y_test = Y"),
+    ("Y_: mnist.test.labels[s:s + 1000]})", "Y_: mnist.test.labels[s:s + 1000], tst: True})"),
+    ("lr: learning_rate, iter: i}", "lr: learning_rate, tst: False, iter: i}"))
+
+
 def written(name, text):
     def write(folder):
         with open(os.path.join(folder, name), "w") as f:
@@ -178,6 +199,7 @@ CASES = {
     "shape error": (lambda folder: attempt("2.0", folder, (
         "W3 = tf.Variable(tf.truncated_normal([M, N]", "W3 = tf.Variable(tf.truncated_normal([N, M]")),
         ["--no-train"]),
+    "5.0 with 4.2's switch": (lambda folder: attempt("5.0", folder, *SWITCHED), ["--no-train"]),
     "another step's solution": (another_steps_solution, ["--no-train"]),
     "left as written": (left_as_written, ["--no-train"]),
     "no network": (written("my_2.1.py", "print('my network, one day')\n"), []),
@@ -217,6 +239,12 @@ def test_a_completed_exercise_passes_the_check(step, checked):
     assert f"Your network is step {step}'s" in r.stdout
     if step not in LONG:
         assert "on track: " in r.stdout, r.stdout
+
+
+def test_step_5_0_with_4_2s_switch_is_the_same_network(checked):
+    """Two towers either way: the testing copy's convolutions are not counted as towers of their own."""
+    _, r = result(checked, "5.0 with 4.2's switch")
+    assert r.returncode == 0 and "Your network is step 5.0's" in r.stdout, r.stdout + r.stderr
 
 
 @pytest.mark.slow
