@@ -174,13 +174,15 @@ LESSONS = {
                 "dropout); digits cropped to the 24x24 pixels that hold their ink; one copy of the network per "
                 "core, each on its share of the batch; SGD with Nesterov momentum on a one-cycle learning rate "
                 "(up over the first third, down to zero at the end); label smoothing and a little weight decay; "
-                "and about half an epoch of training, tested only three times.",
+                "and about half an epoch of training, tested only twice, by a testing copy of the network "
+                "(batch norm from its averages) rather than 4.2's switch inside one graph.",
         why="Per digit seen, a well-tuned small network learns as much as a big one, so the time goes where "
             "it buys accuracy: pooling before batch norm runs it on a quarter of the pixels, the crop drops "
             "pixels that are always blank, and the towers keep both cores busy instead of splitting each "
             "small operation over them. The one-cycle schedule travels fast and then settles, which is what "
             "lets so few steps reach the course's best figures.",
-        watch="The test curve has three points only, and the last one, where the learning rate reaches zero, "
+        watch="The test curve has two points only, halfway and at the end, and the last one, where the learning "
+              "rate reaches zero, "
               "is the result. Compare the time it prints with step 4.2's: benchmarks/speed.py measures both "
               "side by side."),
     "5.1": dict(
