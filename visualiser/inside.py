@@ -10,11 +10,11 @@ picks their digits). No step script changes; nothing here adds an op to the grap
   operand of a MatMul or a Conv2D), read as pictures: [784, n] as n 28x28 images, [k, k, 1, n] as n k x k
   patches.
 - A digit's trace: the tensors from the images to the softmax (to the testing copy's, where a step builds the
-  network twice: 5.0, 5.1); a layer is the output of each activation (ReLU, sigmoid ...). The other
-  placeholders they depend on are fed as a test feeds them, found by what they feed: a bool (into the conds of
-  batch norm) is the test flag, True; a float scalar into dropout is the keep
-  probability, 1.0; an integer is the iteration. Random numbers on the way (dropout's masks) are fed zeros,
-  not drawn, so a trace leaves the training's random sequence as it was.
+  network twice: 5.0, 5.1); a layer is the output of each activation (ReLU, sigmoid ...). The other placeholders
+  they depend on are fed as a test feeds them, found by what they feed: a bool (into the conds of batch norm) is
+  the test flag, True; a float scalar into dropout is the keep probability, 1.0; an integer is the iteration.
+  Random numbers on the way (dropout's masks) are fed zeros, not drawn, so a trace leaves the training's random
+  sequence as it was.
 Where a part does not apply (no hidden layer in step 1.0, a graph without a softmax ...), `notes` says why and
 that part is None: never an exception.
 """

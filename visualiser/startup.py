@@ -84,11 +84,11 @@ class _KerasLater(importlib.abc.MetaPathFinder):
 def import_tensorflow():
     """import tensorflow, and with it tensorflow.compat.v1, without Keras (_KerasLater), without Python's cyclic
     garbage collector, its first C++ library bound lazily (_bind_lazily) and compiling each forward reference once
-    (_compile_once). The import makes some 390,000
-    objects the collector tracks and hardly any garbage: the collections they set off cost 10-15% of its CPU
-    time (docs/speed.md, "Start-up"); its objects are then frozen (gc.freeze), so that the run's collections
-    never go through them again. The CUDA wheel's start-up lines are filtered out while it loads and lists its
-    devices (quiet.py: they mean nothing to a learner on a machine without an NVIDIA driver)."""
+    (_compile_once). The import makes some 390,000 objects the collector tracks and hardly any garbage: the
+    collections they set off cost 10-15% of its CPU time (docs/speed.md, "Start-up"); its objects are then frozen
+    (gc.freeze), so that the run's collections never go through them again. The CUDA wheel's start-up lines are
+    filtered out while it loads and lists its devices (quiet.py: they mean nothing to a learner on a machine without
+    an NVIDIA driver)."""
     if "tensorflow" in sys.modules:
         return
     from visualiser import quiet
@@ -120,8 +120,10 @@ def _bind_lazily():
     The same file with the same dependencies, so every symbol is searched in the same order as it would have
     been: only the moment of binding changes. Data references (typeinfo, variables) are bound at load either
     way. Nothing happens where the file is not there (another platform or wheel) or LD_BIND_NOW is set."""
+    if os.name != "posix" or os.environ.get("LD_BIND_NOW"):
+        return
     spec = importlib.util.find_spec("tensorflow")
-    if os.name != "posix" or os.environ.get("LD_BIND_NOW") or not (spec and spec.submodule_search_locations):
+    if not (spec and spec.submodule_search_locations):
         return
     folder = os.path.join(spec.submodule_search_locations[0], "python", "platform")
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
