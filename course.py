@@ -182,9 +182,8 @@ LESSONS = {
             "small operation over them. The one-cycle schedule travels fast and then settles, which is what "
             "lets so few steps reach the course's best figures.",
         watch="The test curve has two points only, halfway and at the end, and the last one, where the learning "
-              "rate reaches zero, "
-              "is the result. Compare the time it prints with step 4.2's: benchmarks/speed.py measures both "
-              "side by side."),
+              "rate reaches zero, is the result. Compare the time it prints with step 4.2's: benchmarks/speed.py "
+              "measures both side by side."),
     "5.1": dict(
         title="past the course: towards the record, with augmentation",
         changes="Step 5.0's convolutions twice as wide, with a second one in every stage and no dense layer "

@@ -98,7 +98,7 @@ def _filled(cell):
 
 def _trains_batch_norm(op):
     """A fused batch norm normalising by its batch's own statistics (is_training=True)."""
-    return op.type in BATCH_NORM and op.type != "Rsqrt" and op.get_attr("is_training")
+    return op.type.startswith("FusedBatchNorm") and op.get_attr("is_training")
 
 
 def _images_placeholder(graph):
